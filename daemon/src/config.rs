@@ -1,0 +1,145 @@
+//! The daemon's configuration: `config/facegate.toml` is compiled in as the
+//! defaults, a user file is merged over it, and command-line flags win.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The documented defaults, shipped in the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/facegate.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub max_page_size: u32,
+    pub api_key: String,
+    pub allow_unauthenticated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: log::LevelFilter,
+}
+
+impl Config {
+    /// Loads the defaults, then the file at `path` over them when given.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut merged = parse_table(DEFAULT_CONFIG, "built-in defaults")?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+            let user = parse_table(&text, &path.display().to_string())?;
+            merge(&mut merged, user);
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| format!("invalid config: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let server = &self.server;
+        if server.threads == 0 {
+            return Err("server.threads must be at least 1".into());
+        }
+        if server.max_page_size == 0 {
+            return Err("server.max_page_size must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Refuses to expose an unauthenticated API beyond this machine.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        let server = &self.server;
+        if !server.listen.ip().is_loopback()
+            && server.api_key.is_empty()
+            && !server.allow_unauthenticated
+        {
+            return Err(format!(
+                "refusing to listen on {} without an API key: set server.api_key \
+                 (or server.allow_unauthenticated = true on a trusted network)",
+                server.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
+    text.parse::<toml::Table>()
+        .map_err(|e| format!("cannot parse {origin}: {e}"))
+}
+
+/// Overlays `over` on `base`, table by table, so a user file may set a
+/// single key of a section and keep the other defaults.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => {
+                merge(base_table, over_table)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_parse_and_listen_on_loopback_port_8098() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8098".parse().unwrap());
+        assert!(config.check_exposure().is_ok());
+    }
+
+    #[test]
+    fn a_user_file_overrides_single_keys_and_keeps_other_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "[server]\nthreads = 3\n").unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.server.threads, 3);
+        assert_eq!(config.server.max_page_size, 1000);
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "[server]\nlisten_port = 1\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn a_public_address_without_api_key_is_refused() {
+        let mut config = Config::load(None).unwrap();
+        config.server.listen = "0.0.0.0:8098".parse().unwrap();
+        assert!(config.check_exposure().unwrap_err().contains("api_key"));
+        config.server.api_key = "secret".into();
+        assert!(config.check_exposure().is_ok());
+    }
+}

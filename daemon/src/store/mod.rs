@@ -1,0 +1,129 @@
+//! Durable storage of Facegate's records in one redb file.
+//!
+//! Records are postcard-encoded values keyed by id. Secondary index tables
+//! keep each collection in creation order, which is the order paged lists
+//! use. Every mutation is one redb write transaction, committed with
+//! immediate durability before the API acknowledges it; redb serialises
+//! write transactions, so read-modify-write sequences never lose updates.
+
+mod members;
+mod paging;
+mod records;
+mod schema;
+mod watchlists;
+
+pub use members::{LinkError, MemberFields};
+pub use paging::{Page, PageRequest};
+pub use records::{Label, Member, Timestamp, Watchlist};
+pub use schema::{SchemaInfo, SCHEMA_VERSION};
+pub use watchlists::WatchlistFields;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "facegate.redb";
+
+pub struct Store {
+    db: Database,
+}
+
+/// A failure of the storage engine itself (I/O, corruption), as opposed to a
+/// request that names something absent: those are `Option`s and enums.
+#[derive(Debug)]
+pub struct StoreError(pub(crate) String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Every storage-engine and codec error converts the same way (keep the
+/// message), into `StoreError` and into the domain errors that wrap it.
+macro_rules! engine_errors_into {
+    ($target:ty) => {
+        $crate::store::engine_errors_into!(@each $target:
+            redb::DatabaseError, redb::TransactionError, redb::TableError,
+            redb::StorageError, redb::CommitError, redb::SetDurabilityError,
+            postcard::Error);
+    };
+    (@each $target:ty: $($source:ty),*) => {$(
+        impl From<$source> for $target {
+            fn from(e: $source) -> Self {
+                $crate::store::StoreError(e.to_string()).into()
+            }
+        }
+    )*};
+}
+pub(crate) use engine_errors_into;
+engine_errors_into!(StoreError);
+
+impl Store {
+    /// Opens (or creates) `facegate.redb` in `data_dir`, creating the
+    /// directory, and brings its schema to the current version.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| StoreError(format!("cannot open database {}: {e}", path.display())))?;
+        let store = Store { db };
+        store.write(schema::prepare)?;
+        Ok(store)
+    }
+
+    pub fn schema_info(&self) -> Result<SchemaInfo, StoreError> {
+        schema::info(&self.read()?)
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Runs `change` in one write transaction and commits it durably; an
+    /// error from `change` aborts the transaction, leaving nothing behind.
+    fn write<T, E>(&self, change: impl FnOnce(&WriteTransaction) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(StoreError::from)?;
+        let value = change(&txn)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+}
+
+/// Reads and decodes the record stored under `id`.
+fn get_record<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    match table.get(id)? {
+        Some(bytes) => Ok(Some(records::decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads the records an index named; a missing one means the index and the
+/// records disagree, which is corruption, not a client error.
+fn get_records<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    ids: &[String],
+) -> Result<Vec<T>, StoreError> {
+    ids.iter()
+        .map(|id| {
+            get_record(table, id)?
+                .ok_or_else(|| StoreError(format!("an index names the missing record {id}")))
+        })
+        .collect()
+}

@@ -1,0 +1,60 @@
+//! The records kept in the database, postcard-encoded.
+//!
+//! postcard is not self-describing: a change to any of these structs is a
+//! schema change and needs a migration in `schema.rs`.
+
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watchlist {
+    pub id: String,
+    pub display_name: String,
+    pub full_name: String,
+    pub threshold: i32,
+    pub preview_color: String,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub full_name: Option<String>,
+    pub note: Option<String>,
+    pub labels: Vec<Label>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(record)
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}

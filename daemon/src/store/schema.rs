@@ -1,0 +1,151 @@
+//! Table layout, the stored schema version, and migrations.
+
+use super::records::Timestamp;
+use super::StoreError;
+use redb::{
+    MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction,
+};
+
+/// The layout this build reads and writes. Bump it with every change to the
+/// tables below or to a record in `records.rs`, and add a migration.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// A step from one schema version to the next, run inside the opening write
+/// transaction, so a failed one changes nothing.
+type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
+
+/// Migrations from version `n` to `n + 1`, indexed by `n - 1`.
+const MIGRATIONS: &[Migration] = &[];
+
+/// `schema_version`, `schema_created_at`, `schema_updated_at`.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Watchlist id -> postcard `Watchlist`.
+pub const WATCHLISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("watchlists");
+/// (created_at, id): watchlists in creation order.
+pub const WATCHLISTS_BY_CREATION: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("watchlists_by_creation");
+
+/// Member id -> postcard `Member`.
+pub const MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("members");
+/// (created_at, id): members in creation order.
+pub const MEMBERS_BY_CREATION: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("members_by_creation");
+
+/// (watchlist id, member created_at, member id): the members of each
+/// watchlist in the members' creation order.
+pub const WATCHLIST_MEMBERS: TableDefinition<(&str, u64, &str), ()> =
+    TableDefinition::new("watchlist_members");
+/// Member id -> the ids of the watchlists it belongs to.
+pub const MEMBER_WATCHLISTS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("member_watchlists");
+
+const VERSION_KEY: &str = "schema_version";
+const CREATED_KEY: &str = "schema_created_at";
+const UPDATED_KEY: &str = "schema_updated_at";
+
+/// What `GET /api/v1/Version` reports about the database.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaInfo {
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Creates every table of a new database, or migrates an older one. A
+/// database written by a newer Facegate is refused rather than misread.
+pub fn prepare(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let stored = txn.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value());
+    match stored {
+        None => {
+            create_tables(txn)?;
+            let now = Timestamp::now().0;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+            meta.insert(CREATED_KEY, now)?;
+            meta.insert(UPDATED_KEY, now)?;
+            Ok(())
+        }
+        Some(version) if version == SCHEMA_VERSION => Ok(()),
+        Some(version) if version > SCHEMA_VERSION => Err(StoreError(format!(
+            "the database has schema version {version}, newer than this build's \
+             {SCHEMA_VERSION}: upgrade Facegate"
+        ))),
+        Some(version) => migrate(txn, version),
+    }
+}
+
+fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
+    for version in from..SCHEMA_VERSION {
+        let step = usize::try_from(version - 1)
+            .ok()
+            .and_then(|index| MIGRATIONS.get(index))
+            .ok_or_else(|| StoreError(format!("no migration from schema version {version}")))?;
+        step(txn)?;
+        log::info!("migrated database schema {version} -> {}", version + 1);
+    }
+    create_tables(txn)?;
+    let mut meta = txn.open_table(META)?;
+    meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+    meta.insert(UPDATED_KEY, Timestamp::now().0)?;
+    Ok(())
+}
+
+/// Opening a table in a write transaction creates it, so readers never meet
+/// a missing table.
+fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(WATCHLISTS)?;
+    txn.open_table(WATCHLISTS_BY_CREATION)?;
+    txn.open_table(MEMBERS)?;
+    txn.open_table(MEMBERS_BY_CREATION)?;
+    txn.open_table(WATCHLIST_MEMBERS)?;
+    txn.open_multimap_table(MEMBER_WATCHLISTS)?;
+    Ok(())
+}
+
+pub fn info(txn: &ReadTransaction) -> Result<SchemaInfo, StoreError> {
+    let meta = txn.open_table(META)?;
+    let read = |key: &str| -> Result<u64, StoreError> {
+        meta.get(key)?
+            .map(|v| v.value())
+            .ok_or_else(|| StoreError(format!("database metadata lacks {key}")))
+    };
+    Ok(SchemaInfo {
+        version: read(VERSION_KEY)?,
+        created_at: Timestamp(read(CREATED_KEY)?),
+        updated_at: Timestamp(read(UPDATED_KEY)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|txn| -> Result<(), StoreError> {
+                txn.open_table(META)?
+                    .insert(VERSION_KEY, SCHEMA_VERSION + 1)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("newer"), "{err}");
+        let err_again = Store::open(dir.path()).err().unwrap();
+        assert!(err_again.to_string().contains("newer"));
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema_creation_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap().schema_info().unwrap();
+        let second = Store::open(dir.path()).unwrap().schema_info().unwrap();
+        assert_eq!(first.version, SCHEMA_VERSION);
+        assert_eq!(first.created_at, second.created_at);
+    }
+}
