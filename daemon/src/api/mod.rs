@@ -1,0 +1,204 @@
+//! The SmartFace-compatible REST API: routing, authentication and the
+//! conventions every resource shares. One file per SmartFace resource.
+//!
+//! Paths match case-insensitively and accept a trailing slash, as the real
+//! server does; ids in paths are percent-decoded.
+
+mod body;
+mod paging;
+mod problem;
+mod version;
+mod watchlist_members;
+mod watchlists;
+
+use crate::store::{Store, Timestamp};
+use body::JsonObject;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use problem::Problem;
+use rouille::{Request, Response};
+use std::time::{Instant, SystemTime};
+
+/// Client-chosen ids (PUT upserts) are bounded like names, and may not hold
+/// control characters, which would corrupt logs and links.
+pub const ID_MAX_CHARS: usize = 200;
+
+/// What every request handler may use.
+pub struct Api {
+    pub store: Store,
+    pub max_body_bytes: usize,
+    pub max_page_size: u32,
+    /// Empty when the API is open.
+    pub api_key: String,
+    /// Reported as the assembly's modification time.
+    pub binary_modified: SystemTime,
+}
+
+impl Api {
+    /// Answers one request; never panics on client input, and logs it.
+    pub fn handle(&self, request: &Request) -> Response {
+        let started = Instant::now();
+        let path = request.raw_url().split('?').next().unwrap_or("");
+        let response = self
+            .authorize(request)
+            .and_then(|()| self.route(request))
+            .unwrap_or_else(|problem| problem.into_response(path));
+        let level = match response.status_code {
+            500.. => log::Level::Warn,
+            _ => log::Level::Debug,
+        };
+        log::log!(
+            level,
+            "{} {} -> {} in {:.1} ms",
+            request.method(),
+            request.raw_url(),
+            response.status_code,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        response
+    }
+
+    fn authorize(&self, request: &Request) -> Result<(), Problem> {
+        if self.api_key.is_empty() {
+            return Ok(());
+        }
+        let bearer = request.header("Authorization").and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        let offered = bearer.or_else(|| request.header("X-Api-Key").map(str::trim));
+        match offered {
+            Some(key) if constant_time_eq(key.as_bytes(), self.api_key.as_bytes()) => Ok(()),
+            _ => Err(Problem::unauthorized()),
+        }
+    }
+
+    fn route(&self, request: &Request) -> Result<Response, Problem> {
+        let segments = path_segments(request.raw_url())?;
+        let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let names: Vec<&str> = lower.iter().map(String::as_str).collect();
+        let method = request.method();
+        // The id, where the route has one, is the fourth segment, as given.
+        let id = segments.get(3).map(String::as_str).unwrap_or("");
+        match names.as_slice() {
+            ["api", "v1", "version"] => match method {
+                "GET" => version::get(self),
+                _ => Err(Problem::method_not_allowed("GET")),
+            },
+            ["api", "v1", "watchlists"] => match method {
+                "GET" => watchlists::list(self, request),
+                "POST" => watchlists::create(self, request),
+                "PUT" => watchlists::upsert(self, request),
+                _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
+            },
+            ["api", "v1", "watchlists", _] => match method {
+                "GET" => watchlists::get(self, id),
+                "DELETE" => watchlists::delete(self, id),
+                _ => Err(Problem::method_not_allowed("GET, DELETE")),
+            },
+            ["api", "v1", "watchlists", _, "watchlistmembers"] => match method {
+                "GET" => watchlists::members(self, request, id),
+                _ => Err(Problem::method_not_allowed("GET")),
+            },
+            ["api", "v1", "watchlistmembers"] => match method {
+                "GET" => watchlist_members::list(self, request),
+                "POST" => watchlist_members::create(self, request),
+                "PUT" => watchlist_members::upsert(self, request),
+                _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
+            },
+            ["api", "v1", "watchlistmembers", "linktowatchlist"] if method == "POST" => {
+                watchlist_members::change_links(self, request, true)
+            }
+            ["api", "v1", "watchlistmembers", "unlinkfromwatchlist"] if method == "POST" => {
+                watchlist_members::change_links(self, request, false)
+            }
+            ["api", "v1", "watchlistmembers", _] => match method {
+                "GET" => watchlist_members::get(self, id),
+                "DELETE" => watchlist_members::delete(self, id),
+                _ => Err(Problem::method_not_allowed("GET, DELETE")),
+            },
+            _ => Err(Problem::not_found(format!(
+                "no endpoint at {}",
+                request.raw_url().split('?').next().unwrap_or("")
+            ))),
+        }
+    }
+}
+
+/// The decoded segments of the URL's path; one trailing slash is ignored.
+fn path_segments(raw_url: &str) -> Result<Vec<String>, Problem> {
+    let path = raw_url.split('?').next().unwrap_or("");
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.split('/')
+        .map(|segment| {
+            percent_decode_str(segment)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| Problem::bad_request("the URL path is not valid UTF-8"))
+        })
+        .collect()
+}
+
+/// An id as a URL path segment.
+fn escape_segment(id: &str) -> String {
+    utf8_percent_encode(id, NON_ALPHANUMERIC).to_string()
+}
+
+/// A fresh id for a record the client did not name.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The `id` of an upsert request: present, not empty, bounded, printable.
+fn required_id(body: &JsonObject) -> Result<String, Problem> {
+    let id = body.required_string("id", ID_MAX_CHARS)?;
+    if id.is_empty() || id.chars().any(char::is_control) {
+        return Err(Problem::invalid_field(
+            "id",
+            "id must be a non-empty string without control characters",
+        ));
+    }
+    Ok(id)
+}
+
+/// RFC 3339 in UTC with microseconds, as SmartFace writes timestamps.
+fn rfc3339(time: Timestamp) -> String {
+    humantime::format_rfc3339_micros(time.to_system_time()).to_string()
+}
+
+fn rfc3339_opt(time: Option<Timestamp>) -> Option<String> {
+    time.map(rfc3339)
+}
+
+/// Compares secrets without leaking the length of the matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_drop_one_trailing_slash_and_decode_ids() {
+        assert_eq!(
+            path_segments("/api/v1/Watchlists/a%2Fb%20c/?x=1").unwrap(),
+            vec!["api", "v1", "Watchlists", "a/b c"]
+        );
+        assert!(path_segments("/api/v1/Watchlists/%FF").is_err());
+    }
+
+    #[test]
+    fn escaped_ids_round_trip_through_path_segments() {
+        let id = "odd id/with?chars&é";
+        let url = format!("/api/v1/Watchlists/{}", escape_segment(id));
+        assert_eq!(path_segments(&url).unwrap()[3], id);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"key", b"key"));
+        assert!(!constant_time_eq(b"key", b"kez"));
+        assert!(!constant_time_eq(b"key", b"key2"));
+    }
+}

@@ -1,0 +1,137 @@
+//! RFC 7807 problem details: the body of every error response.
+
+use rouille::Response;
+use serde_json::{json, Map, Value};
+
+/// An error answered to the client: status, a short title, and a detail
+/// that says what to change. Validation problems also name the field, in an
+/// `errors` map shaped like ASP.NET Core's, which SmartFace clients parse.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: u16,
+    title: &'static str,
+    detail: String,
+    field: Option<String>,
+    allow: Option<&'static str>,
+}
+
+impl Problem {
+    fn new(status: u16, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title,
+            detail: detail.into(),
+            field: None,
+            allow: None,
+        }
+    }
+
+    /// 400 for a request field that breaks the schema; `field` is its JSON
+    /// path, e.g. `displayName` or `labels[2].key`.
+    pub fn invalid_field(field: &str, detail: impl Into<String>) -> Problem {
+        let mut problem = Problem::new(400, "One or more validation errors occurred.", detail);
+        problem.field = Some(field.to_string());
+        problem
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(400, "Bad Request", detail)
+    }
+
+    pub fn unauthorized() -> Problem {
+        Problem::new(
+            401,
+            "Unauthorized",
+            "send the API key as `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(404, "Not Found", detail)
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Problem {
+        let mut problem = Problem::new(
+            405,
+            "Method Not Allowed",
+            format!("this resource accepts {allow}"),
+        );
+        problem.allow = Some(allow);
+        problem
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Problem {
+        Problem::new(409, "Conflict", detail)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Problem {
+        Problem::new(
+            413,
+            "Payload Too Large",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type(got: Option<&str>) -> Problem {
+        let got = got.map_or("no Content-Type".to_string(), |t| format!("`{t}`"));
+        Problem::new(
+            415,
+            "Unsupported Media Type",
+            format!("expected a JSON body (Content-Type: application/json), got {got}"),
+        )
+    }
+
+    /// 500: the server failed, not the request. The cause goes to the log,
+    /// not to the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Problem {
+        log::error!("internal error: {cause}");
+        Problem::new(
+            500,
+            "Internal Server Error",
+            "the server failed to complete the request; see its log",
+        )
+    }
+
+    /// The problem as a response to the request for `instance`.
+    pub fn into_response(self, instance: &str) -> Response {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(type_uri(self.status)));
+        body.insert("title".into(), json!(self.title));
+        body.insert("status".into(), json!(self.status));
+        body.insert("detail".into(), json!(self.detail));
+        body.insert("instance".into(), json!(instance));
+        if let Some(field) = &self.field {
+            body.insert(
+                "errors".into(),
+                json!({ field.as_str(): [self.detail.as_str()] }),
+            );
+        }
+        let mut response = Response::from_data(
+            "application/problem+json; charset=utf-8",
+            Value::Object(body).to_string(),
+        )
+        .with_status_code(self.status);
+        if let Some(allow) = self.allow {
+            response = response.with_additional_header("Allow", allow);
+        }
+        if self.status == 401 {
+            response = response.with_additional_header("WWW-Authenticate", "Bearer");
+        }
+        response
+    }
+}
+
+/// The RFC 9110 section describing each status, as ASP.NET Core links it.
+fn type_uri(status: u16) -> String {
+    let section = match status {
+        400 => "15.5.1",
+        401 => "15.5.2",
+        404 => "15.5.5",
+        405 => "15.5.6",
+        409 => "15.5.10",
+        413 => "15.5.14",
+        415 => "15.5.16",
+        _ => "15.6.1",
+    };
+    format!("https://tools.ietf.org/html/rfc9110#section-{section}")
+}

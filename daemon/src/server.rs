@@ -1,0 +1,93 @@
+//! Running the daemon: open the store, serve the API, stop on a signal.
+
+use crate::api::Api;
+use crate::config::Config;
+use crate::store::Store;
+use std::mem::ManuallyDrop;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{FromRawFd, RawFd};
+use std::time::SystemTime;
+
+/// Serves until SIGINT or SIGTERM, then stops accepting requests, lets the
+/// in-flight ones finish, and closes the database.
+pub fn serve(config: Config) -> Result<(), String> {
+    config.check_exposure()?;
+    let server_config = &config.server;
+    let store = Store::open(&config.storage.data_dir).map_err(|e| e.to_string())?;
+    log::info!(
+        "database {} (schema {})",
+        config
+            .storage
+            .data_dir
+            .join(crate::store::DATABASE_FILE)
+            .display(),
+        crate::store::SCHEMA_VERSION
+    );
+    let api = Api {
+        store,
+        max_body_bytes: server_config.max_body_bytes,
+        max_page_size: server_config.max_page_size,
+        api_key: server_config.api_key.clone(),
+        binary_modified: binary_modified_time(),
+    };
+    let server = rouille::Server::new(server_config.listen, move |request| api.handle(request))
+        .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
+        .pool_size(server_config.threads);
+    if !disable_nagle(server.server_addr()) {
+        log::warn!("could not set TCP_NODELAY: responses over 1 KiB may wait 40 ms");
+    }
+    log::info!("listening on {}", server.server_addr());
+    let (server_thread, stop) = server.stoppable();
+    let signal = wait_for_shutdown_signal()?;
+    log::info!("{signal}: shutting down");
+    let _ = stop.send(());
+    server_thread
+        .join()
+        .map_err(|_| "the HTTP server thread panicked".to_string())?;
+    log::info!("stopped cleanly");
+    Ok(())
+}
+
+fn wait_for_shutdown_signal() -> Result<&'static str, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the signal runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok("SIGINT"),
+            _ = terminate.recv() => Ok("SIGTERM"),
+        }
+    })
+}
+
+/// tiny_http, under rouille, writes a response's headers and a body over
+/// 1 KiB in two writes; with Nagle's algorithm on, the second write waits
+/// for the client's delayed ACK, adding 40 ms to every large response.
+/// Linux copies TCP_NODELAY from a listening socket to the connections it
+/// accepts, so it is set on the listener, which rouille does not expose:
+/// it is found among the process's descriptors by its address.
+fn disable_nagle(listen_addr: SocketAddr) -> bool {
+    let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    descriptors
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .any(|fd| {
+            // SAFETY: the descriptor stays open and owned by its owner:
+            // ManuallyDrop never closes it, and getsockname/setsockopt on a
+            // descriptor that is not a socket only fail.
+            let socket = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) });
+            socket.local_addr().ok() == Some(listen_addr) && socket.set_nodelay(true).is_ok()
+        })
+}
+
+fn binary_modified_time() -> SystemTime {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|meta| meta.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}

@@ -1,0 +1,224 @@
+//! Test support: start the real `facegate` binary on a free loopback port
+//! with its own data directory, and talk to it over HTTP.
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_facegate");
+
+/// A running daemon, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    agent: ureq::Agent,
+    _owned_dir: Option<tempfile::TempDir>,
+}
+
+/// An HTTP answer: status, content type and body.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Daemon {
+    /// A daemon with the default config and a fresh data directory.
+    pub fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::start_in(dir.path(), None);
+        daemon._owned_dir = Some(dir);
+        daemon
+    }
+
+    /// A daemon with a fresh data directory and `config` as its config file.
+    pub fn start_with_config(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::start_in(dir.path(), Some(config));
+        daemon._owned_dir = Some(dir);
+        daemon
+    }
+
+    /// A daemon on `data_dir`, which outlives it (for restarts).
+    pub fn start_in(data_dir: &Path, config: Option<&str>) -> Daemon {
+        let mut command = Command::new(BINARY);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+        command.arg(data_dir);
+        if let Some(config) = config {
+            let path = data_dir.with_extension("toml");
+            std::fs::write(&path, config).unwrap();
+            command.arg("--config").arg(path);
+        }
+        command.env_remove("RUST_LOG").stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the facegate binary starts");
+        let addr = wait_until_listening(&mut child);
+        Daemon {
+            child,
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_path_buf(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+            _owned_dir: None,
+        }
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the process; returns whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap().success()
+    }
+
+    /// Sends a request with arbitrary headers and body bytes.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body.to_vec()).unwrap();
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            body: response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Sends `body` as `application/json` (when given).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        match body {
+            Some(body) => self.raw(
+                method,
+                path,
+                &[("Content-Type", "application/json")],
+                body.to_string().as_bytes(),
+            ),
+            None => self.raw(method, path, &[], b""),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.call("POST", path, Some(body))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Reply {
+        self.call("PUT", path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        self.call("DELETE", path, None)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads the daemon's log until it says where it listens, then keeps
+/// draining the log in the background so the daemon never blocks on it.
+fn wait_until_listening(child: &mut Child) -> String {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    sent = tx.send(Ok(addr.trim().to_string())).is_ok();
+                } else {
+                    let _ = tx.send(Err(line));
+                }
+            }
+        }
+    });
+    let mut log = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(addr)) => return addr,
+            Ok(Err(line)) => log.push(line),
+            Err(_) => panic!(
+                "facegate did not start listening (status {:?}); its log:\n{}",
+                child.try_wait(),
+                log.join("\n")
+            ),
+        }
+    }
+}
+
+/// The problem details of an error reply, checked for RFC 7807 shape.
+pub fn problem(reply: &Reply, status: u16) -> Value {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "content type {}",
+        reply.content_type
+    );
+    let body = reply.json();
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    assert!(body["detail"].is_string(), "{body}");
+    body
+}
+
+/// The sorted keys of a JSON object.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+pub fn sorted(names: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    names.sort();
+    names
+}
