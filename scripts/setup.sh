@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building and testing Facegate needs, idempotently:
+#   scripts/setup.sh          what `cargo build` needs
+#   scripts/setup.sh --test   plus what the test suite and the aarch64 build need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=false
+[[ "${1:-}" == "--test" ]] && want_test=true
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "setup: need root to run: $*" >&2; exit 1
+    fi
+}
+
+# Debian/Ubuntu packages; only the missing ones are installed.
+packages=(pkg-config gcc libc6-dev)
+if $want_test; then
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), then re-run." >&2
+    exit 1
+fi
+
+if $want_test; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+    if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+        echo "setup: adding the aarch64-unknown-linux-gnu Rust target"
+        rustup target add aarch64-unknown-linux-gnu
+    fi
+fi
