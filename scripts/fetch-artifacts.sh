@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Fetch, verify and install Facegate's runtime artifacts (models, ONNX Runtime
+# shared library, test photos). Every file is checked against the sha256 pins
+# in models/manifest.toml. Idempotent: files already present and verified are
+# left alone, so a second run does no network access.
+#
+# Usage: scripts/fetch-artifacts.sh [--check] [DEST]
+#   DEST      default: $FACEGATE_ARTIFACTS, else <repo>/artifacts
+#   --check   verify only (no network, no changes); exit 1 if anything is
+#             missing or wrong
+#   FACEGATE_MANIFEST overrides the manifest path (for testing).
+#
+# Layout:
+#   DEST/models/*.onnx                       (fr_* models; some subnormal-flushed)
+#   DEST/onnxruntime/libonnxruntime.so.X.Y.Z (+ symlinks .so.1 and .so)
+#   DEST/testdata/{obama,obama2,obama3,biden}.jpg
+#
+# Needs: bash, python3 >= 3.11 (stdlib only), sha256sum, tar, npm, pip.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+MANIFEST="${FACEGATE_MANIFEST:-$REPO_ROOT/models/manifest.toml}"
+TOOL="$SCRIPT_DIR/artifact_tool.py"
+FLUSH="$SCRIPT_DIR/flush_subnormals.py"
+
+CHECK_ONLY=0
+DEST_ARG=""
+for arg in "$@"; do
+  case "$arg" in
+    --check) CHECK_ONLY=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -*) echo "fetch-artifacts: unknown option $arg" >&2; exit 2 ;;
+    *) [[ -z "$DEST_ARG" ]] || { echo "fetch-artifacts: more than one DEST given" >&2; exit 2; }
+       DEST_ARG="$arg" ;;
+  esac
+done
+DEST="${DEST_ARG:-${FACEGATE_ARTIFACTS:-$REPO_ROOT/artifacts}}"
+
+log() { echo "[fetch-artifacts] $*"; }
+die() { echo "[fetch-artifacts] ERROR: $*" >&2; exit 1; }
+
+command -v python3 >/dev/null || die "python3 not found"
+command -v sha256sum >/dev/null || die "sha256sum not found (coreutils)"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || python3 -c 'import tomli' 2>/dev/null \
+  || die "python3 >= 3.11 needed (tomllib) to read $MANIFEST"
+[[ -f "$MANIFEST" ]] || die "manifest not found: $MANIFEST"
+
+mget() { python3 "$TOOL" get "$MANIFEST" "$1"; }
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+# ok FILE SHA -> true if FILE exists and has that sha256
+ok() { [[ -f "$1" ]] && [[ "$(sha_of "$1")" == "$2" ]]; }
+# verify FILE SHA WHAT -> die naming the file on mismatch
+verify() {
+  local actual
+  actual="$(sha_of "$1")"
+  [[ "$actual" == "$2" ]] || die "sha256 mismatch for $3 ($1):
+    expected $2
+    actual   $actual
+  (pinned in $MANIFEST)"
+}
+
+if [[ "$CHECK_ONLY" == 1 ]]; then
+  [[ -d "$DEST" ]] || die "$DEST does not exist"
+else
+  mkdir -p "$DEST"
+fi
+DEST="$(cd "$DEST" && pwd)"
+log "destination: $DEST"
+
+STAGE=""
+cleanup() { [[ -z "$STAGE" ]] || rm -rf "$STAGE"; }
+trap cleanup EXIT
+stage() {  # lazily create a staging dir inside DEST (same filesystem => atomic mv)
+  if [[ -z "$STAGE" ]]; then
+    STAGE="$(mktemp -d "$DEST/.staging.XXXXXX")"
+  fi
+}
+# install SRC DST_DIR NAME SHA: verify SRC, then atomically move it into place
+install_file() {
+  verify "$1" "$4" "$3"
+  mkdir -p "$2"
+  chmod 0644 "$1"
+  mv -f "$1" "$2/$3"
+  log "  installed $2/$3"
+}
+
+MISSING=0   # used by --check
+
+# --------------------------------------------------------------------- models
+NPM_PKG="$(mget npm.package)"
+NPM_VER="$(mget npm.version)"
+NPM_TGZ="$(mget npm.tarball)"
+NPM_SHA="$(mget npm.sha256)"
+MODELS_DIR="$DEST/models"
+mapfile -t MODEL_LINES < <(python3 "$TOOL" models "$MANIFEST")
+mapfile -t NPM_FILES < <(python3 "$TOOL" files "$MANIFEST" npm)
+
+todo=()
+for line in "${MODEL_LINES[@]}" "${NPM_FILES[@]}"; do
+  # model lines: "file orig final flush"; npm file lines: "name member sha".
+  # Either way the 3rd field is the sha256 of the installed file.
+  read -r file _ want _ <<<"$line"
+  if ok "$MODELS_DIR/$file" "$want"; then
+    log "models: $file ok (sha256 $want)"
+  else
+    todo+=("$file")
+  fi
+done
+
+if [[ ${#todo[@]} -eq 0 ]]; then
+  log "models: all ${#MODEL_LINES[@]} models verified, nothing to do"
+elif [[ "$CHECK_ONLY" == 1 ]]; then
+  log "models: missing or wrong: ${todo[*]}"; MISSING=1
+else
+  log "models: need ${todo[*]}"
+  command -v npm >/dev/null || die "npm not found (needed to fetch $NPM_PKG)"
+  stage
+  log "npm pack $NPM_PKG@$NPM_VER"
+  (cd "$STAGE" && npm pack --silent "$NPM_PKG@$NPM_VER" >/dev/null)
+  [[ -f "$STAGE/$NPM_TGZ" ]] || die "npm pack did not produce $NPM_TGZ"
+  verify "$STAGE/$NPM_TGZ" "$NPM_SHA" "$NPM_TGZ"
+  log "  $NPM_TGZ sha256 ok"
+  mkdir -p "$STAGE/npm"
+  tar --no-same-owner -xzf "$STAGE/$NPM_TGZ" -C "$STAGE/npm"
+  # Tell about models in the package that the manifest does not know.
+  for f in "$STAGE"/npm/package/model/*.onnx; do
+    name="$(basename "$f")"
+    printf '%s\n' "${MODEL_LINES[@]}" | grep -q "^$name " \
+      || log "  WARNING: package ships $name, which is not in the manifest (ignored)"
+  done
+  for line in "${MODEL_LINES[@]}"; do
+    read -r file orig final flush <<<"$line"
+    ok "$MODELS_DIR/$file" "$final" && continue
+    src="$STAGE/npm/package/model/$file"
+    [[ -f "$src" ]] || die "$NPM_TGZ has no package/model/$file"
+    verify "$src" "$orig" "$file (original, from $NPM_TGZ)"
+    if [[ "$flush" == 1 ]]; then
+      log "  flushing subnormal float32 weights in $file"
+      python3 "$FLUSH" "$src" | sed "s|^$STAGE/npm/package/model/|[fetch-artifacts]   |"
+    fi
+    install_file "$src" "$MODELS_DIR" "$file" "$final"
+  done
+  for line in "${NPM_FILES[@]}"; do
+    read -r name member sha <<<"$line"
+    ok "$MODELS_DIR/$name" "$sha" && continue
+    install_file "$STAGE/npm/$member" "$MODELS_DIR" "$name" "$sha"
+  done
+fi
+
+# ---------------------------------------------------------------- onnxruntime
+ARCH="$(uname -m)"
+case "$ARCH" in
+  x86_64|aarch64) ;;
+  arm64) ARCH=aarch64 ;;
+  *) die "no ONNX Runtime wheel pinned for arch $ARCH (manifest has x86_64, aarch64)" ;;
+esac
+ORT_VER="$(mget onnxruntime.version)"
+ORT_PY="$(mget onnxruntime.python_version)"
+ORT_LIB="$(mget onnxruntime.lib)"
+ORT_PLAT="$(mget "onnxruntime.wheels.$ARCH.platform")"
+ORT_WHL="$(mget "onnxruntime.wheels.$ARCH.file")"
+ORT_WHL_SHA="$(mget "onnxruntime.wheels.$ARCH.sha256")"
+ORT_LIB_MEMBER="$(mget "onnxruntime.wheels.$ARCH.lib_member")"
+ORT_LIB_SHA="$(mget "onnxruntime.wheels.$ARCH.lib_sha256")"
+ORT_DIR="$DEST/onnxruntime"
+mapfile -t ORT_FILES < <(python3 "$TOOL" files "$MANIFEST" onnxruntime)
+
+ort_ok=1
+if ok "$ORT_DIR/$ORT_LIB" "$ORT_LIB_SHA"; then
+  log "onnxruntime: $ORT_LIB ($ARCH) ok (sha256 $ORT_LIB_SHA)"
+else
+  ort_ok=0
+fi
+for line in "${ORT_FILES[@]}"; do
+  read -r name member sha <<<"$line"
+  if ok "$ORT_DIR/$name" "$sha"; then log "onnxruntime: $name ok"; else ort_ok=0; fi
+done
+
+if [[ "$ort_ok" == 1 ]]; then
+  :
+elif [[ "$CHECK_ONLY" == 1 ]]; then
+  log "onnxruntime: missing or wrong files in $ORT_DIR"; MISSING=1
+else
+  command -v pip >/dev/null || command -v pip3 >/dev/null || die "pip not found"
+  PIP="$(command -v pip || command -v pip3)"
+  stage
+  log "pip download onnxruntime==$ORT_VER ($ORT_PLAT, cp$ORT_PY)"
+  "$PIP" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "$ORT_PLAT" --python-version "$ORT_PY" --implementation cp \
+    -d "$STAGE/ort" "onnxruntime==$ORT_VER"
+  [[ -f "$STAGE/ort/$ORT_WHL" ]] || die "pip did not produce $ORT_WHL (got: $(ls "$STAGE/ort"))"
+  verify "$STAGE/ort/$ORT_WHL" "$ORT_WHL_SHA" "$ORT_WHL"
+  log "  $ORT_WHL sha256 ok"
+  if ! ok "$ORT_DIR/$ORT_LIB" "$ORT_LIB_SHA"; then
+    python3 "$TOOL" unzip "$STAGE/ort/$ORT_WHL" "$ORT_LIB_MEMBER" "$STAGE/$ORT_LIB"
+    install_file "$STAGE/$ORT_LIB" "$ORT_DIR" "$ORT_LIB" "$ORT_LIB_SHA"
+    chmod 0755 "$ORT_DIR/$ORT_LIB"
+  fi
+  for line in "${ORT_FILES[@]}"; do
+    read -r name member sha <<<"$line"
+    ok "$ORT_DIR/$name" "$sha" && continue
+    python3 "$TOOL" unzip "$STAGE/ort/$ORT_WHL" "$member" "$STAGE/ort-$name"
+    install_file "$STAGE/ort-$name" "$ORT_DIR" "$name" "$sha"
+  done
+fi
+# Stable names: SONAME (libonnxruntime.so.1) and the dev name (libonnxruntime.so).
+for link in libonnxruntime.so.1 libonnxruntime.so; do
+  if [[ "$(readlink "$ORT_DIR/$link" 2>/dev/null || true)" == "$ORT_LIB" ]]; then
+    continue
+  fi
+  if [[ "$CHECK_ONLY" == 1 ]]; then
+    log "onnxruntime: symlink $link -> $ORT_LIB missing"; MISSING=1
+  else
+    ln -sfn "$ORT_LIB" "$ORT_DIR/$link"
+    log "onnxruntime: symlink $link -> $ORT_LIB"
+  fi
+done
+
+# ------------------------------------------------------------------ test data
+TD_PKG="$(mget testdata.package)"
+TD_VER="$(mget testdata.version)"
+TD_SDIST="$(mget testdata.sdist)"
+TD_SHA="$(mget testdata.sha256)"
+TD_DIR="$DEST/testdata"
+mapfile -t TD_FILES < <(python3 "$TOOL" files "$MANIFEST" testdata)
+
+td_todo=()
+for line in "${TD_FILES[@]}"; do
+  read -r name member sha <<<"$line"
+  if ok "$TD_DIR/$name" "$sha"; then log "testdata: $name ok"; else td_todo+=("$name"); fi
+done
+
+if [[ ${#td_todo[@]} -eq 0 ]]; then
+  :
+elif [[ "$CHECK_ONLY" == 1 ]]; then
+  log "testdata: missing or wrong: ${td_todo[*]}"; MISSING=1
+else
+  PIP="$(command -v pip || command -v pip3)" || die "pip not found"
+  stage
+  log "pip download $TD_PKG==$TD_VER (sdist)"
+  "$PIP" download --quiet --disable-pip-version-check --no-deps --no-binary=:all: \
+    -d "$STAGE/sdist" "$TD_PKG==$TD_VER"
+  [[ -f "$STAGE/sdist/$TD_SDIST" ]] || die "pip did not produce $TD_SDIST"
+  verify "$STAGE/sdist/$TD_SDIST" "$TD_SHA" "$TD_SDIST"
+  log "  $TD_SDIST sha256 ok"
+  mkdir -p "$STAGE/td"
+  members=()
+  for line in "${TD_FILES[@]}"; do read -r _ member _ <<<"$line"; members+=("$member"); done
+  tar --no-same-owner -xzf "$STAGE/sdist/$TD_SDIST" -C "$STAGE/td" "${members[@]}"
+  for line in "${TD_FILES[@]}"; do
+    read -r name member sha <<<"$line"
+    ok "$TD_DIR/$name" "$sha" && continue
+    install_file "$STAGE/td/$member" "$TD_DIR" "$name" "$sha"
+  done
+fi
+
+if [[ "$CHECK_ONLY" == 1 && "$MISSING" == 1 ]]; then
+  die "artifacts in $DEST are incomplete; run scripts/fetch-artifacts.sh"
+fi
+log "done: all artifacts in $DEST verified against $(basename "$MANIFEST")"
