@@ -1,0 +1,23 @@
+//! Test doubles for the hardware traits. Built only for tests (the `fakes`
+//! feature), never into the product.
+
+use crate::{ExecutionProvider, InferenceBackend};
+
+/// An inference backend with a fixed set of providers.
+pub struct FakeBackend {
+    providers: Vec<ExecutionProvider>,
+}
+
+impl FakeBackend {
+    pub fn new(providers: &[ExecutionProvider]) -> FakeBackend {
+        FakeBackend {
+            providers: providers.to_vec(),
+        }
+    }
+}
+
+impl InferenceBackend for FakeBackend {
+    fn available(&self) -> Vec<ExecutionProvider> {
+        self.providers.clone()
+    }
+}
