@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing Facegate needs, idempotently:
-#   scripts/setup.sh          what `cargo build` needs
+# Installs what building, running and testing Facegate needs, idempotently:
+#   scripts/setup.sh          build dependencies, then the models and ONNX
+#                             Runtime (scripts/fetch-artifacts.sh, checked by sha256)
 #   scripts/setup.sh --test   plus what the test suite and the aarch64 build need
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,10 @@ packages=(pkg-config gcc libc6-dev)
 if $want_test; then
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 fi
+# The artifact fetcher uses the ordinary registry clients.
+command -v npm >/dev/null || packages+=(npm)
+command -v python3 >/dev/null || packages+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -42,3 +47,5 @@ if $want_test; then
         rustup target add aarch64-unknown-linux-gnu
     fi
 fi
+
+scripts/fetch-artifacts.sh

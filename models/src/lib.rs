@@ -1,3 +1,34 @@
-//! The Facegate face engine: detection, landmarks, alignment, templates,
-//! liveness and attributes on ONNX Runtime (see README.md). Empty until the
-//! face engine lands.
+//! The Facegate face engine: an image in, faces out, with everything
+//! SmartFace reports about them. Real networks on ONNX Runtime; no HTTP.
+//!
+//! Stages, one module each: `decode` (bytes to pixels), `detector`,
+//! `landmarks`, `align`, `template`, `liveness`, `attributes`; `engine`
+//! loads the networks once and runs the stages; `manifest` and `runtime`
+//! find, check and load the model files and ONNX Runtime.
+
+mod align;
+mod attributes;
+mod decode;
+mod detector;
+mod engine;
+mod error;
+mod landmarks;
+mod liveness;
+mod manifest;
+mod runtime;
+mod sampling;
+mod template;
+
+pub use align::FivePoints;
+pub use attributes::{AttributeSet, Attributes, HeadPose};
+pub use decode::{decode_image, DecodedImage};
+pub use detector::{BoundingBox, Detection, DetectorConfig};
+pub use engine::{EngineConfig, FaceEngine, LocatedFace};
+pub use error::EngineError;
+pub use landmarks::Landmarks;
+pub use liveness::Liveness;
+pub use manifest::{ModelSpec, MANIFEST};
+pub use runtime::OrtBackend;
+pub use template::{Template, TEMPLATE_DIMENSION};
+
+pub use image::RgbImage;

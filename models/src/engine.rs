@@ -1,0 +1,153 @@
+//! The face engine: every network loaded once, the stages in order.
+
+use crate::align::align;
+use crate::attributes::{AttributeNetworks, AttributeSet, Attributes};
+use crate::detector::{Detection, Detector, DetectorConfig};
+use crate::error::EngineError;
+use crate::landmarks::{LandmarkNetwork, Landmarks};
+use crate::liveness::{Liveness, LivenessNetwork};
+use crate::manifest::{FIX_COMMAND, MANIFEST};
+use crate::runtime::{load_runtime, Network, Optimisation, OrtBackend};
+use crate::template::{Template, TemplateNetwork};
+use facegate_hal::{Accelerator, ExecutionProvider};
+use image::RgbImage;
+use std::path::PathBuf;
+
+/// The networks the engine loads, by manifest name.
+pub const NETWORKS: [&str; 7] = [
+    "fr_detect",
+    "fr_landmark",
+    "fr_feature",
+    "fr_liveness",
+    "fr_pose",
+    "fr_age",
+    "fr_gender",
+];
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The directory holding the `fr_*.onnx` files.
+    pub model_dir: PathBuf,
+    /// `libonnxruntime.so`.
+    pub runtime_library: PathBuf,
+    /// Threads each network run may use.
+    pub threads: usize,
+    /// Where the networks run.
+    pub accelerator: Accelerator,
+    /// Add the mirrored face's output to each template.
+    pub flip_templates: bool,
+}
+
+pub struct FaceEngine {
+    detector: Detector,
+    landmarks: LandmarkNetwork,
+    templates: TemplateNetwork,
+    liveness: LivenessNetwork,
+    attributes: AttributeNetworks,
+    providers: Vec<ExecutionProvider>,
+    flip_templates: bool,
+}
+
+/// One detected face with its landmarks: what every later stage needs.
+#[derive(Debug, Clone)]
+pub struct LocatedFace {
+    pub detection: Detection,
+    pub landmarks: Landmarks,
+}
+
+impl FaceEngine {
+    pub fn load(config: &EngineConfig) -> Result<FaceEngine, EngineError> {
+        let missing: Vec<String> = NETWORKS
+            .iter()
+            .map(|name| MANIFEST.model(name))
+            .filter(|spec| !config.model_dir.join(&spec.file).is_file())
+            .map(|spec| spec.file.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::Setup(format!(
+                "model files missing from {}: {}; run `{FIX_COMMAND}` to install them",
+                config.model_dir.display(),
+                missing.join(", ")
+            )));
+        }
+        let environment = load_runtime(&config.runtime_library)?;
+        let providers = config
+            .accelerator
+            .providers(&OrtBackend)
+            .map_err(|e| EngineError::Device(e.to_string()))?;
+        let load = |name: &str, optimisation| {
+            Network::load(
+                environment,
+                MANIFEST.model(name),
+                &config.model_dir,
+                &providers,
+                config.threads,
+                optimisation,
+            )
+        };
+        Ok(FaceEngine {
+            detector: Detector::new(load("fr_detect", Optimisation::Full)?),
+            landmarks: LandmarkNetwork::new(load("fr_landmark", Optimisation::Full)?),
+            templates: TemplateNetwork::new(load("fr_feature", Optimisation::Basic)?),
+            liveness: LivenessNetwork::new(load("fr_liveness", Optimisation::Full)?),
+            attributes: AttributeNetworks {
+                age: load("fr_age", Optimisation::Full)?,
+                gender: load("fr_gender", Optimisation::Full)?,
+                pose: load("fr_pose", Optimisation::Full)?,
+            },
+            providers,
+            flip_templates: config.flip_templates,
+        })
+    }
+
+    /// Checks that a request's device class can be served: `gpu` needs the
+    /// engine to run on a GPU.
+    pub fn check_accelerator(&self, wanted: Accelerator) -> Result<(), EngineError> {
+        let on_gpu = self.providers.iter().any(|p| p.is_gpu());
+        match wanted {
+            Accelerator::Gpu if !on_gpu => {
+                Err(EngineError::Device(facegate_hal::NoGpu.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Faces in the image, largest first, with their landmarks.
+    pub fn locate(
+        &self,
+        image: &RgbImage,
+        config: &DetectorConfig,
+    ) -> Result<Vec<LocatedFace>, EngineError> {
+        self.detector
+            .detect(image, config)?
+            .into_iter()
+            .map(|detection| {
+                Ok(LocatedFace {
+                    landmarks: self.landmarks.locate(image, &detection.bbox)?,
+                    detection,
+                })
+            })
+            .collect()
+    }
+
+    pub fn template(&self, image: &RgbImage, face: &LocatedFace) -> Result<Template, EngineError> {
+        let aligned = align(image, &face.landmarks.five_points());
+        self.templates.extract(&aligned, self.flip_templates)
+    }
+
+    pub fn liveness(&self, image: &RgbImage, face: &LocatedFace) -> Result<Liveness, EngineError> {
+        self.liveness.check(image, &face.detection.bbox)
+    }
+
+    pub fn attributes(
+        &self,
+        image: &RgbImage,
+        face: &LocatedFace,
+        wanted: AttributeSet,
+    ) -> Result<Attributes, EngineError> {
+        let points = face.landmarks.five_points();
+        let aligned = align(image, &points);
+        self.attributes
+            .estimate(image, &face.detection.bbox, &points, &aligned, wanted)
+    }
+}

@@ -1,0 +1,381 @@
+//! The face engine on real photos: the face_recognition 1.3.0 test images,
+//! installed by `scripts/fetch-artifacts.sh`.
+
+use facegate_hal::Accelerator;
+use facegate_models::{
+    decode_image, AttributeSet, DetectorConfig, EngineConfig, EngineError, FaceEngine, LocatedFace,
+    RgbImage, Template,
+};
+use image::imageops::{self, FilterType};
+use image::{ImageFormat, Rgb};
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+const PHOTOS: [&str; 4] = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("FACEGATE_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts"))
+}
+
+fn config() -> EngineConfig {
+    let artifacts = artifacts();
+    EngineConfig {
+        model_dir: artifacts.join("models"),
+        runtime_library: artifacts.join("onnxruntime/libonnxruntime.so"),
+        threads: 2,
+        accelerator: Accelerator::Cpu,
+        flip_templates: false,
+    }
+}
+
+static ENGINE: LazyLock<FaceEngine> = LazyLock::new(|| {
+    FaceEngine::load(&config()).unwrap_or_else(|e| panic!("{e} (run scripts/fetch-artifacts.sh)"))
+});
+
+fn photo_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(artifacts().join("testdata").join(name)).unwrap()
+}
+
+fn photo(name: &str) -> RgbImage {
+    decode_image(&photo_bytes(name), 50_000_000).unwrap().pixels
+}
+
+fn only_face(image: &RgbImage) -> LocatedFace {
+    let mut faces = ENGINE.locate(image, &DetectorConfig::default()).unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    faces.remove(0)
+}
+
+fn template_of(image: &RgbImage) -> Template {
+    ENGINE.template(image, &only_face(image)).unwrap()
+}
+
+fn reencoded(image: &RgbImage, format: ImageFormat) -> RgbImage {
+    let mut bytes = Cursor::new(Vec::new());
+    image.write_to(&mut bytes, format).unwrap();
+    decode_image(bytes.get_ref(), 50_000_000).unwrap().pixels
+}
+
+#[test]
+fn exactly_one_face_is_found_in_each_photo() {
+    for name in PHOTOS {
+        let faces = ENGINE
+            .locate(&photo(name), &DetectorConfig::default())
+            .unwrap();
+        assert_eq!(faces.len(), 1, "{name}: {faces:?}");
+        assert!(faces[0].detection.probability > 0.95, "{name}");
+    }
+}
+
+#[test]
+fn the_crop_and_eyes_land_where_they_should() {
+    // Box and eyes from the Python/OpenCV reference pipeline on the same
+    // networks (faceplugin_reference.py, BGR, sim5), to within 3 pixels.
+    let reference = [
+        (
+            "obama.jpg",
+            [335.6, 91.1, 647.4, 402.9],
+            [[441.3, 213.0], [548.5, 213.3]],
+        ),
+        (
+            "obama2.jpg",
+            [130.5, 224.6, 547.3, 641.4],
+            [[251.9, 371.2], [375.4, 380.4]],
+        ),
+        (
+            "biden.jpg",
+            [379.5, 193.7, 742.7, 556.8],
+            [[534.7, 323.3], [650.7, 351.0]],
+        ),
+    ];
+    for (name, bbox, eyes) in reference {
+        let face = only_face(&photo(name));
+        let points = face.landmarks.five_points().0;
+        let got = face
+            .detection
+            .bbox
+            .into_iter()
+            .chain(points[..2].iter().flatten().copied());
+        let want = bbox.into_iter().chain(eyes.iter().flatten().copied());
+        for (got, want) in got.zip(want) {
+            assert!((got - want).abs() < 3.0, "{name}: {face:?}");
+        }
+    }
+    for name in PHOTOS {
+        let face = only_face(&photo(name));
+        let [x1, y1, x2, y2] = face.detection.bbox;
+        let side = x2 - x1;
+        let [left_eye, right_eye, nose, left_mouth, right_mouth] = face.landmarks.five_points().0;
+        for point in [left_eye, right_eye, nose, left_mouth, right_mouth] {
+            assert!(
+                point[0] > x1 && point[0] < x2 && point[1] > y1 && point[1] < y2,
+                "{name}"
+            );
+        }
+        assert!(
+            left_eye[0] < right_eye[0] && left_mouth[0] < right_mouth[0],
+            "{name}"
+        );
+        let eye_distance = right_eye[0] - left_eye[0];
+        assert!(
+            eye_distance > 0.25 * side && eye_distance < 0.5 * side,
+            "{name}"
+        );
+        assert!(
+            left_eye[1] < y1 + 0.5 * side && right_eye[1] < y1 + 0.5 * side,
+            "{name}"
+        );
+        assert!(nose[1] > left_eye[1] && nose[1] < left_mouth[1], "{name}");
+        assert_eq!(face.landmarks.points.len(), 68);
+    }
+}
+
+#[test]
+fn same_person_similarity_is_well_above_different_person_similarity() {
+    let templates: Vec<Template> = PHOTOS.iter().map(|n| template_of(&photo(n))).collect();
+    for t in &templates {
+        let norm: f32 = t.vector.iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-4 && t.vector.len() == 512);
+    }
+    let same = [(0, 1), (0, 2), (1, 2)].map(|(a, b)| templates[a].similarity(&templates[b]));
+    let different = [0, 1, 2].map(|a| templates[a].similarity(&templates[3]));
+    let (worst_same, best_different) = (
+        same.iter().copied().fold(f32::MAX, f32::min),
+        different.iter().copied().fold(f32::MIN, f32::max),
+    );
+    assert!(worst_same > 0.6, "same person: {same:?}");
+    assert!(best_different < 0.2, "different people: {different:?}");
+    assert!(worst_same - best_different > 0.5);
+}
+
+#[test]
+fn flipping_or_reencoding_an_image_barely_moves_its_template() {
+    for name in PHOTOS {
+        let image = photo(name);
+        let original = template_of(&image);
+        let flipped = template_of(&imageops::flip_horizontal(&image));
+        let jpeg = template_of(&reencoded(&image, ImageFormat::Jpeg));
+        let png = template_of(&reencoded(&image, ImageFormat::Png));
+        assert!(original.similarity(&flipped) > 0.85, "{name} flipped");
+        assert!(original.similarity(&jpeg) > 0.95, "{name} jpeg");
+        assert!(original.similarity(&png) > 0.999, "{name} png");
+    }
+}
+
+#[test]
+fn a_blank_or_noisy_image_finds_no_face() {
+    let mut seed = 12345u32;
+    let noise = RgbImage::from_fn(640, 480, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let v = (seed >> 16) as u8;
+        Rgb([v, v.wrapping_mul(3), v.wrapping_mul(7)])
+    });
+    for image in [
+        RgbImage::from_pixel(640, 480, Rgb([128, 128, 128])),
+        RgbImage::from_pixel(640, 480, Rgb([0, 0, 0])),
+        RgbImage::from_pixel(320, 240, Rgb([255, 255, 255])),
+        RgbImage::from_pixel(1, 1, Rgb([9, 9, 9])),
+        noise,
+    ] {
+        for accurate in [false, true] {
+            let config = DetectorConfig {
+                accurate,
+                ..DetectorConfig::default()
+            };
+            assert!(ENGINE.locate(&image, &config).unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_file_is_a_clean_error_not_a_panic() {
+    let bytes = photo_bytes("obama.jpg");
+    for broken in [
+        &bytes[..bytes.len() / 3],
+        &bytes[..200],
+        &bytes[1000..],
+        b"GIF89a....",
+        &[0xff, 0xd8][..],
+    ] {
+        match decode_image(broken, 50_000_000) {
+            Err(error) => assert!(error.is_client_error(), "{error}"),
+            // A truncated JPEG may still decode (grey bottom rows); the
+            // engine must then simply run on it.
+            Ok(image) => {
+                ENGINE
+                    .locate(&image.pixels, &DetectorConfig::default())
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn genuine_photos_are_live() {
+    for name in PHOTOS {
+        let image = photo(name);
+        let liveness = ENGINE.liveness(&image, &only_face(&image)).unwrap();
+        assert!(
+            liveness.score > 50.0 && liveness.score <= 100.0,
+            "{name}: {liveness:?}"
+        );
+    }
+}
+
+#[test]
+fn attributes_are_plausible_and_computed_only_when_asked() {
+    for name in PHOTOS {
+        let image = photo(name);
+        let face = only_face(&image);
+        let attributes = ENGINE.attributes(&image, &face, AttributeSet::ALL).unwrap();
+        assert!(attributes.gender.unwrap() > 0.5, "{name}: all four are men");
+        let age = attributes.age.unwrap();
+        assert!((30.0..80.0).contains(&age), "{name}: age {age}");
+        let pose = attributes.pose.unwrap();
+        assert!(
+            pose.yaw.abs() < 30.0 && pose.roll.abs() < 20.0 && pose.pitch.abs() < 30.0,
+            "{name}: {pose:?}"
+        );
+        let (sharpness, brightness) = (
+            attributes.sharpness.unwrap(),
+            attributes.brightness.unwrap(),
+        );
+        assert!(
+            (0.0..=1.0).contains(&sharpness) && (0.2..=0.8).contains(&brightness),
+            "{name}"
+        );
+
+        let mirrored = imageops::flip_horizontal(&image);
+        let flipped = ENGINE
+            .attributes(&mirrored, &only_face(&mirrored), AttributeSet::ALL)
+            .unwrap();
+        let flipped_pose = flipped.pose.unwrap();
+        assert!(
+            (pose.yaw + flipped_pose.yaw).abs() < 6.0,
+            "{name}: {pose:?} vs {flipped_pose:?}"
+        );
+        assert!((pose.roll + flipped_pose.roll).abs() < 4.0, "{name}");
+    }
+    let image = photo("obama.jpg");
+    let none = ENGINE
+        .attributes(&image, &only_face(&image), AttributeSet::NONE)
+        .unwrap();
+    assert_eq!(none, Default::default());
+}
+
+#[test]
+fn the_accurate_detector_finds_faces_too_small_for_the_default_one() {
+    let obama = photo("obama.jpg");
+    // obama.jpg's face is 311 px; shrink the photo so it is about 36 px,
+    // on a 1280x960 frame.
+    let scale = 36.0 / 311.0;
+    let (w, h) = obama.dimensions();
+    let small = imageops::resize(
+        &obama,
+        (w as f32 * scale) as u32,
+        (h as f32 * scale) as u32,
+        FilterType::Triangle,
+    );
+    let mut frame = RgbImage::from_pixel(1280, 960, Rgb([120, 120, 120]));
+    imageops::replace(&mut frame, &small, 300, 200);
+    let config = DetectorConfig {
+        min_face_size: 20.0,
+        ..DetectorConfig::default()
+    };
+    assert!(ENGINE.locate(&frame, &config).unwrap().is_empty());
+    let found = ENGINE
+        .locate(
+            &frame,
+            &DetectorConfig {
+                accurate: true,
+                ..config
+            },
+        )
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn size_limits_and_max_faces_filter_detections() {
+    let image = photo("obama.jpg");
+    let too_small = DetectorConfig {
+        max_face_size: 200.0,
+        ..DetectorConfig::default()
+    };
+    assert!(ENGINE.locate(&image, &too_small).unwrap().is_empty());
+    let too_big = DetectorConfig {
+        min_face_size: 400.0,
+        ..DetectorConfig::default()
+    };
+    assert!(ENGINE.locate(&image, &too_big).unwrap().is_empty());
+    // obama3.jpg's face has probability 0.9997, confidence about 8000.
+    let obama3 = photo("obama3.jpg");
+    let strict = DetectorConfig {
+        confidence_threshold: 9000.0,
+        ..DetectorConfig::default()
+    };
+    assert!(ENGINE.locate(&obama3, &strict).unwrap().is_empty());
+    let lenient = DetectorConfig {
+        confidence_threshold: 7000.0,
+        ..DetectorConfig::default()
+    };
+    assert_eq!(ENGINE.locate(&obama3, &lenient).unwrap().len(), 1);
+    // Two people side by side: both found, the larger first; maxFaces cuts.
+    let (obama, biden) = (photo("obama.jpg"), photo("biden.jpg"));
+    let mut pair = RgbImage::from_pixel(2000, 2300, Rgb([90, 90, 90]));
+    imageops::replace(&mut pair, &obama, 0, 0);
+    imageops::replace(&mut pair, &biden, 1000, 0);
+    let faces = ENGINE.locate(&pair, &DetectorConfig::default()).unwrap();
+    assert_eq!(faces.len(), 2, "{faces:?}");
+    assert!(faces[0].detection.size() >= faces[1].detection.size());
+    let one = DetectorConfig {
+        max_faces: 1,
+        ..DetectorConfig::default()
+    };
+    assert_eq!(ENGINE.locate(&pair, &one).unwrap().len(), 1);
+}
+
+#[test]
+fn sessions_are_shared_across_threads_with_identical_results() {
+    let image = photo("obama2.jpg");
+    let expected = template_of(&image);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| template_of(&image)))
+            .collect();
+        for worker in workers {
+            assert_eq!(worker.join().unwrap().vector, expected.vector);
+        }
+    });
+}
+
+#[test]
+fn a_gpu_request_to_an_engine_on_the_cpu_is_a_clear_error() {
+    match ENGINE.check_accelerator(Accelerator::Gpu) {
+        Err(EngineError::Device(message)) => {
+            assert!(message.contains("CUDA or TensorRT"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ENGINE.check_accelerator(Accelerator::Any).is_ok());
+    assert!(ENGINE.check_accelerator(Accelerator::Cpu).is_ok());
+}
+
+#[test]
+fn missing_model_files_are_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = FaceEngine::load(&EngineConfig {
+        model_dir: dir.path().to_path_buf(),
+        ..config()
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("fr_detect.onnx") && error.contains("fetch-artifacts"),
+        "{error}"
+    );
+}
