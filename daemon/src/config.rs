@@ -1,6 +1,8 @@
 //! The daemon's configuration: `config/facegate.toml` is compiled in as the
 //! defaults, a user file is merged over it, and command-line flags win.
 
+use facegate_hal::Accelerator;
+use facegate_models::EngineConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/facegate.toml");
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub engine: EngineSettings,
     pub log: LogConfig,
 }
 
@@ -31,6 +34,47 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    pub model_dir: PathBuf,
+    pub runtime_library: PathBuf,
+    pub threads: usize,
+    pub device: Device,
+    pub flip_templates: bool,
+    pub max_image_pixels: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    Gpu,
+    Any,
+}
+
+impl EngineSettings {
+    /// The face engine's configuration; 0 threads means one per core.
+    pub fn engine_config(&self) -> EngineConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        EngineConfig {
+            model_dir: self.model_dir.clone(),
+            runtime_library: self.runtime_library.clone(),
+            threads: if self.threads == 0 {
+                cores
+            } else {
+                self.threads
+            },
+            accelerator: match self.device {
+                Device::Cpu => Accelerator::Cpu,
+                Device::Gpu => Accelerator::Gpu,
+                Device::Any => Accelerator::Any,
+            },
+            flip_templates: self.flip_templates,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

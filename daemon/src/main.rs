@@ -1,6 +1,7 @@
 //! `facegate`: the Facegate daemon.
 
 mod api;
+mod bench;
 mod config;
 mod server;
 mod store;
@@ -35,6 +36,29 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Measure the face engine.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Verification accuracy on LFW: the standard protocol over the folds
+    /// of a pairs file (e.g. shared/data/lfw-dev).
+    Lfw {
+        /// The LFW image folder (NAME/NAME_0001.jpg).
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// The pairs file (pairs.txt format).
+        #[arg(long, value_name = "FILE")]
+        pairs: PathBuf,
+        /// Config file for the [engine] settings.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Add each face's mirror image to its template.
+        #[arg(long)]
+        flip: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +78,15 @@ fn main() -> ExitCode {
             init_logging(config.log.level);
             server::serve(config)
         }),
+        Command::Bench(Bench::Lfw {
+            images,
+            pairs,
+            config,
+            flip,
+        }) => config::Config::load(config.as_deref()).and_then(|config| {
+            init_logging(config.log.level);
+            bench_lfw(&config.engine, &images, &pairs, flip)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +95,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn bench_lfw(
+    settings: &config::EngineSettings,
+    images: &std::path::Path,
+    pairs: &std::path::Path,
+    flip: bool,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(pairs).map_err(|e| format!("{}: {e}", pairs.display()))?;
+    let pairs = bench::lfw::parse_pairs(&text)?;
+    let mut engine_config = settings.engine_config();
+    engine_config.flip_templates |= flip;
+    let engine = facegate_models::FaceEngine::load(&engine_config).map_err(|e| e.to_string())?;
+    let report = bench::lfw::run(&engine, images, &pairs, settings.max_image_pixels)?;
+    println!("{report}");
+    Ok(())
 }
 
 /// Logs to stderr at the configured level; RUST_LOG, when set, wins.
