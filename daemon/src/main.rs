@@ -59,6 +59,19 @@ enum Bench {
         #[arg(long)]
         flip: bool,
     },
+    /// Steadiness of the attribute estimates under mirroring and across a
+    /// person's photos, on an LFW-style folder.
+    Attributes {
+        /// The image folder (NAME/NAME_0001.jpg).
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// How many people (folders, by name) to use.
+        #[arg(long, default_value_t = 300)]
+        people: usize,
+        /// Config file for the [engine] settings.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +100,18 @@ fn main() -> ExitCode {
             init_logging(config.log.level);
             bench_lfw(&config.engine, &images, &pairs, flip)
         }),
+        Command::Bench(Bench::Attributes {
+            images,
+            people,
+            config,
+        }) => config::Config::load(config.as_deref()).and_then(|config| {
+            init_logging(config.log.level);
+            let engine = load_engine(&config.engine.engine_config())?;
+            let report =
+                bench::attributes::run(&engine, &images, people, config.engine.max_image_pixels)?;
+            println!("{report}");
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,10 +132,16 @@ fn bench_lfw(
     let pairs = bench::lfw::parse_pairs(&text)?;
     let mut engine_config = settings.engine_config();
     engine_config.flip_templates |= flip;
-    let engine = facegate_models::FaceEngine::load(&engine_config).map_err(|e| e.to_string())?;
+    let engine = load_engine(&engine_config)?;
     let report = bench::lfw::run(&engine, images, &pairs, settings.max_image_pixels)?;
     println!("{report}");
     Ok(())
+}
+
+fn load_engine(
+    config: &facegate_models::EngineConfig,
+) -> Result<facegate_models::FaceEngine, String> {
+    facegate_models::FaceEngine::load(config).map_err(|e| e.to_string())
 }
 
 /// Logs to stderr at the configured level; RUST_LOG, when set, wins.

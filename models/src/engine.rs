@@ -7,7 +7,8 @@ use crate::error::EngineError;
 use crate::landmarks::{LandmarkNetwork, Landmarks};
 use crate::liveness::{Liveness, LivenessNetwork};
 use crate::manifest::{FIX_COMMAND, MANIFEST};
-use crate::runtime::{load_runtime, Network, Optimisation, OrtBackend};
+use crate::runtime::{load_runtime, Network, OrtBackend};
+use crate::sampling::Patch;
 use crate::template::{Template, TemplateNetwork};
 use facegate_hal::{Accelerator, ExecutionProvider};
 use image::RgbImage;
@@ -48,6 +49,9 @@ pub struct FaceEngine {
     flip_templates: bool,
 }
 
+/// A face aligned to 112x112 (eyes level, ArcFace reference points).
+pub struct AlignedFace(Patch);
+
 /// One detected face with its landmarks: what every later stage needs.
 #[derive(Debug, Clone)]
 pub struct LocatedFace {
@@ -75,25 +79,24 @@ impl FaceEngine {
             .accelerator
             .providers(&OrtBackend)
             .map_err(|e| EngineError::Device(e.to_string()))?;
-        let load = |name: &str, optimisation| {
-            Network::load(
-                environment,
-                MANIFEST.model(name),
-                &config.model_dir,
-                &providers,
-                config.threads,
-                optimisation,
-            )
+        let load = |name: &str| {
+            let spec = MANIFEST.model(name);
+            // Networks on 64x64 inputs or smaller finish before a second
+            // thread pays for itself (measured: SSR-Net age and gender ran
+            // slower on 2 threads than on 1).
+            let small = spec.input.shape.iter().skip(2).all(|side| *side <= 64);
+            let threads = if small { 1 } else { config.threads };
+            Network::load(environment, spec, &config.model_dir, &providers, threads)
         };
         Ok(FaceEngine {
-            detector: Detector::new(load("fr_detect", Optimisation::Full)?),
-            landmarks: LandmarkNetwork::new(load("fr_landmark", Optimisation::Full)?),
-            templates: TemplateNetwork::new(load("fr_feature", Optimisation::Basic)?),
-            liveness: LivenessNetwork::new(load("fr_liveness", Optimisation::Full)?),
+            detector: Detector::new(load("fr_detect")?),
+            landmarks: LandmarkNetwork::new(load("fr_landmark")?),
+            templates: TemplateNetwork::new(load("fr_feature")?),
+            liveness: LivenessNetwork::new(load("fr_liveness")?),
             attributes: AttributeNetworks {
-                age: load("fr_age", Optimisation::Full)?,
-                gender: load("fr_gender", Optimisation::Full)?,
-                pose: load("fr_pose", Optimisation::Full)?,
+                age: load("fr_age")?,
+                gender: load("fr_gender")?,
+                pose: load("fr_pose")?,
             },
             providers,
             flip_templates: config.flip_templates,
@@ -112,27 +115,46 @@ impl FaceEngine {
         }
     }
 
+    /// Face boxes in the image, largest first.
+    pub fn detect(
+        &self,
+        image: &RgbImage,
+        config: &DetectorConfig,
+    ) -> Result<Vec<Detection>, EngineError> {
+        self.detector.detect(image, config)
+    }
+
+    /// The landmarks of a detected face.
+    pub fn landmarks(
+        &self,
+        image: &RgbImage,
+        detection: Detection,
+    ) -> Result<LocatedFace, EngineError> {
+        Ok(LocatedFace {
+            landmarks: self.landmarks.locate(image, &detection.bbox)?,
+            detection,
+        })
+    }
+
     /// Faces in the image, largest first, with their landmarks.
     pub fn locate(
         &self,
         image: &RgbImage,
         config: &DetectorConfig,
     ) -> Result<Vec<LocatedFace>, EngineError> {
-        self.detector
-            .detect(image, config)?
+        self.detect(image, config)?
             .into_iter()
-            .map(|detection| {
-                Ok(LocatedFace {
-                    landmarks: self.landmarks.locate(image, &detection.bbox)?,
-                    detection,
-                })
-            })
+            .map(|detection| self.landmarks(image, detection))
             .collect()
     }
 
-    pub fn template(&self, image: &RgbImage, face: &LocatedFace) -> Result<Template, EngineError> {
-        let aligned = align(image, &face.landmarks.five_points());
-        self.templates.extract(&aligned, self.flip_templates)
+    /// The face cut out and aligned for the template and quality measures.
+    pub fn align(&self, image: &RgbImage, face: &LocatedFace) -> AlignedFace {
+        AlignedFace(align(image, &face.landmarks.five_points()))
+    }
+
+    pub fn template(&self, face: &AlignedFace) -> Result<Template, EngineError> {
+        self.templates.extract(&face.0, self.flip_templates)
     }
 
     pub fn liveness(&self, image: &RgbImage, face: &LocatedFace) -> Result<Liveness, EngineError> {
@@ -143,11 +165,11 @@ impl FaceEngine {
         &self,
         image: &RgbImage,
         face: &LocatedFace,
+        aligned: &AlignedFace,
         wanted: AttributeSet,
     ) -> Result<Attributes, EngineError> {
         let points = face.landmarks.five_points();
-        let aligned = align(image, &points);
         self.attributes
-            .estimate(image, &face.detection.bbox, &points, &aligned, wanted)
+            .estimate(image, &face.detection.bbox, &points, &aligned.0, wanted)
     }
 }

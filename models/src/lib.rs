@@ -23,7 +23,7 @@ pub use align::FivePoints;
 pub use attributes::{AttributeSet, Attributes, HeadPose};
 pub use decode::{decode_image, DecodedImage};
 pub use detector::{BoundingBox, Detection, DetectorConfig};
-pub use engine::{EngineConfig, FaceEngine, LocatedFace};
+pub use engine::{AlignedFace, EngineConfig, FaceEngine, LocatedFace};
 pub use error::EngineError;
 pub use landmarks::Landmarks;
 pub use liveness::Liveness;
@@ -31,4 +31,4 @@ pub use manifest::{ModelSpec, MANIFEST};
 pub use runtime::OrtBackend;
 pub use template::{Template, TEMPLATE_DIMENSION};
 
-pub use image::RgbImage;
+pub use image::{self, RgbImage};

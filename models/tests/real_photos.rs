@@ -50,7 +50,9 @@ fn only_face(image: &RgbImage) -> LocatedFace {
 }
 
 fn template_of(image: &RgbImage) -> Template {
-    ENGINE.template(image, &only_face(image)).unwrap()
+    ENGINE
+        .template(&ENGINE.align(image, &only_face(image)))
+        .unwrap()
 }
 
 fn reencoded(image: &RgbImage, format: ImageFormat) -> RgbImage {
@@ -230,7 +232,14 @@ fn attributes_are_plausible_and_computed_only_when_asked() {
     for name in PHOTOS {
         let image = photo(name);
         let face = only_face(&image);
-        let attributes = ENGINE.attributes(&image, &face, AttributeSet::ALL).unwrap();
+        let attributes = ENGINE
+            .attributes(
+                &image,
+                &face,
+                &ENGINE.align(&image, &face),
+                AttributeSet::ALL,
+            )
+            .unwrap();
         assert!(attributes.gender.unwrap() > 0.5, "{name}: all four are men");
         let age = attributes.age.unwrap();
         assert!((30.0..80.0).contains(&age), "{name}: age {age}");
@@ -249,8 +258,14 @@ fn attributes_are_plausible_and_computed_only_when_asked() {
         );
 
         let mirrored = imageops::flip_horizontal(&image);
+        let mirrored_face = only_face(&mirrored);
         let flipped = ENGINE
-            .attributes(&mirrored, &only_face(&mirrored), AttributeSet::ALL)
+            .attributes(
+                &mirrored,
+                &mirrored_face,
+                &ENGINE.align(&mirrored, &mirrored_face),
+                AttributeSet::ALL,
+            )
             .unwrap();
         let flipped_pose = flipped.pose.unwrap();
         assert!(
@@ -260,8 +275,14 @@ fn attributes_are_plausible_and_computed_only_when_asked() {
         assert!((pose.roll + flipped_pose.roll).abs() < 4.0, "{name}");
     }
     let image = photo("obama.jpg");
+    let face = only_face(&image);
     let none = ENGINE
-        .attributes(&image, &only_face(&image), AttributeSet::NONE)
+        .attributes(
+            &image,
+            &face,
+            &ENGINE.align(&image, &face),
+            AttributeSet::NONE,
+        )
         .unwrap();
     assert_eq!(none, Default::default());
 }

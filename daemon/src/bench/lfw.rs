@@ -171,7 +171,8 @@ pub fn run(
             .locate(&image, &detector)
             .map_err(|e| e.to_string())?;
         if let Some(face) = central_face(&image, faces) {
-            *template = Some(engine.template(&image, &face).map_err(|e| e.to_string())?);
+            let aligned = engine.align(&image, &face);
+            *template = Some(engine.template(&aligned).map_err(|e| e.to_string())?);
         }
         progress.set(done + 1);
     }

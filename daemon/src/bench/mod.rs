@@ -1,4 +1,5 @@
 //! `facegate bench ...`: measurements run against the real engine.
 
+pub mod attributes;
 pub mod lfw;
 mod progress;

@@ -1,0 +1,134 @@
+//! Median latency of each face-engine stage on the face_recognition test
+//! photos, on one thread and on all cores.
+//!
+//!     cargo bench -p facegate-models --bench stages [-- --runs N]
+//!
+//! Reads the artifacts from `$FACEGATE_ARTIFACTS` or `artifacts/`.
+
+use facegate_hal::Accelerator;
+use facegate_models::{
+    decode_image, AttributeSet, DetectorConfig, EngineConfig, FaceEngine, RgbImage,
+};
+use std::path::PathBuf;
+use std::time::Instant;
+
+const PHOTOS: [&str; 4] = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];
+
+/// The median time of `f` in milliseconds over `runs` rounds of all photos.
+fn median_ms<T>(runs: usize, photos: usize, mut f: impl FnMut(usize) -> T) -> f64 {
+    for i in 0..photos {
+        std::hint::black_box(f(i)); // warm-up
+    }
+    let mut times: Vec<f64> = (0..runs * photos)
+        .map(|i| {
+            let started = Instant::now();
+            std::hint::black_box(f(i % photos));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(10);
+    let artifacts = std::env::var_os("FACEGATE_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts"));
+    let files: Vec<Vec<u8>> = PHOTOS
+        .iter()
+        .map(|name| std::fs::read(artifacts.join("testdata").join(name)).expect("test photos"))
+        .collect();
+    let images: Vec<RgbImage> = files
+        .iter()
+        .map(|bytes| decode_image(bytes, u64::MAX).unwrap().pixels)
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let detector = DetectorConfig::default();
+    let accurate = DetectorConfig {
+        accurate: true,
+        ..detector
+    };
+
+    println!(
+        "median ms per photo over {runs} rounds of {} photos\n",
+        PHOTOS.len()
+    );
+    println!("| stage | 1 thread | {cores} threads |");
+    println!("|---|---|---|");
+    let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
+    for threads in [1, cores] {
+        let engine = FaceEngine::load(&EngineConfig {
+            model_dir: artifacts.join("models"),
+            runtime_library: artifacts.join("onnxruntime/libonnxruntime.so"),
+            threads,
+            accelerator: Accelerator::Cpu,
+            flip_templates: false,
+        })
+        .expect("engine loads (run scripts/fetch-artifacts.sh)");
+        let faces: Vec<_> = images
+            .iter()
+            .map(|image| engine.locate(image, &detector).unwrap().remove(0))
+            .collect();
+        let aligned: Vec<_> = images
+            .iter()
+            .zip(&faces)
+            .map(|(image, face)| engine.align(image, face))
+            .collect();
+        let n = PHOTOS.len();
+        let figures = [
+            (
+                "decode (JPEG, 0.9-3.3 Mpx)",
+                median_ms(runs, n, |i| decode_image(&files[i], u64::MAX).unwrap()),
+            ),
+            (
+                "detect",
+                median_ms(runs, n, |i| engine.detect(&images[i], &detector).unwrap()),
+            ),
+            (
+                "detect, accurate_*",
+                median_ms(runs, n, |i| engine.detect(&images[i], &accurate).unwrap()),
+            ),
+            (
+                "landmarks",
+                median_ms(runs, n, |i| {
+                    engine.landmarks(&images[i], faces[i].detection).unwrap()
+                }),
+            ),
+            (
+                "align",
+                median_ms(runs, n, |i| engine.align(&images[i], &faces[i])),
+            ),
+            (
+                "template",
+                median_ms(runs, n, |i| engine.template(&aligned[i]).unwrap()),
+            ),
+            (
+                "liveness",
+                median_ms(runs, n, |i| engine.liveness(&images[i], &faces[i]).unwrap()),
+            ),
+            (
+                "attributes (age, gender, pose, sharpness, brightness)",
+                median_ms(runs, n, |i| {
+                    engine
+                        .attributes(&images[i], &faces[i], &aligned[i], AttributeSet::ALL)
+                        .unwrap()
+                }),
+            ),
+        ];
+        for (i, (name, ms)) in figures.into_iter().enumerate() {
+            match rows.get_mut(i) {
+                Some(row) => row.1.push(ms),
+                None => rows.push((name, vec![ms])),
+            }
+        }
+    }
+    for (name, ms) in rows {
+        println!("| {name} | {:.2} | {:.2} |", ms[0], ms[1]);
+    }
+}
