@@ -3,6 +3,7 @@
 mod api;
 mod bench;
 mod config;
+mod score;
 mod server;
 mod store;
 
@@ -59,6 +60,19 @@ enum Bench {
         #[arg(long)]
         flip: bool,
     },
+    /// Calibrate the match score: FAR and TAR of each score threshold over
+    /// all cross-identity and same-identity pairs of an LFW-style folder.
+    Calibrate {
+        /// The image folder (NAME/NAME_0001.jpg).
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// Also write the FAR/TAR curves as an SVG plot.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+        /// Config file for the [engine] settings.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
     /// Steadiness of the attribute estimates under mirroring and across a
     /// person's photos, on an LFW-style folder.
     Attributes {
@@ -99,6 +113,22 @@ fn main() -> ExitCode {
         }) => config::Config::load(config.as_deref()).and_then(|config| {
             init_logging(config.log.level);
             bench_lfw(&config.engine, &images, &pairs, flip)
+        }),
+        Command::Bench(Bench::Calibrate {
+            images,
+            plot,
+            config,
+        }) => config::Config::load(config.as_deref()).and_then(|config| {
+            init_logging(config.log.level);
+            let engine = load_engine(&config.engine.engine_config())?;
+            let report = bench::calibrate::run(
+                &engine,
+                &images,
+                config.engine.max_image_pixels,
+                plot.as_deref(),
+            )?;
+            println!("{report}");
+            Ok(())
         }),
         Command::Bench(Bench::Attributes {
             images,

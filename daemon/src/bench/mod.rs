@@ -1,5 +1,6 @@
 //! `facegate bench ...`: measurements run against the real engine.
 
 pub mod attributes;
+pub mod calibrate;
 pub mod lfw;
 mod progress;

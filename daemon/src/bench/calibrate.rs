@@ -1,0 +1,215 @@
+//! `facegate bench calibrate`: measures the false-accept rate of every
+//! cosine threshold on all cross-identity pairs of an LFW-style folder, and
+//! the true-accept rate on all same-identity pairs, to calibrate the
+//! SmartFace score scale (score = 10 x -log10 FAR) and to check it.
+
+use super::progress::Progress;
+use crate::score::{cosine_for_score, score_of};
+use facegate_models::{decode_image, DetectorConfig, FaceEngine, Template};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Every image's template, with the index of its person.
+fn templates(
+    engine: &FaceEngine,
+    images: &Path,
+    max_pixels: u64,
+) -> Result<Vec<(usize, Template)>, String> {
+    let list = |dir: &Path| -> Result<Vec<std::path::PathBuf>, String> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .collect();
+        entries.sort();
+        Ok(entries)
+    };
+    let mut files = Vec::new();
+    for (person, dir) in list(images)?.into_iter().filter(|p| p.is_dir()).enumerate() {
+        files.extend(list(&dir)?.into_iter().map(|file| (person, file)));
+    }
+    let detector = DetectorConfig {
+        min_face_size: 20.0,
+        ..DetectorConfig::default()
+    };
+    let progress = Progress::new("templates", files.len());
+    let mut out = Vec::with_capacity(files.len());
+    for (done, (person, file)) in files.iter().enumerate() {
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let image = decode_image(&bytes, max_pixels)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .pixels;
+        let faces = engine
+            .locate(&image, &detector)
+            .map_err(|e| e.to_string())?;
+        if let Some(face) = faces.first() {
+            let aligned = engine.align(&image, face);
+            out.push((
+                *person,
+                engine.template(&aligned).map_err(|e| e.to_string())?,
+            ));
+        }
+        progress.set(done + 1);
+    }
+    Ok(out)
+}
+
+/// Sorted (descending) impostor and genuine cosines over all pairs.
+fn all_pairs(templates: &[(usize, Template)]) -> (Vec<f32>, Vec<f32>) {
+    let (mut impostor, mut genuine) = (Vec::new(), Vec::new());
+    for (i, (person_a, a)) in templates.iter().enumerate() {
+        for (person_b, b) in &templates[i + 1..] {
+            let cosine = a.similarity(b);
+            match person_a == person_b {
+                true => genuine.push(cosine),
+                false => impostor.push(cosine),
+            }
+        }
+    }
+    impostor.sort_by(|a, b| b.total_cmp(a));
+    genuine.sort_by(|a, b| b.total_cmp(a));
+    (impostor, genuine)
+}
+
+/// The share of `sorted_descending` at or above `threshold`.
+fn rate_at(sorted_descending: &[f32], threshold: f32) -> f64 {
+    let above = sorted_descending.partition_point(|s| *s >= threshold);
+    above as f64 / sorted_descending.len().max(1) as f64
+}
+
+/// An SVG plot of FAR (log scale) and TAR against the score threshold.
+fn plot(rows: &[(i32, f64, f64)]) -> String {
+    let (w, h, m) = (640.0, 400.0, 50.0);
+    let x = |score: f64| m + score / 100.0 * (w - 2.0 * m);
+    // FAR from 1 down to 1e-8 over the plot height.
+    let y_far = |far: f64| m + (-(far.max(1e-8)).log10() / 8.0) * (h - 2.0 * m);
+    let y_tar = |tar: f64| m + (1.0 - tar) * (h - 2.0 * m);
+    let line = |points: Vec<(f64, f64)>, colour: &str| {
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            path.join(" ")
+        )
+    };
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>",
+        w - 2.0 * m,
+        h - 2.0 * m
+    );
+    for score in (0..=100).step_by(10) {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.0}\" y=\"{}\" text-anchor=\"middle\">{score}</text>",
+            x(score as f64),
+            h - m + 16.0
+        );
+    }
+    for exponent in 0..=8 {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.0}\" text-anchor=\"end\">1e-{exponent}</text>",
+            m - 4.0,
+            y_far(10f64.powi(-exponent)) + 4.0
+        );
+    }
+    for tar in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.0}\" fill=\"#1565c0\">{:.0} %</text>",
+            w - m + 4.0,
+            y_tar(tar) + 4.0,
+            tar * 100.0
+        );
+    }
+    svg += &line(
+        rows.iter()
+            .filter(|r| r.1 > 0.0)
+            .map(|r| (x(r.0 as f64), y_far(r.1)))
+            .collect(),
+        "#c62828",
+    );
+    svg += &line(
+        rows.iter().map(|r| (x(r.0 as f64), y_tar(r.2))).collect(),
+        "#1565c0",
+    );
+    svg += &line(vec![(x(0.0), y_far(1.0)), (x(80.0), y_far(1e-8))], "#bbb");
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">score threshold</text>",
+        w / 2.0,
+        h - 12.0
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"30\" fill=\"#c62828\">measured FAR (log scale, left axis)</text>",
+        m
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"30\" fill=\"#1565c0\" text-anchor=\"end\">TAR (right axis)</text>",
+        w - m
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" fill=\"#999\">target: FAR = 10^(-score/10)</text>",
+        x(42.0),
+        y_far(1e-4) - 6.0
+    );
+    svg + "</svg>\n"
+}
+
+pub fn run(
+    engine: &FaceEngine,
+    images: &Path,
+    max_pixels: u64,
+    plot_path: Option<&Path>,
+) -> Result<String, String> {
+    let templates = templates(engine, images, max_pixels)?;
+    let (impostor, genuine) = all_pairs(&templates);
+    let mut report = format!(
+        "{} templates: {} impostor pairs, {} genuine pairs\n\n\
+         | score | target FAR | cosine now | measured FAR | TAR | cosine at target FAR |\n\
+         |---|---|---|---|---|---|\n",
+        templates.len(),
+        impostor.len(),
+        genuine.len()
+    );
+    let mut rows = Vec::new();
+    for score in (0..=100).step_by(5) {
+        let target = 10f64.powf(-f64::from(score) / 10.0);
+        let cosine = cosine_for_score(score);
+        let (far, tar) = (rate_at(&impostor, cosine), rate_at(&genuine, cosine));
+        // The empirical cosine whose FAR is the target, where measurable.
+        let index = (target * impostor.len() as f64).floor() as usize;
+        let empirical = match index {
+            0 => "unmeasurable".to_string(),
+            i => format!("{:.4}", impostor[i - 1]),
+        };
+        let _ = writeln!(
+            report,
+            "| {score} | {target:.0e} | {cosine:.4} | {far:.2e} | {:.4} | {empirical} |",
+            tar
+        );
+        rows.push((score, far, tar));
+    }
+    let at_default = (
+        rate_at(&impostor, cosine_for_score(40)),
+        rate_at(&genuine, cosine_for_score(40)),
+    );
+    let _ = write!(
+        report,
+        "\nthreshold 40: FAR {:.2e}, TAR {:.4}; highest impostor cosine {:.4} scores {}",
+        at_default.0,
+        at_default.1,
+        impostor.first().copied().unwrap_or(f32::NAN),
+        score_of(impostor.first().copied().unwrap_or(-1.0))
+    );
+    if let Some(path) = plot_path {
+        std::fs::write(path, plot(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(report)
+}
