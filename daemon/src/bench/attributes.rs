@@ -12,28 +12,22 @@
 //!   standard deviation.
 
 use super::progress::Progress;
+use super::{central_face, people, read_image};
 use facegate_models::image::imageops;
-use facegate_models::{
-    decode_image, AttributeSet, Attributes, DetectorConfig, FaceEngine, RgbImage,
-};
-use std::path::{Path, PathBuf};
+use facegate_models::{AttributeSet, Attributes, FaceEngine, RgbImage};
+use std::path::Path;
 
 fn median(mut values: Vec<f32>) -> f32 {
     values.sort_by(f32::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
-/// The attributes and liveness score of the largest face, if any.
+/// The attributes and liveness score of the central face, if any.
 fn attributes_of(
     engine: &FaceEngine,
     image: &RgbImage,
 ) -> Result<Option<(Attributes, f32)>, String> {
-    let detector = DetectorConfig {
-        min_face_size: 20.0,
-        ..DetectorConfig::default()
-    };
-    let faces = engine.locate(image, &detector).map_err(|e| e.to_string())?;
-    let Some(face) = faces.into_iter().next() else {
+    let Some(face) = central_face(engine, image)? else {
         return Ok(None);
     };
     let aligned = engine.align(image, &face);
@@ -44,31 +38,14 @@ fn attributes_of(
     Ok(Some((attributes, liveness.score)))
 }
 
-/// People (folders) with their photos, the first `limit` people by name.
-fn people(images: &Path, limit: usize) -> Result<Vec<Vec<PathBuf>>, String> {
-    let read = |dir: &Path| -> Result<Vec<PathBuf>, String> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|entry| Some(entry.ok()?.path()))
-            .collect();
-        entries.sort();
-        Ok(entries)
-    };
-    read(images)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .take(limit)
-        .map(|dir| read(&dir))
-        .collect()
-}
-
 pub fn run(
     engine: &FaceEngine,
     images: &Path,
     limit: usize,
     max_pixels: u64,
 ) -> Result<String, String> {
-    let people = people(images, limit)?;
+    let mut people = people(images)?;
+    people.truncate(limit);
     let total: usize = people.iter().map(Vec::len).sum();
     let progress = Progress::new("attributes", total);
     let mut done = 0;
@@ -79,10 +56,7 @@ pub fn run(
     for photos in &people {
         let mut own = Vec::new();
         for path in photos {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let image = decode_image(&bytes, max_pixels)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .pixels;
+            let image = read_image(path, max_pixels)?;
             let mirror = imageops::flip_horizontal(&image);
             if let (Some((a, liveness)), Some((m, _))) = (
                 attributes_of(engine, &image)?,

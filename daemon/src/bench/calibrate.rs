@@ -4,8 +4,9 @@
 //! SmartFace score scale (score = 10 x -log10 FAR) and to check it.
 
 use super::progress::Progress;
+use super::{central_template, people, read_image};
 use crate::score::{cosine_for_score, score_of};
-use facegate_models::{decode_image, DetectorConfig, FaceEngine, Template};
+use facegate_models::{FaceEngine, Template};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -15,40 +16,18 @@ fn templates(
     images: &Path,
     max_pixels: u64,
 ) -> Result<Vec<(usize, Template)>, String> {
-    let list = |dir: &Path| -> Result<Vec<std::path::PathBuf>, String> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| Some(e.ok()?.path()))
-            .collect();
-        entries.sort();
-        Ok(entries)
-    };
-    let mut files = Vec::new();
-    for (person, dir) in list(images)?.into_iter().filter(|p| p.is_dir()).enumerate() {
-        files.extend(list(&dir)?.into_iter().map(|file| (person, file)));
-    }
-    let detector = DetectorConfig {
-        min_face_size: 20.0,
-        ..DetectorConfig::default()
-    };
-    let progress = Progress::new("templates", files.len());
-    let mut out = Vec::with_capacity(files.len());
-    for (done, (person, file)) in files.iter().enumerate() {
-        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let image = decode_image(&bytes, max_pixels)
-            .map_err(|e| format!("{}: {e}", file.display()))?
-            .pixels;
-        let faces = engine
-            .locate(&image, &detector)
-            .map_err(|e| e.to_string())?;
-        if let Some(face) = faces.first() {
-            let aligned = engine.align(&image, face);
-            out.push((
-                *person,
-                engine.template(&aligned).map_err(|e| e.to_string())?,
-            ));
+    let people = people(images)?;
+    let progress = Progress::new("templates", people.iter().map(Vec::len).sum());
+    let mut out = Vec::new();
+    let mut done = 0;
+    for (person, photos) in people.iter().enumerate() {
+        for photo in photos {
+            if let Some(template) = central_template(engine, &read_image(photo, max_pixels)?)? {
+                out.push((person, template));
+            }
+            done += 1;
+            progress.set(done);
         }
-        progress.set(done + 1);
     }
     Ok(out)
 }

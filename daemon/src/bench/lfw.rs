@@ -4,7 +4,8 @@
 //! mean and standard deviation of the fold accuracies.
 
 use super::progress::Progress;
-use facegate_models::{decode_image, DetectorConfig, FaceEngine, LocatedFace, RgbImage, Template};
+use super::{central_template, read_image};
+use facegate_models::{FaceEngine, Template};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -117,20 +118,6 @@ pub fn tar_at_far(scored: &[(f32, bool)], far: f64) -> (f64, f32) {
     (accepted as f64 / genuine.len() as f64, threshold)
 }
 
-/// The face LFW means: the largest, penalised by its distance from the
-/// image centre (LFW photos are centred on the named person).
-fn central_face(image: &RgbImage, faces: Vec<LocatedFace>) -> Option<LocatedFace> {
-    let (cx, cy) = (image.width() as f32 / 2.0, image.height() as f32 / 2.0);
-    let merit = |f: &LocatedFace| {
-        let [x1, y1, x2, y2] = f.detection.bbox;
-        let (dx, dy) = ((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy);
-        (x2 - x1) * (y2 - y1) - 2.0 * (dx * dx + dy * dy)
-    };
-    faces
-        .into_iter()
-        .max_by(|a, b| merit(a).total_cmp(&merit(b)))
-}
-
 pub struct Report {
     pub pairs: usize,
     pub images: usize,
@@ -155,25 +142,10 @@ pub fn run(
         templates.insert(&pair.first, None);
         templates.insert(&pair.second, None);
     }
-    // LFW's 150x150 thumbnails hold faces of about 60 px.
-    let detector = DetectorConfig {
-        min_face_size: 20.0,
-        ..DetectorConfig::default()
-    };
     let progress = Progress::new("templates", templates.len());
     for (done, (key, template)) in templates.iter_mut().enumerate() {
-        let path = image_path(images, key);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let image = decode_image(&bytes, max_pixels)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .pixels;
-        let faces = engine
-            .locate(&image, &detector)
-            .map_err(|e| e.to_string())?;
-        if let Some(face) = central_face(&image, faces) {
-            let aligned = engine.align(&image, &face);
-            *template = Some(engine.template(&aligned).map_err(|e| e.to_string())?);
-        }
+        let image = read_image(&image_path(images, key), max_pixels)?;
+        *template = central_template(engine, &image)?;
         progress.set(done + 1);
     }
     let scored: Vec<(f32, bool, usize)> = pairs

@@ -1,6 +1,74 @@
-//! `facegate bench ...`: measurements run against the real engine.
+//! `facegate bench ...`: measurements run against the real engine on
+//! LFW-style folders (`NAME/NAME_0001.jpg`).
 
 pub mod attributes;
 pub mod calibrate;
 pub mod lfw;
 mod progress;
+
+use facegate_models::{decode_image, DetectorConfig, FaceEngine, LocatedFace, RgbImage, Template};
+use std::path::{Path, PathBuf};
+
+/// LFW's 150x150 thumbnails hold faces of about 60 px.
+const THUMBNAIL_DETECTOR: DetectorConfig = DetectorConfig {
+    min_face_size: 20.0,
+    max_face_size: 600.0,
+    max_faces: 20,
+    confidence_threshold: 450.0,
+    accurate: false,
+};
+
+/// The entries of a folder, sorted by name.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// The photos of each person (sub-folder) of an LFW-style folder.
+fn people(images: &Path) -> Result<Vec<Vec<PathBuf>>, String> {
+    sorted_entries(images)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .map(|dir| sorted_entries(&dir))
+        .collect()
+}
+
+fn read_image(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    decode_image(&bytes, max_pixels)
+        .map(|decoded| decoded.pixels)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The face LFW means: the largest, penalised by its distance from the
+/// image centre (LFW photos are centred on the named person).
+fn central_face(engine: &FaceEngine, image: &RgbImage) -> Result<Option<LocatedFace>, String> {
+    let faces = engine
+        .locate(image, &THUMBNAIL_DETECTOR)
+        .map_err(|e| e.to_string())?;
+    let (cx, cy) = (image.width() as f32 / 2.0, image.height() as f32 / 2.0);
+    let merit = |f: &LocatedFace| {
+        let [x1, y1, x2, y2] = f.detection.bbox;
+        let (dx, dy) = ((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy);
+        (x2 - x1) * (y2 - y1) - 2.0 * (dx * dx + dy * dy)
+    };
+    Ok(faces
+        .into_iter()
+        .max_by(|a, b| merit(a).total_cmp(&merit(b))))
+}
+
+/// The template of the central face, if there is a face.
+fn central_template(engine: &FaceEngine, image: &RgbImage) -> Result<Option<Template>, String> {
+    let Some(face) = central_face(engine, image)? else {
+        return Ok(None);
+    };
+    let aligned = engine.align(image, &face);
+    engine
+        .template(&aligned)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}

@@ -1,12 +1,12 @@
 //! Watchlist members and their links to watchlists.
 
-use super::paging::{window, Page, PageRequest};
+use super::paging::{Page, PageRequest};
 use super::records::{encode, Label, Member, Timestamp};
 use super::schema::{
     MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, WATCHLISTS, WATCHLIST_MEMBERS,
 };
-use super::{get_record, get_records, Store, StoreError};
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use super::{get_record, list_in_creation_order, Store, StoreError};
+use redb::{ReadableTable, WriteTransaction};
 
 /// The client-settable fields of a member. An upsert replaces all of them.
 #[derive(Debug, Clone, Default)]
@@ -93,23 +93,7 @@ impl Store {
     }
 
     pub fn list_members(&self, request: &PageRequest) -> Result<Page<Member>, StoreError> {
-        let txn = self.read()?;
-        let order = txn.open_table(MEMBERS_BY_CREATION)?;
-        let keys = order.iter()?.map(|entry| {
-            let (key, _) = entry?;
-            Ok(key.value().1.to_string())
-        });
-        let (ids, has_next) = window(keys, request)?;
-        let records = txn.open_table(MEMBERS)?;
-        let total = match request.with_total {
-            true => Some(records.len()?),
-            false => None,
-        };
-        Ok(Page {
-            items: get_records(&records, &ids)?,
-            has_next,
-            total,
-        })
+        list_in_creation_order(&self.read()?, MEMBERS_BY_CREATION, MEMBERS, request)
     }
 
     /// Links every member to the watchlist, all or none. Linking a member

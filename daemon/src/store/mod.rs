@@ -18,7 +18,10 @@ pub use records::{Label, Member, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
 pub use watchlists::WatchlistFields;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
@@ -126,4 +129,30 @@ fn get_records<T: DeserializeOwned>(
                 .ok_or_else(|| StoreError(format!("an index names the missing record {id}")))
         })
         .collect()
+}
+
+/// One page of a collection in creation order: `order` holds
+/// (created_at, id) keys, `records` the records by id.
+fn list_in_creation_order<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    order: TableDefinition<(u64, &str), ()>,
+    records: TableDefinition<&str, &[u8]>,
+    request: &PageRequest,
+) -> Result<Page<T>, StoreError> {
+    let order = txn.open_table(order)?;
+    let keys = order.iter()?.map(|entry| {
+        let (key, _) = entry?;
+        Ok(key.value().1.to_string())
+    });
+    let (ids, has_next) = paging::window(keys, request)?;
+    let records = txn.open_table(records)?;
+    let total = match request.with_total {
+        true => Some(records.len()?),
+        false => None,
+    };
+    Ok(Page {
+        items: get_records(&records, &ids)?,
+        has_next,
+        total,
+    })
 }

@@ -5,8 +5,8 @@ use super::records::{encode, Member, Timestamp, Watchlist};
 use super::schema::{
     MEMBERS, MEMBER_WATCHLISTS, WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
 };
-use super::{get_record, get_records, Store, StoreError};
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use super::{get_record, get_records, list_in_creation_order, Store, StoreError};
+use redb::{ReadableTable, WriteTransaction};
 
 /// The client-settable fields of a watchlist. `None` takes the default on
 /// creation and keeps the stored value on update.
@@ -109,23 +109,7 @@ impl Store {
     }
 
     pub fn list_watchlists(&self, request: &PageRequest) -> Result<Page<Watchlist>, StoreError> {
-        let txn = self.read()?;
-        let order = txn.open_table(WATCHLISTS_BY_CREATION)?;
-        let keys = order.iter()?.map(|entry| {
-            let (key, _) = entry?;
-            Ok(key.value().1.to_string())
-        });
-        let (ids, has_next) = window(keys, request)?;
-        let records = txn.open_table(WATCHLISTS)?;
-        let total = match request.with_total {
-            true => Some(records.len()?),
-            false => None,
-        };
-        Ok(Page {
-            items: get_records(&records, &ids)?,
-            has_next,
-            total,
-        })
+        list_in_creation_order(&self.read()?, WATCHLISTS_BY_CREATION, WATCHLISTS, request)
     }
 
     /// The members of watchlist `id` in their creation order; `None` when
