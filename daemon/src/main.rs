@@ -3,6 +3,7 @@
 mod api;
 mod bench;
 mod config;
+mod gallery;
 mod score;
 mod server;
 mod store;

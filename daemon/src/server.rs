@@ -2,7 +2,9 @@
 
 use crate::api::Api;
 use crate::config::Config;
+use crate::gallery::Gallery;
 use crate::store::Store;
+use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, RawFd};
@@ -23,8 +25,29 @@ pub fn serve(config: Config) -> Result<(), String> {
             .display(),
         crate::store::SCHEMA_VERSION
     );
+    let started = std::time::Instant::now();
+    let engine = FaceEngine::load(&config.engine.engine_config()).map_err(|e| e.to_string())?;
+    log::info!(
+        "face engine loaded in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = std::time::Instant::now();
+    let gallery = Gallery::default();
+    for face in store.enrolled_faces().map_err(|e| e.to_string())? {
+        if let Some(member) = &face.member_id {
+            gallery.insert(&face.id, member, &face.template);
+        }
+    }
+    log::info!(
+        "search index: {} faces loaded in {:.2} s",
+        gallery.len(),
+        started.elapsed().as_secs_f64()
+    );
     let api = Api {
         store,
+        engine,
+        gallery,
+        max_image_pixels: config.engine.max_image_pixels,
         max_body_bytes: server_config.max_body_bytes,
         max_page_size: server_config.max_page_size,
         api_key: server_config.api_key.clone(),

@@ -25,6 +25,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -50,16 +51,19 @@ impl Daemon {
         daemon
     }
 
-    /// A daemon on `data_dir`, which outlives it (for restarts).
+    /// A daemon on `data_dir`, which outlives it (for restarts). `config`
+    /// is added to a config that points the engine at the artifacts.
     pub fn start_in(data_dir: &Path, config: Option<&str>) -> Daemon {
         let mut command = Command::new(BINARY);
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
         command.arg(data_dir);
-        if let Some(config) = config {
-            let path = data_dir.with_extension("toml");
-            std::fs::write(&path, config).unwrap();
-            command.arg("--config").arg(path);
-        }
+        let path = data_dir.with_extension("toml");
+        std::fs::write(
+            &path,
+            format!("{}\n{}", config.unwrap_or(""), engine_config()),
+        )
+        .unwrap();
+        command.arg("--config").arg(path);
         command.env_remove("RUST_LOG").stderr(Stdio::piped());
         let mut child = command.spawn().expect("the facegate binary starts");
         let addr = wait_until_listening(&mut child);
@@ -108,15 +112,17 @@ impl Daemon {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
         Reply {
             status: response.status().as_u16(),
             content_type,
-            body: response
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_string()
-                .unwrap_or_default(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 
@@ -154,6 +160,30 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The installed artifacts (`scripts/fetch-artifacts.sh`).
+pub fn artifacts() -> PathBuf {
+    std::env::var_os("FACEGATE_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts"))
+}
+
+/// The [engine] section for the artifacts, two threads per network.
+pub fn engine_config() -> String {
+    let artifacts = artifacts();
+    format!(
+        "[engine]\nmodel_dir = {:?}\nruntime_library = {:?}\nthreads = 2\n",
+        artifacts.join("models"),
+        artifacts.join("onnxruntime/libonnxruntime.so")
+    )
+}
+
+/// A test photo as base64, as SmartFace clients send images.
+pub fn photo_base64(name: &str) -> String {
+    use base64::Engine as _;
+    let bytes = std::fs::read(artifacts().join("testdata").join(name)).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Reads the daemon's log until it says where it listens, then keeps

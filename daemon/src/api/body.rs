@@ -89,7 +89,7 @@ impl JsonObject {
     }
 
     /// The full path of field `name`, for error messages.
-    fn path_of(&self, name: &str) -> String {
+    pub fn path_of(&self, name: &str) -> String {
         if self.path.is_empty() {
             name.to_string()
         } else {
@@ -165,6 +165,72 @@ impl JsonObject {
             .filter(|n| (min..=max).contains(n))
             .map(Some)
             .ok_or_else(out_of_range)
+    }
+
+    /// An object field, if present.
+    pub fn optional_object(&self, name: &str) -> Result<Option<JsonObject>, Problem> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(value) => JsonObject::new(value.clone(), &self.path_of(name)).map(Some),
+        }
+    }
+
+    /// A boolean field, if present.
+    pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, Problem> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.invalid(
+                name,
+                format!(
+                    "{} must be true or false, not {}",
+                    self.path_of(name),
+                    kind(other)
+                ),
+            )),
+        }
+    }
+
+    /// A number field within `min..=max`, if present.
+    pub fn optional_number(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, Problem> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        value
+            .as_f64()
+            .filter(|n| (min..=max).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                self.invalid(
+                    name,
+                    format!(
+                        "{} must be a number from {min} to {max}",
+                        self.path_of(name)
+                    ),
+                )
+            })
+    }
+
+    /// An array of strings, each at most `max_chars` long, if present.
+    pub fn optional_strings(
+        &self,
+        name: &str,
+        max_chars: usize,
+    ) -> Result<Option<Vec<String>>, Problem> {
+        let Some(items) = self.optional_array(name)? else {
+            return Ok(None);
+        };
+        items
+            .into_iter()
+            .map(|(path, value)| match value {
+                Value::String(text) if text.chars().count() <= max_chars => Ok(text),
+                _ => Err(Problem::invalid_field(
+                    &path,
+                    format!("{path} must be a string of at most {max_chars} characters"),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// An array field's elements, each with its path (`name[i]`), if present.

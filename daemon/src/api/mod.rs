@@ -4,15 +4,22 @@
 //! Paths match case-insensitively and accept a trailing slash, as the real
 //! server does; ids in paths are percent-decoded.
 
+mod biometrics;
 mod body;
+mod faces;
+mod images;
+mod member_faces;
 mod paging;
 mod problem;
+mod search;
 mod version;
 mod watchlist_members;
 mod watchlists;
 
+use crate::gallery::Gallery;
 use crate::store::{Store, Timestamp};
 use body::JsonObject;
+use facegate_models::FaceEngine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use problem::Problem;
 use rouille::{Request, Response};
@@ -25,6 +32,10 @@ pub const ID_MAX_CHARS: usize = 200;
 /// What every request handler may use.
 pub struct Api {
     pub store: Store,
+    pub engine: FaceEngine,
+    /// Every enrolled face's template, for search.
+    pub gallery: Gallery,
+    pub max_image_pixels: u64,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     /// Empty when the API is open.
@@ -90,6 +101,9 @@ impl Api {
                 "PUT" => watchlists::upsert(self, request),
                 _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
             },
+            ["api", "v1", "watchlists", "search"] if method == "POST" => {
+                search::search(self, request)
+            }
             ["api", "v1", "watchlists", _] => match method {
                 "GET" => watchlists::get(self, id),
                 "DELETE" => watchlists::delete(self, id),
@@ -111,10 +125,41 @@ impl Api {
             ["api", "v1", "watchlistmembers", "unlinkfromwatchlist"] if method == "POST" => {
                 watchlist_members::change_links(self, request, false)
             }
+            ["api", "v1", "watchlistmembers", "register"] if method == "POST" => {
+                member_faces::register(self, request)
+            }
             ["api", "v1", "watchlistmembers", _] => match method {
                 "GET" => watchlist_members::get(self, id),
                 "DELETE" => watchlist_members::delete(self, id),
                 _ => Err(Problem::method_not_allowed("GET, DELETE")),
+            },
+            ["api", "v1", "watchlistmembers", _, action] => match (method, *action) {
+                ("POST", "addnewface") => member_faces::add_new_face(self, request, id),
+                ("POST", "addfacefromsystem") => {
+                    member_faces::add_face_from_system(self, request, id)
+                }
+                ("POST", "removeface") => member_faces::remove_face(self, request, id),
+                ("GET", "faces") => member_faces::faces(self, request, id),
+                (_, "addnewface" | "addfacefromsystem" | "removeface") => {
+                    Err(Problem::method_not_allowed("POST"))
+                }
+                (_, "faces") => Err(Problem::method_not_allowed("GET")),
+                _ => Err(Problem::not_found(format!(
+                    "no endpoint at {}",
+                    request.raw_url()
+                ))),
+            },
+            ["api", "v1", "faces", "verify"] => match method {
+                "POST" => faces::verify(self, request),
+                _ => Err(Problem::method_not_allowed("POST")),
+            },
+            ["api", "v1", "faces", "spoofcheck"] => match method {
+                "POST" => faces::spoof_check_endpoint(self, request),
+                _ => Err(Problem::method_not_allowed("POST")),
+            },
+            ["api", "v1", "images", _] => match method {
+                "GET" => images::get(self, request, id),
+                _ => Err(Problem::method_not_allowed("GET")),
             },
             _ => Err(Problem::not_found(format!(
                 "no endpoint at {}",

@@ -31,9 +31,18 @@ pub struct MemberDto {
 }
 
 #[derive(Serialize)]
-struct LabelDto {
+pub struct LabelDto {
     key: Option<String>,
     value: Option<String>,
+}
+
+impl From<&Label> for LabelDto {
+    fn from(l: &Label) -> Self {
+        LabelDto {
+            key: l.key.clone(),
+            value: l.value.clone(),
+        }
+    }
 }
 
 impl From<Member> for MemberDto {
@@ -42,14 +51,7 @@ impl From<Member> for MemberDto {
             display_name: m.display_name,
             full_name: m.full_name,
             note: m.note,
-            labels: m
-                .labels
-                .into_iter()
-                .map(|l| LabelDto {
-                    key: l.key,
-                    value: l.value,
-                })
-                .collect(),
+            labels: m.labels.iter().map(LabelDto::from).collect(),
             id: m.id,
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339_opt(m.updated_at),
@@ -59,7 +61,7 @@ impl From<Member> for MemberDto {
 
 /// The fields shared by `WatchlistMemberCreateRequest` and
 /// `WatchlistMemberUpsertRequest`.
-fn parse_fields(body: &JsonObject) -> Result<MemberFields, Problem> {
+pub fn member_fields(body: &JsonObject) -> Result<MemberFields, Problem> {
     let labels = body.optional_array("labels")?.unwrap_or_default();
     if labels.len() > MAX_LABELS {
         return Err(Problem::invalid_field(
@@ -103,7 +105,7 @@ pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
 
 pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
-    let fields = parse_fields(&body)?;
+    let fields = member_fields(&body)?;
     let id = new_id();
     let created = api
         .store
@@ -116,7 +118,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
 pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let id = required_id(&body)?;
-    let fields = parse_fields(&body)?;
+    let fields = member_fields(&body)?;
     let member = api
         .store
         .upsert_member(&id, fields)
@@ -135,7 +137,10 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
     match api.store.delete_member(id) {
-        Ok(true) => Ok(Response::empty_204()),
+        Ok(true) => {
+            api.gallery.remove_member(id);
+            Ok(Response::empty_204())
+        }
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::internal(&e)),
     }

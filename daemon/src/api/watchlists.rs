@@ -14,7 +14,7 @@ const NAME_MAX_CHARS: usize = 200;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WatchlistDto {
+pub struct WatchlistDto {
     display_name: String,
     full_name: String,
     threshold: i32,

@@ -69,7 +69,8 @@ impl Store {
         get_record(&self.read()?.open_table(MEMBERS)?, id)
     }
 
-    /// Deletes the member and its links. Returns whether it existed.
+    /// Deletes the member, its links and its faces. Returns whether it
+    /// existed.
     pub fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
         self.write(|txn| {
             let existing: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
@@ -84,6 +85,9 @@ impl Store {
             let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
             for watchlist in &watchlists {
                 links.remove((watchlist.as_str(), member.created_at.0, id))?;
+            }
+            for face in super::faces::faces_of(txn, id)? {
+                super::faces::delete_face(txn, &face)?;
             }
             txn.open_table(MEMBERS_BY_CREATION)?
                 .remove((member.created_at.0, id))?;
@@ -138,7 +142,7 @@ impl Store {
     }
 }
 
-fn insert_new(
+pub(super) fn insert_new(
     txn: &WriteTransaction,
     id: &str,
     fields: MemberFields,
@@ -161,5 +165,23 @@ fn insert_new(
 fn put_member(txn: &WriteTransaction, member: &Member) -> Result<(), StoreError> {
     txn.open_table(MEMBERS)?
         .insert(member.id.as_str(), encode(member)?.as_slice())?;
+    Ok(())
+}
+
+/// Links `member` to every watchlist (which must exist).
+pub(super) fn link_in(
+    txn: &WriteTransaction,
+    member: &Member,
+    watchlists: &[String],
+) -> Result<(), StoreError> {
+    let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
+    let mut member_watchlists = txn.open_multimap_table(MEMBER_WATCHLISTS)?;
+    for watchlist in watchlists {
+        links.insert(
+            (watchlist.as_str(), member.created_at.0, member.id.as_str()),
+            (),
+        )?;
+        member_watchlists.insert(member.id.as_str(), watchlist.as_str())?;
+    }
     Ok(())
 }

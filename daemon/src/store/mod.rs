@@ -6,15 +6,17 @@
 //! immediate durability before the API acknowledges it; redb serialises
 //! write transactions, so read-modify-write sequences never lose updates.
 
+mod faces;
 mod members;
 mod paging;
 mod records;
 mod schema;
 mod watchlists;
 
+pub use faces::FaceError;
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
-pub use records::{Label, Member, Timestamp, Watchlist};
+pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
 pub use watchlists::WatchlistFields;
 

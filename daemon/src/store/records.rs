@@ -58,3 +58,41 @@ pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, postcard::Error> {
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
+
+/// A face found in an image, with its template and what SmartFace reports
+/// about it. `member_id` is `None` for a face not (or no longer) enrolled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    pub id: String,
+    pub member_id: Option<String>,
+    pub image_id: String,
+    /// Unit length, 512 values.
+    pub template: Vec<f32>,
+    pub template_quality: i32,
+    /// Detection confidence on SmartFace's 0..10000 scale.
+    pub quality: i32,
+    /// x1, y1, x2, y2 in image pixels.
+    pub bbox: [f32; 4],
+    pub left_eye: [f32; 2],
+    pub right_eye: [f32; 2],
+    pub age: Option<f32>,
+    pub gender: Option<f32>,
+    pub yaw: Option<f32>,
+    pub pitch: Option<f32>,
+    pub roll: Option<f32>,
+    pub sharpness: Option<f32>,
+    pub brightness: Option<f32>,
+    /// 1-based rank by size among the faces found in the image.
+    pub face_order: i32,
+    pub faces_in_image: i32,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// An image as uploaded, for `GET /api/v1/Images/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredImage {
+    pub id: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}

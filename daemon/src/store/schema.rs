@@ -8,14 +8,22 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations from version `n` to `n + 1`, indexed by `n - 1`.
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[add_biometric_tables];
+
+/// 1 -> 2: faces and images. The tables start empty.
+fn add_biometric_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(FACES)?;
+    txn.open_table(MEMBER_FACES)?;
+    txn.open_table(IMAGES)?;
+    Ok(())
+}
 
 /// `schema_version`, `schema_created_at`, `schema_updated_at`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -39,6 +47,14 @@ pub const WATCHLIST_MEMBERS: TableDefinition<(&str, u64, &str), ()> =
 /// Member id -> the ids of the watchlists it belongs to.
 pub const MEMBER_WATCHLISTS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("member_watchlists");
+
+/// Face id -> postcard `Face` (template, box, attributes, owner).
+pub const FACES: TableDefinition<&str, &[u8]> = TableDefinition::new("faces");
+/// (member id, face created_at, face id): each member's faces in order.
+pub const MEMBER_FACES: TableDefinition<(&str, u64, &str), ()> =
+    TableDefinition::new("member_faces");
+/// Image id (derived from the content's sha256) -> postcard `StoredImage`.
+pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 
 const VERSION_KEY: &str = "schema_version";
 const CREATED_KEY: &str = "schema_created_at";
@@ -100,7 +116,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(MEMBERS_BY_CREATION)?;
     txn.open_table(WATCHLIST_MEMBERS)?;
     txn.open_multimap_table(MEMBER_WATCHLISTS)?;
-    Ok(())
+    add_biometric_tables(txn)
 }
 
 pub fn info(txn: &ReadTransaction) -> Result<SchemaInfo, StoreError> {
@@ -138,6 +154,31 @@ mod tests {
         assert!(err.to_string().contains("newer"), "{err}");
         let err_again = Store::open(dir.path()).err().unwrap();
         assert!(err_again.to_string().contains("newer"));
+    }
+
+    #[test]
+    fn a_version_1_database_migrates_to_the_current_schema_keeping_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kept = store
+            .create_member("kept", Default::default())
+            .unwrap()
+            .unwrap();
+        // Turn it back into a version 1 database: no face or image tables.
+        store
+            .write(|txn| -> Result<(), StoreError> {
+                txn.delete_table(FACES)?;
+                txn.delete_table(MEMBER_FACES)?;
+                txn.delete_table(IMAGES)?;
+                txn.open_table(META)?.insert(VERSION_KEY, 1)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_info().unwrap().version, SCHEMA_VERSION);
+        assert_eq!(store.member("kept").unwrap(), Some(kept));
+        assert!(store.image("absent").unwrap().is_none());
     }
 
     #[test]

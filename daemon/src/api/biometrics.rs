@@ -1,0 +1,403 @@
+//! What the biometric endpoints share: images in requests, detector
+//! configuration and resource ids, running the engine, and the face
+//! attribute fields SmartFace reports.
+
+use super::body::JsonObject;
+use super::problem::Problem;
+use super::{rfc3339, rfc3339_opt, Api};
+use crate::store::{Face, StoredImage, Timestamp};
+use base64::Engine as _;
+use facegate_hal::{Accelerator, ResourceId};
+use facegate_models::{
+    decode_image, AttributeSet, Attributes, DetectorConfig, EngineError, LocatedFace, RgbImage,
+    Template,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// An image from a request: its pixels and what to store.
+pub struct RequestImage {
+    pub pixels: RgbImage,
+    pub stored: StoredImage,
+}
+
+/// One face the engine analysed.
+pub struct AnalysedFace {
+    pub located: LocatedFace,
+    pub template: Template,
+    pub attributes: Attributes,
+    /// 1-based rank by size.
+    pub order: i32,
+    pub faces_in_image: i32,
+}
+
+/// Maps an engine failure to the client's fault (400) or the server's.
+pub fn engine_problem(field: &str, error: EngineError) -> Problem {
+    match error.is_client_error() {
+        true => Problem::invalid_field(field, format!("{field}: {error}")),
+        false => Problem::internal(&error),
+    }
+}
+
+/// Decodes the base64 image at `path` (e.g. `images[0].data`).
+pub fn request_image(
+    api: &Api,
+    path: &str,
+    value: Option<String>,
+) -> Result<RequestImage, Problem> {
+    let text = value.ok_or_else(|| Problem::invalid_field(path, format!("{path} is required")))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| Problem::invalid_field(path, format!("{path} is not valid base64: {e}")))?;
+    if bytes.is_empty() {
+        return Err(Problem::invalid_field(path, format!("{path} is empty")));
+    }
+    let decoded =
+        decode_image(&bytes, api.max_image_pixels).map_err(|e| engine_problem(path, e))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(RequestImage {
+        pixels: decoded.pixels,
+        stored: StoredImage {
+            // Content-addressed: the same upload is stored once.
+            id: uuid::Builder::from_slice(&digest[..16])
+                .expect("16 bytes")
+                .into_uuid()
+                .to_string(),
+            content_type: decoded.format.to_mime_type().to_string(),
+            bytes,
+        },
+    })
+}
+
+/// The image object `{ "data": ... }` in field `name` of `body`.
+pub fn image_field(api: &Api, body: &JsonObject, name: &str) -> Result<RequestImage, Problem> {
+    let path = body.path_of(name);
+    let image = body
+        .optional_object(name)?
+        .ok_or_else(|| Problem::invalid_field(&path, format!("{path} is required")))?;
+    request_image(
+        api,
+        &image.path_of("data"),
+        image.optional_string("data", usize::MAX)?,
+    )
+}
+
+/// SmartFace's `FaceDetectorConfig` (or `FaceSearchDetectorConfig`, which
+/// lacks `maxFaces`) at `field`, with the schema's defaults.
+pub fn detector_config(
+    body: &JsonObject,
+    field: &str,
+    accurate: bool,
+) -> Result<DetectorConfig, Problem> {
+    let mut config = DetectorConfig {
+        accurate,
+        ..DetectorConfig::default()
+    };
+    if let Some(given) = body.optional_object(field)? {
+        if let Some(min) = given.optional_int("minFaceSize", 1, 100_000)? {
+            config.min_face_size = min as f32;
+        }
+        if let Some(max) = given.optional_int("maxFaceSize", 1, 100_000)? {
+            config.max_face_size = max as f32;
+        }
+        if let Some(faces) = given.optional_int("maxFaces", 1, 1000)? {
+            config.max_faces = faces as usize;
+        }
+        if let Some(threshold) = given.optional_int("confidenceThreshold", 0, 10_000)? {
+            config.confidence_threshold = threshold as f32;
+        }
+    }
+    Ok(config)
+}
+
+/// A detector or template generator resource id (default `cpu`) that this
+/// engine can serve.
+pub fn resource_id(api: &Api, body: &JsonObject, field: &str) -> Result<ResourceId, Problem> {
+    let id = body
+        .optional_string(field, 100)?
+        .unwrap_or_else(|| "cpu".into());
+    let parsed =
+        ResourceId::parse(&id).map_err(|e| Problem::invalid_field(field, e.to_string()))?;
+    check_device(api, field, parsed.accelerator)?;
+    Ok(parsed)
+}
+
+pub fn check_device(api: &Api, field: &str, accelerator: Accelerator) -> Result<(), Problem> {
+    api.engine
+        .check_accelerator(accelerator)
+        .map_err(|e| Problem::invalid_field(field, e.to_string()))
+}
+
+/// Detects the faces of `image` and analyses each: landmarks, template and
+/// the attributes in `wanted`.
+pub fn analyse(
+    api: &Api,
+    image: &RgbImage,
+    config: &DetectorConfig,
+    wanted: AttributeSet,
+    field: &str,
+) -> Result<Vec<AnalysedFace>, Problem> {
+    let located = api
+        .engine
+        .locate(image, config)
+        .map_err(|e| engine_problem(field, e))?;
+    let count = located.len() as i32;
+    located
+        .into_iter()
+        .enumerate()
+        .map(|(i, face)| {
+            let aligned = api.engine.align(image, &face);
+            let template = api
+                .engine
+                .template(&aligned)
+                .map_err(|e| engine_problem(field, e))?;
+            let attributes = api
+                .engine
+                .attributes(image, &face, &aligned, wanted)
+                .map_err(|e| engine_problem(field, e))?;
+            Ok(AnalysedFace {
+                located: face,
+                template,
+                attributes,
+                order: i as i32 + 1,
+                faces_in_image: count,
+            })
+        })
+        .collect()
+}
+
+/// The largest face of the image at `field`, or 400 naming the field.
+pub fn largest_face(
+    api: &Api,
+    image: &RgbImage,
+    config: &DetectorConfig,
+    wanted: AttributeSet,
+    field: &str,
+) -> Result<AnalysedFace, Problem> {
+    let single = DetectorConfig {
+        max_faces: 1,
+        ..*config
+    };
+    analyse(api, image, &single, wanted, field)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Problem::invalid_field(field, format!("{field}: no face was found in the image"))
+        })
+}
+
+impl AnalysedFace {
+    /// The face as a record to store for `member_id`.
+    pub fn to_record(&self, id: String, member_id: Option<String>, image_id: &str) -> Face {
+        let detection = &self.located.detection;
+        let points = self.located.landmarks.five_points().0;
+        let pose = self.attributes.pose;
+        Face {
+            id,
+            member_id,
+            image_id: image_id.to_string(),
+            template: self.template.vector.clone(),
+            template_quality: self.template.quality(),
+            quality: detection.confidence().round() as i32,
+            bbox: detection.bbox,
+            left_eye: points[0],
+            right_eye: points[1],
+            age: self.attributes.age,
+            gender: self.attributes.gender,
+            yaw: pose.map(|p| p.yaw),
+            pitch: pose.map(|p| p.pitch),
+            roll: pose.map(|p| p.roll),
+            sharpness: self.attributes.sharpness,
+            brightness: self.attributes.brightness,
+            face_order: self.order,
+            faces_in_image: self.faces_in_image,
+            created_at: Timestamp::now(),
+            updated_at: None,
+        }
+    }
+}
+
+fn f64s(v: Option<f32>) -> Option<f64> {
+    v.map(f64::from)
+}
+
+/// SmartFace's `FaceAttributes` (also the face part of a search result).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceAttributesDto {
+    crop_left_top_x: f64,
+    crop_left_top_y: f64,
+    crop_right_top_x: f64,
+    crop_right_top_y: f64,
+    crop_left_bottom_x: f64,
+    crop_left_bottom_y: f64,
+    crop_right_bottom_x: f64,
+    crop_right_bottom_y: f64,
+    quality: i32,
+    left_eye_x: Option<f64>,
+    left_eye_y: Option<f64>,
+    right_eye_x: Option<f64>,
+    right_eye_y: Option<f64>,
+    age: f64,
+    gender: &'static str,
+    face_size: f64,
+    face_mask_confidence: Option<f64>,
+    nose_tip_confidence: Option<f64>,
+    face_mask_status: &'static str,
+    sharpness: Option<f64>,
+    brightness: Option<f64>,
+    tinted_glasses: Option<f64>,
+    heavy_frame: Option<f64>,
+    glass_status: Option<f64>,
+    pitch_angle: Option<f64>,
+    yaw_angle: Option<f64>,
+    roll_angle: Option<f64>,
+    face_area: f64,
+    template_quality: i32,
+    face_order: i32,
+}
+
+/// The attributes every face answer carries. `age` and `gender` are
+/// required (non-null) by the schema, so they are always computed.
+pub const REPORTED: AttributeSet = AttributeSet::ALL;
+
+impl From<&Face> for FaceAttributesDto {
+    fn from(f: &Face) -> Self {
+        let [x1, y1, x2, y2] = f.bbox.map(f64::from);
+        FaceAttributesDto {
+            crop_left_top_x: x1,
+            crop_left_top_y: y1,
+            crop_right_top_x: x2,
+            crop_right_top_y: y1,
+            crop_left_bottom_x: x1,
+            crop_left_bottom_y: y2,
+            crop_right_bottom_x: x2,
+            crop_right_bottom_y: y2,
+            quality: f.quality,
+            left_eye_x: Some(f64::from(f.left_eye[0])),
+            left_eye_y: Some(f64::from(f.left_eye[1])),
+            right_eye_x: Some(f64::from(f.right_eye[0])),
+            right_eye_y: Some(f64::from(f.right_eye[1])),
+            age: f64::from(f.age.unwrap_or(0.0)),
+            gender: match f.gender.unwrap_or(0.0) > 0.5 {
+                true => "Male",
+                false => "Female",
+            },
+            face_size: x2 - x1,
+            face_mask_confidence: None,
+            nose_tip_confidence: None,
+            face_mask_status: "Unknown",
+            sharpness: f64s(f.sharpness),
+            brightness: f64s(f.brightness),
+            tinted_glasses: None,
+            heavy_frame: None,
+            glass_status: None,
+            pitch_angle: f64s(f.pitch),
+            yaw_angle: f64s(f.yaw),
+            roll_angle: f64s(f.roll),
+            face_area: (x2 - x1) * (y2 - y1),
+            template_quality: f.template_quality,
+            face_order: f.face_order,
+        }
+    }
+}
+
+/// SmartFace's `Face`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceDto {
+    tracklet_id: String,
+    quality: i32,
+    template_quality: Option<i32>,
+    state: &'static str,
+    image_data_id: Option<String>,
+    processed_at: Option<String>,
+    crop_left_top_x: f64,
+    crop_left_top_y: f64,
+    crop_right_top_x: f64,
+    crop_right_top_y: f64,
+    crop_left_bottom_x: f64,
+    crop_left_bottom_y: f64,
+    crop_right_bottom_x: f64,
+    crop_right_bottom_y: f64,
+    left_eye_x: Option<f64>,
+    left_eye_y: Option<f64>,
+    right_eye_x: Option<f64>,
+    right_eye_y: Option<f64>,
+    frame_id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    age: Option<f64>,
+    gender: Option<f64>,
+    face_mask_confidence: Option<f64>,
+    nose_tip_confidence: Option<f64>,
+    face_mask_status: &'static str,
+    face_area: Option<f64>,
+    size: f64,
+    face_order: Option<i32>,
+    faces_on_frame_count: Option<i32>,
+    face_area_change: f64,
+    yaw_angle: Option<f64>,
+    pitch_angle: Option<f64>,
+    roll_angle: Option<f64>,
+    autolearn_cluster_type: Option<String>,
+    sharpness: Option<f64>,
+    brightness: Option<f64>,
+    tinted_glasses: Option<f64>,
+    heavy_frame: Option<f64>,
+    glass_status: Option<f64>,
+    id: String,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl From<&Face> for FaceDto {
+    fn from(f: &Face) -> Self {
+        let a = FaceAttributesDto::from(f);
+        FaceDto {
+            // A registered photo is its own frame and its own tracklet.
+            tracklet_id: f.id.clone(),
+            quality: f.quality,
+            template_quality: Some(f.template_quality),
+            state: "Extracted",
+            image_data_id: Some(f.image_id.clone()),
+            processed_at: Some(rfc3339(f.created_at)),
+            crop_left_top_x: a.crop_left_top_x,
+            crop_left_top_y: a.crop_left_top_y,
+            crop_right_top_x: a.crop_right_top_x,
+            crop_right_top_y: a.crop_right_top_y,
+            crop_left_bottom_x: a.crop_left_bottom_x,
+            crop_left_bottom_y: a.crop_left_bottom_y,
+            crop_right_bottom_x: a.crop_right_bottom_x,
+            crop_right_bottom_y: a.crop_right_bottom_y,
+            left_eye_x: a.left_eye_x,
+            left_eye_y: a.left_eye_y,
+            right_eye_x: a.right_eye_x,
+            right_eye_y: a.right_eye_y,
+            frame_id: f.image_id.clone(),
+            kind: "Regular",
+            age: f64s(f.age),
+            gender: f64s(f.gender),
+            face_mask_confidence: None,
+            nose_tip_confidence: None,
+            face_mask_status: "Unknown",
+            face_area: Some(a.face_area),
+            size: a.face_size,
+            face_order: Some(f.face_order),
+            faces_on_frame_count: Some(f.faces_in_image),
+            face_area_change: 0.0,
+            yaw_angle: a.yaw_angle,
+            pitch_angle: a.pitch_angle,
+            roll_angle: a.roll_angle,
+            autolearn_cluster_type: None,
+            sharpness: a.sharpness,
+            brightness: a.brightness,
+            tinted_glasses: None,
+            heavy_frame: None,
+            glass_status: None,
+            id: f.id.clone(),
+            created_at: rfc3339(f.created_at),
+            updated_at: rfc3339_opt(f.updated_at),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `/api/v1/Faces`: `Verify` (one photo against another) and `SpoofCheck`
+//! (passive liveness).
+
+use super::biometrics::{
+    check_device, detector_config, image_field, largest_face, resource_id, AnalysedFace,
+    FaceAttributesDto, REPORTED,
+};
+use super::body::{read_json, JsonObject};
+use super::problem::Problem;
+use super::{new_id, Api};
+use crate::score::score_of;
+use facegate_hal::ResourceId;
+use facegate_models::AttributeSet;
+use rouille::{Request, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerificationResponse {
+    confidence: f64,
+    probe_face_details: FaceAttributesDto,
+    reference_face_details: FaceAttributesDto,
+}
+
+/// The largest face of a `FaceProbe` in field `name`.
+fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<AnalysedFace, Problem> {
+    let probe = body
+        .optional_object(name)?
+        .ok_or_else(|| Problem::invalid_field(name, format!("{name} is required")))?;
+    let accurate = resource_id(api, &probe, "faceDetectorResourceId")?.accurate;
+    resource_id(api, &probe, "templateGeneratorResourceId")?;
+    let detector = detector_config(&probe, "faceDetectorConfig", accurate)?;
+    let image = image_field(api, &probe, "image")?;
+    largest_face(
+        api,
+        &image.pixels,
+        &detector,
+        REPORTED,
+        &probe.path_of("image"),
+    )
+}
+
+pub fn verify(api: &Api, request: &Request) -> Result<Response, Problem> {
+    let body = read_json(request, api.max_body_bytes)?;
+    let probe = probe_face(api, &body, "probeImage")?;
+    let reference = probe_face(api, &body, "referenceImage")?;
+    let cosine = probe.template.similarity(&reference.template);
+    let details =
+        |face: &AnalysedFace| FaceAttributesDto::from(&face.to_record(new_id(), None, ""));
+    Ok(Response::json(&VerificationResponse {
+        confidence: f64::from(score_of(cosine)),
+        probe_face_details: details(&probe),
+        reference_face_details: details(&reference),
+    }))
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LivenessCheck {
+    performed: bool,
+    passed: bool,
+    score: f64,
+    not_performed_reasons: Option<Vec<FailReason>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailReason {
+    reason_message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpoofCheckResponse {
+    performed: bool,
+    passed: bool,
+    distant_liveness_spoof_check: LivenessCheck,
+    nearby_liveness_spoof_check: LivenessCheck,
+}
+
+/// Smallest face side each liveness check accepts: the network sees the
+/// face at 128/2.7 = 47 px, so smaller faces would be scaled up; the
+/// nearby check expects a face close to the camera.
+const DISTANT_MIN_FACE: f32 = 40.0;
+const NEARBY_MIN_FACE: f32 = 100.0;
+
+/// SmartFace's `SpoofCheckConfig` / `WatchlistSpoofCheckConfig`, and which
+/// checks were asked for.
+pub struct SpoofSettings {
+    distant: bool,
+    nearby: bool,
+    distant_threshold: f64,
+    nearby_threshold: f64,
+    keep_evaluating: bool,
+}
+
+impl SpoofSettings {
+    /// Reads `spoofDetectorResourceIds` (default `default_ids`) and the
+    /// config object `config_field`. `none` asks for no check.
+    pub fn parse(
+        api: &Api,
+        body: &JsonObject,
+        config_field: &str,
+        default_ids: &[&str],
+    ) -> Result<SpoofSettings, Problem> {
+        let field = "spoofDetectorResourceIds";
+        let ids = body
+            .optional_strings(field, 100)?
+            .unwrap_or_else(|| default_ids.iter().map(|s| s.to_string()).collect());
+        let (mut distant, mut nearby) = (false, false);
+        for id in ids.iter().filter(|id| !id.eq_ignore_ascii_case("none")) {
+            let (is_nearby, accelerator) = ResourceId::parse_liveness(id)
+                .map_err(|e| Problem::invalid_field(field, e.to_string()))?;
+            check_device(api, field, accelerator)?;
+            match is_nearby {
+                true => nearby = true,
+                false => distant = true,
+            }
+        }
+        let config = body.optional_object(config_field)?;
+        let number = |name: &str| -> Result<f64, Problem> {
+            match &config {
+                Some(c) => Ok(c.optional_number(name, 0.0, 100.0)?.unwrap_or(90.0)),
+                None => Ok(90.0),
+            }
+        };
+        Ok(SpoofSettings {
+            distant,
+            nearby,
+            distant_threshold: number("distantLivenessScoreThreshold")?,
+            nearby_threshold: number("nearbyLivenessScoreThreshold")?,
+            keep_evaluating: match &config {
+                Some(c) => c
+                    .optional_bool("keepEvaluatingConditionsAfterFirstFail")?
+                    .unwrap_or(false),
+                None => false,
+            },
+        })
+    }
+
+    pub fn any(&self) -> bool {
+        self.distant || self.nearby
+    }
+}
+
+fn not_performed(reason: &str) -> LivenessCheck {
+    LivenessCheck {
+        not_performed_reasons: Some(vec![FailReason {
+            reason_message: reason.to_string(),
+        }]),
+        ..LivenessCheck::default()
+    }
+}
+
+/// Runs the requested checks on `face` (or reports why not). `passed` is
+/// true when every requested check was performed and passed.
+pub fn spoof_check(
+    api: &Api,
+    image: &facegate_models::RgbImage,
+    face: Option<&AnalysedFace>,
+    settings: &SpoofSettings,
+) -> Result<SpoofCheckResponse, Problem> {
+    let mut failed = false;
+    let mut run = |wanted: bool,
+                   threshold: f64,
+                   min_face: f32,
+                   name: &str|
+     -> Result<LivenessCheck, Problem> {
+        if !wanted {
+            return Ok(not_performed(&format!(
+                "the {name} liveness check was not requested"
+            )));
+        }
+        let Some(face) = face else {
+            return Ok(not_performed("no face was found in the image"));
+        };
+        if face.located.detection.size() < min_face {
+            return Ok(not_performed(&format!(
+                "the face is too small for the {name} liveness check ({:.0} px, at least {min_face} px)",
+                face.located.detection.size()
+            )));
+        }
+        if failed && !settings.keep_evaluating {
+            return Ok(not_performed("not evaluated after an earlier check failed"));
+        }
+        let score = api
+            .engine
+            .liveness(image, &face.located)
+            .map_err(|e| Problem::internal(&e))?
+            .score;
+        let passed = f64::from(score) >= threshold;
+        failed |= !passed;
+        Ok(LivenessCheck {
+            performed: true,
+            passed,
+            score: f64::from(score),
+            not_performed_reasons: None,
+        })
+    };
+    let distant = run(
+        settings.distant,
+        settings.distant_threshold,
+        DISTANT_MIN_FACE,
+        "distant",
+    )?;
+    let nearby = run(
+        settings.nearby,
+        settings.nearby_threshold,
+        NEARBY_MIN_FACE,
+        "nearby",
+    )?;
+    let requested = [(settings.distant, &distant), (settings.nearby, &nearby)];
+    let passed = settings.any()
+        && requested
+            .iter()
+            .filter(|(wanted, _)| *wanted)
+            .all(|(_, check)| check.performed && check.passed);
+    Ok(SpoofCheckResponse {
+        performed: distant.performed || nearby.performed,
+        passed,
+        distant_liveness_spoof_check: distant,
+        nearby_liveness_spoof_check: nearby,
+    })
+}
+
+pub fn spoof_check_endpoint(api: &Api, request: &Request) -> Result<Response, Problem> {
+    let body = read_json(request, api.max_body_bytes)?;
+    let accurate = resource_id(api, &body, "faceDetectorResourceId")?.accurate;
+    let detector = detector_config(&body, "faceDetectorConfig", accurate)?;
+    let settings = SpoofSettings::parse(
+        api,
+        &body,
+        "spoofCheckConfig",
+        &["liveness_distant_cpu_remote"],
+    )?;
+    let image = image_field(api, &body, "image")?;
+    let face = match largest_face(api, &image.pixels, &detector, AttributeSet::NONE, "image") {
+        Ok(face) => Some(face),
+        Err(problem) if problem.status == 400 => None,
+        Err(problem) => return Err(problem),
+    };
+    Ok(Response::json(&spoof_check(
+        api,
+        &image.pixels,
+        face.as_ref(),
+        &settings,
+    )?))
+}

@@ -1,0 +1,131 @@
+//! `POST /api/v1/Watchlists/Search`: every face in a photo against the
+//! enrolled faces of the requested watchlists.
+
+use super::biometrics::{analyse, detector_config, image_field, resource_id, FaceAttributesDto};
+use super::body::{read_json, JsonObject};
+use super::faces::{spoof_check, SpoofCheckResponse, SpoofSettings};
+use super::problem::Problem;
+use super::watchlist_members::LabelDto;
+use super::{new_id, Api, ID_MAX_CHARS};
+use crate::score::{cosine_for_score, score_of};
+use crate::store::FaceError;
+use facegate_models::AttributeSet;
+use rouille::{Request, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchResult {
+    score: i32,
+    watchlist_member_id: Option<String>,
+    display_name: Option<String>,
+    full_name: Option<String>,
+    watchlist_display_name: String,
+    watchlist_full_name: String,
+    watchlist_id: Option<String>,
+    preview_color: String,
+    labels: Vec<LabelDto>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchResponse {
+    match_results: Vec<MatchResult>,
+    spoof_check_result: SpoofCheckResponse,
+    #[serde(flatten)]
+    face: FaceAttributesDto,
+}
+
+/// `faceFeaturesConfig`: which optional attributes to compute. Age and
+/// gender are required fields of the response, so they are always computed.
+fn wanted_features(body: &JsonObject) -> Result<AttributeSet, Problem> {
+    let mut wanted = AttributeSet::ALL;
+    if let Some(config) = body.optional_object("faceFeaturesConfig")? {
+        let flag = |name: &str| -> Result<bool, Problem> {
+            Ok(config.optional_bool(name)?.unwrap_or(true))
+        };
+        wanted.pose = flag("yawAngle")? || flag("pitchAngle")? || flag("rollAngle")?;
+        wanted.sharpness = flag("sharpness")?;
+        wanted.brightness = flag("brightness")?;
+    }
+    Ok(wanted)
+}
+
+pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
+    let body = read_json(request, api.max_body_bytes)?;
+    let watchlist_ids = body
+        .optional_strings("watchlistIds", ID_MAX_CHARS)?
+        .unwrap_or_default();
+    let threshold = body.optional_int("threshold", 0, 100)?.unwrap_or(40);
+    let max_results = body.optional_int("maxResultCount", 1, 1000)?.unwrap_or(1) as usize;
+    let accurate = resource_id(api, &body, "faceDetectorResourceId")?.accurate;
+    resource_id(api, &body, "templateGeneratorResourceId")?;
+    let detector = detector_config(&body, "faceDetectorConfig", accurate)?;
+    let wanted = wanted_features(&body)?;
+    let spoof = SpoofSettings::parse(api, &body, "spoofCheckConfig", &["none"])?;
+    let allowed = api
+        .store
+        .members_in_watchlists(&watchlist_ids)
+        .map_err(|e| match e {
+            FaceError::WatchlistNotFound(id) => {
+                Problem::not_found(format!("watchlist `{id}` does not exist"))
+            }
+            other => Problem::internal(&format!("{other:?}")),
+        })?;
+    let image = image_field(api, &body, "image")?;
+    let faces = analyse(api, &image.pixels, &detector, wanted, "image")?;
+    if faces.is_empty() {
+        return Err(Problem::invalid_field(
+            "image",
+            "image: no face was found in the image",
+        ));
+    }
+    let min_cosine = cosine_for_score(threshold);
+    let mut responses = Vec::with_capacity(faces.len());
+    for face in &faces {
+        let candidates = api.gallery.search(
+            &face.template.vector,
+            |member| allowed.contains(member),
+            min_cosine,
+            max_results,
+        );
+        let mut results = Vec::new();
+        for candidate in candidates {
+            let Some(member) = api
+                .store
+                .member(&candidate.member_id)
+                .map_err(|e| Problem::internal(&e))?
+            else {
+                continue; // deleted since the scan
+            };
+            let watchlists = api
+                .store
+                .member_watchlists(&member.id)
+                .map_err(|e| Problem::internal(&e))?;
+            for watchlist in watchlists
+                .into_iter()
+                .filter(|w| watchlist_ids.is_empty() || watchlist_ids.contains(&w.id))
+            {
+                results.push(MatchResult {
+                    score: score_of(candidate.cosine),
+                    watchlist_member_id: Some(member.id.clone()),
+                    display_name: member.display_name.clone(),
+                    full_name: member.full_name.clone(),
+                    watchlist_display_name: watchlist.display_name,
+                    watchlist_full_name: watchlist.full_name,
+                    watchlist_id: Some(watchlist.id),
+                    preview_color: watchlist.preview_color,
+                    labels: member.labels.iter().map(LabelDto::from).collect(),
+                });
+            }
+        }
+        results.sort_by_key(|r| std::cmp::Reverse(r.score));
+        results.truncate(max_results);
+        responses.push(SearchResponse {
+            match_results: results,
+            spoof_check_result: spoof_check(api, &image.pixels, Some(face), &spoof)?,
+            face: FaceAttributesDto::from(&face.to_record(new_id(), None, "")),
+        });
+    }
+    Ok(Response::json(&responses))
+}

@@ -1,0 +1,499 @@
+//! The biometric half of the API over HTTP on real photos: register,
+//! faces, images, verify, spoof check and search.
+
+mod common;
+
+use common::{keys, photo_base64, problem, sorted, Daemon};
+use serde_json::{json, Value};
+
+const FACE_FIELDS: &[&str] = &[
+    "age",
+    "autolearnClusterType",
+    "brightness",
+    "createdAt",
+    "cropLeftBottomX",
+    "cropLeftBottomY",
+    "cropLeftTopX",
+    "cropLeftTopY",
+    "cropRightBottomX",
+    "cropRightBottomY",
+    "cropRightTopX",
+    "cropRightTopY",
+    "faceArea",
+    "faceAreaChange",
+    "faceMaskConfidence",
+    "faceMaskStatus",
+    "faceOrder",
+    "facesOnFrameCount",
+    "frameId",
+    "gender",
+    "glassStatus",
+    "heavyFrame",
+    "id",
+    "imageDataId",
+    "leftEyeX",
+    "leftEyeY",
+    "noseTipConfidence",
+    "pitchAngle",
+    "processedAt",
+    "quality",
+    "rightEyeX",
+    "rightEyeY",
+    "rollAngle",
+    "sharpness",
+    "size",
+    "state",
+    "templateQuality",
+    "tintedGlasses",
+    "trackletId",
+    "type",
+    "updatedAt",
+    "yawAngle",
+];
+const ATTRIBUTE_FIELDS: &[&str] = &[
+    "age",
+    "brightness",
+    "cropLeftBottomX",
+    "cropLeftBottomY",
+    "cropLeftTopX",
+    "cropLeftTopY",
+    "cropRightBottomX",
+    "cropRightBottomY",
+    "cropRightTopX",
+    "cropRightTopY",
+    "faceArea",
+    "faceMaskConfidence",
+    "faceMaskStatus",
+    "faceOrder",
+    "faceSize",
+    "gender",
+    "glassStatus",
+    "heavyFrame",
+    "leftEyeX",
+    "leftEyeY",
+    "noseTipConfidence",
+    "pitchAngle",
+    "quality",
+    "rightEyeX",
+    "rightEyeY",
+    "rollAngle",
+    "sharpness",
+    "templateQuality",
+    "tintedGlasses",
+    "yawAngle",
+];
+
+fn image(name: &str) -> Value {
+    json!({ "data": photo_base64(name) })
+}
+
+fn watchlist(daemon: &Daemon, id: &str) {
+    let reply = daemon.put(
+        "/api/v1/Watchlists",
+        &json!({"id": id, "displayName": id, "fullName": id}),
+    );
+    assert_eq!(reply.status, 200);
+}
+
+fn register(daemon: &Daemon, id: &str, photos: &[&str], watchlists: &[&str]) -> Value {
+    let images: Vec<Value> = photos.iter().map(|p| image(p)).collect();
+    let reply = daemon.post(
+        "/api/v1/WatchlistMembers/Register",
+        &json!({"id": id, "images": images, "watchlistIds": watchlists, "displayName": id}),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()
+}
+
+fn search(daemon: &Daemon, photo: &str, extra: Value) -> Vec<Value> {
+    let mut body = json!({"image": image(photo), "watchlistIds": [], "maxResultCount": 5});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let reply = daemon.post("/api/v1/Watchlists/Search", &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn register_returns_the_member_with_its_faces_and_watchlists() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    let registered = register(&daemon, "obama", &["obama.jpg", "obama2.jpg"], &["staff"]);
+    assert_eq!(
+        keys(&registered),
+        sorted(&[
+            "createdAt",
+            "displayName",
+            "faces",
+            "fullName",
+            "id",
+            "labels",
+            "note",
+            "updatedAt",
+            "watchlists"
+        ])
+    );
+    assert_eq!(registered["watchlists"][0]["id"], "staff");
+    let faces = registered["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 2);
+    for face in faces {
+        assert_eq!(keys(face), sorted(FACE_FIELDS));
+        assert_eq!(face["state"], "Extracted");
+        assert_eq!(face["type"], "Regular");
+        assert!(face["templateQuality"].as_i64().unwrap() > 50);
+        assert!(face["size"].as_f64().unwrap() > 200.0);
+        assert!(face["leftEyeX"].as_f64().unwrap() < face["rightEyeX"].as_f64().unwrap());
+    }
+    // The faces are listed, paged, and their images can be fetched.
+    let listed = daemon
+        .get("/api/v1/WatchlistMembers/obama/Faces?ShowTotalCount=true")
+        .json();
+    assert_eq!(listed["totalItemsCount"], 2);
+    let image_id = faces[0]["imageDataId"].as_str().unwrap();
+    let original = daemon.get(&format!("/api/v1/Images/{image_id}"));
+    assert_eq!(original.status, 200);
+    assert_eq!(original.content_type, "image/jpeg");
+    // An anonymous id gets a generated one.
+    let anonymous = register(&daemon, "", &["biden.jpg"], &["staff"]);
+    assert!(uuid::Uuid::parse_str(anonymous["id"].as_str().unwrap()).is_ok());
+}
+
+#[test]
+fn register_refuses_duplicates_unknown_watchlists_and_faceless_images_atomically() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    register(&daemon, "obama", &["obama.jpg"], &["staff"]);
+    let again = daemon.post(
+        "/api/v1/WatchlistMembers/Register",
+        &json!({"id": "obama", "images": [image("obama2.jpg")], "watchlistIds": ["staff"]}),
+    );
+    problem(&again, 409);
+    let unknown = daemon.post(
+        "/api/v1/WatchlistMembers/Register",
+        &json!({"id": "x", "images": [image("obama2.jpg")], "watchlistIds": ["nope"]}),
+    );
+    problem(&unknown, 404);
+    let blank = base64_png_of_grey();
+    let faceless = daemon.post(
+        "/api/v1/WatchlistMembers/Register",
+        &json!({"id": "y", "images": [image("biden.jpg"), {"data": blank}], "watchlistIds": ["staff"]}),
+    );
+    let details = problem(&faceless, 400);
+    assert!(details["errors"]["images[1].data"].is_array(), "{details}");
+    for refused in ["x", "y"] {
+        problem(
+            &daemon.get(&format!("/api/v1/WatchlistMembers/{refused}")),
+            404,
+        );
+    }
+    for (body, field) in [
+        (json!({"images": [], "watchlistIds": ["staff"]}), "images"),
+        (
+            json!({"images": [image("biden.jpg")], "watchlistIds": []}),
+            "watchlistIds",
+        ),
+        (
+            json!({"images": [{"data": "not base64!"}], "watchlistIds": ["staff"]}),
+            "images[0].data",
+        ),
+        (
+            json!({"images": [{"data": "aGVsbG8="}], "watchlistIds": ["staff"]}),
+            "images[0].data",
+        ),
+        (
+            json!({"images": [image("biden.jpg")], "watchlistIds": ["staff"], "faceDetectorResourceId": "tpu"}),
+            "faceDetectorResourceId",
+        ),
+        (
+            json!({"images": [image("biden.jpg")], "watchlistIds": ["staff"], "faceDetectorResourceId": "gpu"}),
+            "faceDetectorResourceId",
+        ),
+    ] {
+        let details = problem(
+            &daemon.post("/api/v1/WatchlistMembers/Register", &body),
+            400,
+        );
+        assert!(details["errors"][field].is_array(), "{field}: {details}");
+    }
+}
+
+fn base64_png_of_grey() -> String {
+    use base64::Engine as _;
+    let grey = facegate_models::RgbImage::from_pixel(
+        320,
+        240,
+        facegate_models::image::Rgb([128, 128, 128]),
+    );
+    let mut png = std::io::Cursor::new(Vec::new());
+    grey.write_to(&mut png, facegate_models::image::ImageFormat::Png)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(png.into_inner())
+}
+
+#[test]
+fn search_finds_the_registered_person_from_another_photo_and_no_one_for_a_stranger() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    watchlist(&daemon, "visitors");
+    register(&daemon, "obama", &["obama.jpg"], &["staff"]);
+    register(&daemon, "biden", &["biden.jpg"], &["visitors"]);
+
+    let found = search(&daemon, "obama2.jpg", json!({}));
+    assert_eq!(found.len(), 1);
+    let mut expected = sorted(ATTRIBUTE_FIELDS);
+    expected.extend(["matchResults".to_string(), "spoofCheckResult".to_string()]);
+    expected.sort();
+    assert_eq!(keys(&found[0]), expected);
+    let best = &found[0]["matchResults"][0];
+    assert_eq!(best["watchlistMemberId"], "obama");
+    assert_eq!(best["watchlistId"], "staff");
+    assert!(best["score"].as_i64().unwrap() >= 40, "{best}");
+    assert_eq!(
+        found[0]["matchResults"].as_array().unwrap().len(),
+        1,
+        "biden scores under 40"
+    );
+
+    // Only the requested watchlists are searched.
+    let elsewhere = search(&daemon, "obama3.jpg", json!({"watchlistIds": ["visitors"]}));
+    assert!(elsewhere[0]["matchResults"].as_array().unwrap().is_empty());
+    problem(
+        &daemon.post(
+            "/api/v1/Watchlists/Search",
+            &json!({"image": image("obama3.jpg"), "watchlistIds": ["ghost"]}),
+        ),
+        404,
+    );
+    // A stranger (Obama is not enrolled here) matches no one at 40.
+    let strangers = Daemon::start();
+    watchlist(&strangers, "staff");
+    register(&strangers, "biden", &["biden.jpg"], &["staff"]);
+    let none = search(&strangers, "obama.jpg", json!({}));
+    assert!(none[0]["matchResults"].as_array().unwrap().is_empty());
+    // A faceless image is a 400.
+    let reply = daemon.post(
+        "/api/v1/Watchlists/Search",
+        &json!({"image": {"data": base64_png_of_grey()}}),
+    );
+    problem(&reply, 400);
+}
+
+#[test]
+fn removed_and_deleted_faces_stop_matching_and_restarts_keep_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_in(dir.path(), None);
+    watchlist(&daemon, "staff");
+    let registered = register(&daemon, "obama", &["obama.jpg", "obama3.jpg"], &["staff"]);
+    let faces: Vec<String> = registered["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    drop(daemon);
+    let daemon = Daemon::start_in(dir.path(), None);
+    assert_eq!(
+        search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"][0]["watchlistMemberId"],
+        "obama"
+    );
+
+    for face in &faces {
+        let reply = daemon.post(
+            "/api/v1/WatchlistMembers/obama/RemoveFace",
+            &json!({"faceId": face}),
+        );
+        assert_eq!(reply.status, 204, "{}", reply.body);
+    }
+    problem(
+        &daemon.post(
+            "/api/v1/WatchlistMembers/obama/RemoveFace",
+            &json!({"faceId": faces[0]}),
+        ),
+        404,
+    );
+    assert!(search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let added = daemon.post(
+        "/api/v1/WatchlistMembers/obama/AddNewFace",
+        &json!({"imageData": image("obama.jpg")}),
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(keys(&added.json()), sorted(FACE_FIELDS));
+    problem(
+        &daemon.post(
+            "/api/v1/WatchlistMembers/ghost/AddNewFace",
+            &json!({"imageData": image("obama.jpg")}),
+        ),
+        404,
+    );
+    assert_eq!(
+        search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"][0]["watchlistMemberId"],
+        "obama"
+    );
+
+    // Attaching an enrolled face elsewhere conflicts; an unknown face is 404.
+    daemon.put("/api/v1/WatchlistMembers", &json!({"id": "other"}));
+    let face_id = added.json()["id"].as_str().unwrap().to_string();
+    problem(
+        &daemon.post(
+            "/api/v1/WatchlistMembers/other/AddFaceFromSystem",
+            &json!({"faceId": face_id}),
+        ),
+        409,
+    );
+    problem(
+        &daemon.post(
+            "/api/v1/WatchlistMembers/other/AddFaceFromSystem",
+            &json!({"faceId": "nope"}),
+        ),
+        404,
+    );
+    let own = daemon.post(
+        "/api/v1/WatchlistMembers/obama/AddFaceFromSystem",
+        &json!({"faceId": face_id}),
+    );
+    assert_eq!(own.status, 204);
+
+    assert_eq!(daemon.delete("/api/v1/WatchlistMembers/obama").status, 204);
+    assert!(search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn verify_separates_the_same_person_from_different_people() {
+    let daemon = Daemon::start();
+    let verify = |a: &str, b: &str| {
+        let reply = daemon.post(
+            "/api/v1/Faces/Verify",
+            &json!({"probeImage": {"image": image(a)}, "referenceImage": {"image": image(b)}}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    };
+    let same = verify("obama.jpg", "obama2.jpg");
+    assert_eq!(
+        keys(&same),
+        sorted(&["confidence", "probeFaceDetails", "referenceFaceDetails"])
+    );
+    assert_eq!(keys(&same["probeFaceDetails"]), sorted(ATTRIBUTE_FIELDS));
+    assert_eq!(same["probeFaceDetails"]["gender"], "Male");
+    let different = verify("obama.jpg", "biden.jpg");
+    let (same, different) = (
+        same["confidence"].as_f64().unwrap(),
+        different["confidence"].as_f64().unwrap(),
+    );
+    assert!(
+        same >= 60.0 && different < 20.0,
+        "same {same}, different {different}"
+    );
+    let faceless = daemon.post(
+        "/api/v1/Faces/Verify",
+        &json!({"probeImage": {"image": image("obama.jpg")}, "referenceImage": {"image": {"data": base64_png_of_grey()}}}),
+    );
+    let details = problem(&faceless, 400);
+    assert!(
+        details["errors"]["referenceImage.image"].is_array(),
+        "{details}"
+    );
+    let missing = daemon.post(
+        "/api/v1/Faces/Verify",
+        &json!({"probeImage": {"image": image("obama.jpg")}}),
+    );
+    problem(&missing, 400);
+}
+
+#[test]
+fn spoof_check_reports_each_detector_and_agrees_with_its_thresholds() {
+    let daemon = Daemon::start();
+    let check = |body: Value| {
+        let reply = daemon.post("/api/v1/Faces/SpoofCheck", &body);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    };
+    let default = check(json!({"image": image("obama.jpg")}));
+    assert_eq!(default["distantLivenessSpoofCheck"]["performed"], true);
+    assert_eq!(default["nearbyLivenessSpoofCheck"]["performed"], false);
+    let score = default["distantLivenessSpoofCheck"]["score"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(default["passed"], score >= 90.0);
+    assert_eq!(
+        default["distantLivenessSpoofCheck"]["passed"],
+        score >= 90.0
+    );
+
+    let both = check(json!({
+        "image": image("obama.jpg"),
+        "spoofDetectorResourceIds": ["liveness_distant_cpu_remote", "liveness_nearby_any_remote"],
+        "spoofCheckConfig": {"distantLivenessScoreThreshold": 100.0, "nearbyLivenessScoreThreshold": 10.0,
+                             "keepEvaluatingConditionsAfterFirstFail": true}
+    }));
+    assert_eq!(both["distantLivenessSpoofCheck"]["passed"], false);
+    assert_eq!(both["nearbyLivenessSpoofCheck"]["performed"], true);
+    assert_eq!(both["nearbyLivenessSpoofCheck"]["passed"], true);
+    assert_eq!(both["passed"], false);
+
+    let stop_early = check(json!({
+        "image": image("obama.jpg"),
+        "spoofDetectorResourceIds": ["liveness_distant_cpu_remote", "liveness_nearby_cpu_remote"],
+        "spoofCheckConfig": {"distantLivenessScoreThreshold": 100.0}
+    }));
+    assert_eq!(stop_early["nearbyLivenessSpoofCheck"]["performed"], false);
+    assert!(
+        stop_early["nearbyLivenessSpoofCheck"]["notPerformedReasons"][0]["reasonMessage"]
+            .is_string()
+    );
+
+    let no_face = check(json!({"image": {"data": base64_png_of_grey()}}));
+    assert_eq!(no_face["performed"], false);
+    assert_eq!(no_face["passed"], false);
+    let reason = &no_face["distantLivenessSpoofCheck"]["notPerformedReasons"][0]["reasonMessage"];
+    assert!(reason.as_str().unwrap().contains("no face"), "{reason}");
+
+    let bad = daemon.post(
+        "/api/v1/Faces/SpoofCheck",
+        &json!({"image": image("obama.jpg"), "spoofDetectorResourceIds": ["liveness_far_cpu_remote"]}),
+    );
+    problem(&bad, 400);
+}
+
+#[test]
+fn images_scale_down_on_request_and_unknown_ids_are_404() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    let registered = register(&daemon, "obama", &["obama.jpg"], &["staff"]);
+    let id = registered["faces"][0]["imageDataId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dimensions = |path: &str| {
+        let reply = daemon.raw("GET", path, &[], b"");
+        assert_eq!(reply.status, 200);
+        let image = facegate_models::image::load_from_memory(&reply.bytes).unwrap();
+        (image.width(), image.height())
+    };
+    // obama.jpg is 910x1137.
+    assert_eq!(
+        dimensions(&format!("/api/v1/Images/{id}?maxSize=200")),
+        (160, 200)
+    );
+    assert_eq!(
+        dimensions(&format!("/api/v1/Images/{id}?minSize=91")),
+        (91, 114)
+    );
+    assert_eq!(
+        dimensions(&format!("/api/v1/Images/{id}?maxSize=5000")),
+        (910, 1137)
+    );
+    problem(
+        &daemon.get("/api/v1/Images/00000000-0000-0000-0000-000000000000"),
+        404,
+    );
+    problem(&daemon.get(&format!("/api/v1/Images/{id}?maxSize=0")), 400);
+}
