@@ -3,30 +3,46 @@
 //! start and changed only after the store has committed a change, so the
 //! two never disagree about a committed face.
 //!
-//! Search is an exact scan: one dot product per enrolled face (templates are
-//! unit length, so it is the cosine), in blocks of 16 lanes that the
-//! compiler turns into SIMD, keeping each member's best face.
+//! Search scans every template the requested watchlists allow. Below
+//! `EXACT_LIMIT` faces it computes every cosine (a dot product of unit
+//! vectors, in 16-lane blocks the compiler turns into SIMD). Above, a first
+//! pass compares 64-byte sign codes (one bit per dimension: the Hamming
+//! distance tracks the angle) to pick the closest `SHORTLIST` faces, which
+//! are then ranked by their exact cosines. Both passes split the slab over
+//! the available cores.
 
 use facegate_models::TEMPLATE_DIMENSION;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 const LANES: usize = 16;
 const BLOCKS: usize = TEMPLATE_DIMENSION / LANES;
+const CODE_WORDS: usize = TEMPLATE_DIMENSION / 64;
+/// Up to this many faces every cosine is computed.
+pub const EXACT_LIMIT: usize = 20_000;
+/// Faces the sign-code pass hands to the exact pass, per search.
+const SHORTLIST: usize = 512;
 
 /// 16 floats on a cache-line boundary.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Block([f32; LANES]);
 
+/// One bit per dimension: set where the template is positive.
+type Code = [u64; CODE_WORDS];
+
 #[derive(Default)]
 struct Slab {
     /// `BLOCKS` blocks per face, faces back to back.
     blocks: Vec<Block>,
-    /// Per face, in slab order: (face id, member id).
-    owners: Vec<(String, String)>,
+    codes: Vec<Code>,
+    /// Per face, in slab order: its id and its member's index.
+    faces: Vec<(String, u32)>,
     /// Face id -> its position in the slab.
     position: HashMap<String, usize>,
+    /// Member ids by index, and back.
+    members: Vec<String>,
+    member_index: HashMap<String, u32>,
 }
 
 #[derive(Default)]
@@ -59,20 +75,82 @@ fn to_blocks(template: &[f32]) -> Vec<Block> {
         .collect()
 }
 
+fn sign_code(template: &[f32]) -> Code {
+    let mut code = [0u64; CODE_WORDS];
+    for (i, value) in template.iter().enumerate() {
+        if *value > 0.0 {
+            code[i / 64] |= 1 << (i % 64);
+        }
+    }
+    code
+}
+
+fn hamming(a: &Code, b: &Code) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// Splits `0..n` into one range per core.
+fn ranges(n: usize) -> Vec<std::ops::Range<usize>> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let parts = if n < 50_000 { 1 } else { cores };
+    let step = n.div_ceil(parts).max(1);
+    (0..n)
+        .step_by(step)
+        .map(|start| start..(start + step).min(n))
+        .collect()
+}
+
+/// Runs `work` on each range of `0..n` in parallel and concatenates.
+fn parallel<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync) -> Vec<T> {
+    let ranges = ranges(n);
+    if ranges.len() <= 1 {
+        return work(0..n);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .into_iter()
+            .map(|r| scope.spawn(|| work(r)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("search worker"))
+            .collect()
+    })
+}
+
+impl Slab {
+    fn member(&mut self, member_id: &str) -> u32 {
+        if let Some(&index) = self.member_index.get(member_id) {
+            return index;
+        }
+        let index = self.members.len() as u32;
+        self.members.push(member_id.to_string());
+        self.member_index.insert(member_id.to_string(), index);
+        index
+    }
+
+    fn template(&self, face: usize) -> &[Block] {
+        &self.blocks[face * BLOCKS..(face + 1) * BLOCKS]
+    }
+}
+
 impl Gallery {
     /// Adds (or replaces) a face's template.
     pub fn insert(&self, face_id: &str, member_id: &str, template: &[f32]) {
         let blocks = to_blocks(template);
+        let code = sign_code(template);
         let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+        let member = slab.member(member_id);
         if let Some(&at) = slab.position.get(face_id) {
             slab.blocks[at * BLOCKS..(at + 1) * BLOCKS].copy_from_slice(&blocks);
-            slab.owners[at].1 = member_id.to_string();
+            slab.codes[at] = code;
+            slab.faces[at].1 = member;
             return;
         }
-        let at = slab.owners.len();
+        let at = slab.faces.len();
         slab.blocks.extend_from_slice(&blocks);
-        slab.owners
-            .push((face_id.to_string(), member_id.to_string()));
+        slab.codes.push(code);
+        slab.faces.push((face_id.to_string(), member));
         slab.position.insert(face_id.to_string(), at);
     }
 
@@ -82,25 +160,30 @@ impl Gallery {
         let Some(at) = slab.position.remove(face_id) else {
             return;
         };
-        let last = slab.owners.len() - 1;
+        let last = slab.faces.len() - 1;
         if at != last {
             let (head, tail) = slab.blocks.split_at_mut(last * BLOCKS);
             head[at * BLOCKS..(at + 1) * BLOCKS].copy_from_slice(&tail[..BLOCKS]);
-            slab.owners.swap(at, last);
-            let moved = slab.owners[at].0.clone();
+            slab.codes.swap(at, last);
+            slab.faces.swap(at, last);
+            let moved = slab.faces[at].0.clone();
             slab.position.insert(moved, at);
         }
         slab.blocks.truncate(last * BLOCKS);
-        slab.owners.pop();
+        slab.codes.pop();
+        slab.faces.pop();
     }
 
     /// Removes every face of a member.
     pub fn remove_member(&self, member_id: &str) {
         let faces: Vec<String> = {
             let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
-            slab.owners
+            let Some(&member) = slab.member_index.get(member_id) else {
+                return;
+            };
+            slab.faces
                 .iter()
-                .filter(|(_, member)| member == member_id)
+                .filter(|(_, m)| *m == member)
                 .map(|(face, _)| face.clone())
                 .collect()
         };
@@ -113,38 +196,91 @@ impl Gallery {
         self.slab
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .owners
+            .faces
             .len()
     }
 
-    /// The best `limit` members by their best face, among the members
-    /// `allowed` admits, with cosine at least `min_cosine`; best first.
+    /// The best `limit` members by their best face, among `allowed` (all
+    /// members when `None`), with cosine at least `min_cosine`; best first.
     pub fn search(
         &self,
         probe: &[f32],
-        allowed: impl Fn(&str) -> bool,
+        allowed: Option<&HashSet<String>>,
         min_cosine: f32,
         limit: usize,
     ) -> Vec<Candidate> {
-        let probe = to_blocks(probe);
+        let exact = self.len() <= EXACT_LIMIT;
+        self.search_with(probe, allowed, min_cosine, limit, exact)
+    }
+
+    /// `search`, with every cosine computed when `exact`, else with the
+    /// sign-code shortlist.
+    pub fn search_with(
+        &self,
+        probe: &[f32],
+        allowed: Option<&HashSet<String>>,
+        min_cosine: f32,
+        limit: usize,
+        exact: bool,
+    ) -> Vec<Candidate> {
+        let probe_blocks = to_blocks(probe);
+        let probe_code = sign_code(probe);
         let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
-        let mut best: HashMap<&str, f32> = HashMap::new();
-        for (face, blocks) in slab.blocks.chunks_exact(BLOCKS).enumerate() {
-            let cosine = dot(&probe, blocks);
-            if cosine < min_cosine {
-                continue;
+        let admitted: Option<Vec<bool>> = allowed.map(|ids| {
+            let mut admitted = vec![false; slab.members.len()];
+            for id in ids {
+                if let Some(&index) = slab.member_index.get(id) {
+                    admitted[index as usize] = true;
+                }
             }
-            let member = slab.owners[face].1.as_str();
-            if !allowed(member) {
-                continue;
+            admitted
+        });
+        let admits = |face: usize| {
+            admitted
+                .as_ref()
+                .is_none_or(|a| a[slab.faces[face].1 as usize])
+        };
+        let n = slab.faces.len();
+        // (face, cosine) of every face worth ranking.
+        let scored: Vec<(usize, f32)> = if exact {
+            parallel(n, |range| {
+                range
+                    .filter(|&face| admits(face))
+                    .map(|face| (face, dot(&probe_blocks, slab.template(face))))
+                    .filter(|(_, cosine)| *cosine >= min_cosine)
+                    .collect()
+            })
+        } else {
+            let mut shortlist: Vec<(u32, usize)> = parallel(n, |range| {
+                let mut local: Vec<(u32, usize)> = range
+                    .filter(|&face| admits(face))
+                    .map(|face| (hamming(&probe_code, &slab.codes[face]), face))
+                    .collect();
+                if local.len() > SHORTLIST {
+                    local.select_nth_unstable(SHORTLIST);
+                    local.truncate(SHORTLIST);
+                }
+                local
+            });
+            if shortlist.len() > SHORTLIST {
+                shortlist.select_nth_unstable(SHORTLIST);
+                shortlist.truncate(SHORTLIST);
             }
-            let entry = best.entry(member).or_insert(f32::MIN);
+            shortlist
+                .into_iter()
+                .map(|(_, face)| (face, dot(&probe_blocks, slab.template(face))))
+                .filter(|(_, cosine)| *cosine >= min_cosine)
+                .collect()
+        };
+        let mut best: HashMap<u32, f32> = HashMap::new();
+        for (face, cosine) in scored {
+            let entry = best.entry(slab.faces[face].1).or_insert(f32::MIN);
             *entry = entry.max(cosine);
         }
         let mut candidates: Vec<Candidate> = best
             .into_iter()
             .map(|(member, cosine)| Candidate {
-                member_id: member.to_string(),
+                member_id: slab.members[member as usize].clone(),
                 cosine,
             })
             .collect();
@@ -162,6 +298,7 @@ impl Gallery {
 mod tests {
     use super::*;
 
+    /// A pseudo-random unit vector.
     fn unit(seed: u32) -> Vec<f32> {
         let mut state = seed.wrapping_mul(2_654_435_761).max(1);
         let v: Vec<f32> = (0..TEMPLATE_DIMENSION)
@@ -182,7 +319,7 @@ mod tests {
         for i in 0..50 {
             gallery.insert(&format!("f{i}"), &format!("m{}", i / 2), &unit(i));
         }
-        let found = gallery.search(&unit(17), |_| true, -1.0, 3);
+        let found = gallery.search(&unit(17), None, -1.0, 3);
         assert_eq!(found[0].member_id, "m8");
         assert!((found[0].cosine - 1.0).abs() < 1e-4);
         assert_eq!(found.len(), 3);
@@ -195,9 +332,16 @@ mod tests {
         for i in 0..10 {
             gallery.insert(&format!("f{i}"), &format!("m{i}"), &unit(i));
         }
-        let found = gallery.search(&unit(3), |m| m != "m3", -1.0, 10);
+        let allowed: HashSet<String> = (0..10)
+            .filter(|i| *i != 3)
+            .map(|i| format!("m{i}"))
+            .collect();
+        let found = gallery.search(&unit(3), Some(&allowed), -1.0, 10);
         assert!(found.iter().all(|c| c.member_id != "m3") && found.len() == 9);
-        assert!(gallery.search(&unit(3), |_| true, 0.99, 10).len() == 1);
+        assert_eq!(gallery.search(&unit(3), None, 0.99, 10).len(), 1);
+        assert!(gallery
+            .search(&unit(3), Some(&HashSet::new()), -1.0, 10)
+            .is_empty());
     }
 
     #[test]
@@ -210,15 +354,35 @@ mod tests {
         gallery.remove("missing");
         assert_eq!(gallery.len(), 4);
         for i in [0, 2, 3, 4] {
-            let found = gallery.search(&unit(i), |_| true, 0.99, 1);
+            let found = gallery.search(&unit(i), None, 0.99, 1);
             assert_eq!(found[0].member_id, format!("m{i}"));
         }
-        assert!(gallery.search(&unit(1), |_| true, 0.99, 1).is_empty());
+        assert!(gallery.search(&unit(1), None, 0.99, 1).is_empty());
         gallery.insert("f2", "other", &unit(2));
         assert_eq!(gallery.len(), 4, "re-inserting replaces");
         assert_eq!(
-            gallery.search(&unit(2), |_| true, 0.99, 1)[0].member_id,
+            gallery.search(&unit(2), None, 0.99, 1)[0].member_id,
             "other"
         );
+        gallery.remove_member("other");
+        assert!(gallery.search(&unit(2), None, 0.99, 1).is_empty());
+    }
+
+    #[test]
+    fn the_sign_code_pass_finds_a_noisy_copy_among_many() {
+        let gallery = Gallery::default();
+        let n = EXACT_LIMIT as u32 + 5_000;
+        for i in 0..n {
+            gallery.insert(&format!("f{i}"), &format!("m{i}"), &unit(i));
+        }
+        // A probe at cosine ~0.6 to face 1234 (a genuine-pair distance).
+        let (target, noise) = (unit(1234), unit(987_654_321));
+        let probe: Vec<f32> = target
+            .iter()
+            .zip(&noise)
+            .map(|(t, e)| 0.6 * t + 0.8 * e)
+            .collect();
+        let found = gallery.search(&probe, None, 0.3, 1);
+        assert_eq!(found[0].member_id, "m1234");
     }
 }

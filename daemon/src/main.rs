@@ -73,6 +73,16 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// 1:N search speed over synthetic templates, and the cold start of the
+    /// index from redb. Needs no images.
+    Gallery {
+        /// Gallery sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        sizes: Vec<usize>,
+        /// Faces in the cold-start store (0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        cold_start: usize,
+    },
     /// Steadiness of the attribute estimates under mirroring and across a
     /// person's photos.
     Attributes {
@@ -115,6 +125,10 @@ fn main() -> ExitCode {
 }
 
 fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
+    if let BenchKind::Gallery { sizes, cold_start } = &what {
+        println!("{}", bench::gallery::run(sizes, *cold_start)?);
+        return Ok(());
+    }
     let mut engine_config = settings.engine_config();
     engine_config.flip_templates |= matches!(what, BenchKind::Lfw { flip: true, .. });
     let engine = facegate_models::FaceEngine::load(&engine_config).map_err(|e| e.to_string())?;
@@ -123,7 +137,7 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Lfw { images, pairs, .. } => {
             let text =
                 std::fs::read_to_string(&pairs).map_err(|e| format!("{}: {e}", pairs.display()))?;
-            let pairs = bench::lfw::parse_pairs(&text)?;
+            let pairs = bench::protocol::parse_pairs(&text)?;
             bench::lfw::run(&engine, &images, &pairs, max_pixels)?.to_string()
         }
         BenchKind::Calibrate { images, plot } => {
@@ -132,6 +146,7 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Attributes { images, people } => {
             bench::attributes::run(&engine, &images, people, max_pixels)?
         }
+        BenchKind::Gallery { .. } => unreachable!("handled above: it needs no engine"),
     };
     println!("{report}");
     Ok(())

@@ -27,15 +27,20 @@ const KNOTS: [(f32, f32); 13] = [
     (60.0, 0.5358),
 ];
 
-/// The score of a cosine similarity, 0..=100.
-pub fn score_of(cosine: f32) -> i32 {
+/// The score of a cosine similarity on the continuous 0..=100 scale, as
+/// Verify's `confidence` (a double) reports it.
+pub fn confidence_of(cosine: f32) -> f64 {
     let segment = KNOTS
         .windows(2)
         .find(|w| cosine < w[1].1)
         .unwrap_or(&KNOTS[KNOTS.len() - 2..]);
     let [(s0, c0), (s1, c1)] = [segment[0], segment[1]];
-    let score = s0 + (cosine - c0) * (s1 - s0) / (c1 - c0);
-    (score.floor() as i32).clamp(0, 100)
+    f64::from(s0 + (cosine - c0) * (s1 - s0) / (c1 - c0)).clamp(0.0, 100.0)
+}
+
+/// The integer score of a cosine similarity, 0..=100, as Search reports it.
+pub fn score_of(cosine: f32) -> i32 {
+    confidence_of(cosine).floor() as i32
 }
 
 /// The lowest cosine that scores at least `score`.

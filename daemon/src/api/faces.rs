@@ -8,7 +8,7 @@ use super::biometrics::{
 use super::body::{read_json, JsonObject};
 use super::problem::Problem;
 use super::{new_id, Api};
-use crate::score::score_of;
+use crate::score::confidence_of;
 use facegate_hal::ResourceId;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
@@ -48,7 +48,8 @@ pub fn verify(api: &Api, request: &Request) -> Result<Response, Problem> {
     let details =
         |face: &AnalysedFace| FaceAttributesDto::from(&face.to_record(new_id(), None, ""));
     Ok(Response::json(&VerificationResponse {
-        confidence: f64::from(score_of(cosine)),
+        // Rounded to 0.01: finer than any threshold needs, and stable.
+        confidence: (confidence_of(cosine) * 100.0).round() / 100.0,
         probe_face_details: details(&probe),
         reference_face_details: details(&reference),
     }))

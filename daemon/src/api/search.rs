@@ -85,7 +85,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
     for face in &faces {
         let candidates = api.gallery.search(
             &face.template.vector,
-            |member| allowed.contains(member),
+            Some(&allowed),
             min_cosine,
             max_results,
         );

@@ -3,8 +3,10 @@
 
 pub mod attributes;
 pub mod calibrate;
+pub mod gallery;
 pub mod lfw;
 mod progress;
+pub mod protocol;
 
 use facegate_models::{decode_image, DetectorConfig, FaceEngine, LocatedFace, RgbImage, Template};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,217 @@
+//! `facegate bench gallery`: 1:N search over synthetic templates.
+//!
+//! For each gallery size: random unit templates (one face per member), 50
+//! probes that are noisy copies of random members (cosine about 0.6 to
+//! their source, like two photos of one person), and reports the median
+//! search time of the exact scan and of the sign-code shortlist, the bytes
+//! each reads per search as GB/s, memory per template (resident set growth
+//! while building), and rank-1 agreement of the shortlist with the exact
+//! scan. The machine's read bandwidth is measured in the same run. Then the
+//! cold start: a 100k-face store in a temporary directory is reopened and
+//! the index rebuilt, as `facegate serve` does.
+
+use crate::gallery::Gallery;
+use crate::score::cosine_for_score;
+use crate::store::{Face, MemberFields, Store, StoredImage, Timestamp};
+use facegate_models::TEMPLATE_DIMENSION;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// xorshift: fast, seeded, good enough for synthetic templates.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        // Sum of two uniforms: a rough bell, all a template needs.
+        let a = (self.0 >> 40) as f32 / (1u64 << 24) as f32;
+        let b = ((self.0 >> 16) & 0xff_ffff) as f32 / (1u64 << 24) as f32;
+        a + b - 1.0
+    }
+
+    fn unit(&mut self) -> Vec<f32> {
+        let v: Vec<f32> = (0..TEMPLATE_DIMENSION).map(|_| self.next()).collect();
+        normalise(v)
+    }
+}
+
+fn normalise(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Read bandwidth: all cores summing a 1 GiB buffer, best of three, GB/s.
+fn read_bandwidth() -> f64 {
+    let words = (1usize << 30) / 8;
+    let buffer: Vec<u64> = (0..words as u64).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let total: u64 = std::thread::scope(|scope| {
+                buffer
+                    .chunks(words.div_ceil(cores))
+                    .map(|chunk| {
+                        scope.spawn(move || chunk.iter().fold(0u64, |a, b| a.wrapping_add(*b)))
+                    })
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .fold(0, u64::wrapping_add)
+            });
+            std::hint::black_box(total);
+            (words * 8) as f64 / started.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
+fn median_ms(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+pub fn run(sizes: &[usize], cold_start: usize) -> Result<String, String> {
+    let bandwidth = read_bandwidth();
+    let mut report = format!(
+        "read bandwidth (all cores, 1 GiB): {bandwidth:.1} GB/s\n\n\
+         | templates | exact p50 ms | exact GB/s | shortlist p50 ms | shortlist GB/s | bytes/template | rank-1 agreement |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    let threshold = cosine_for_score(40);
+    for &n in sizes {
+        let mut random = Random(0x9e37_79b9_7f4a_7c15 ^ n as u64);
+        let before = resident_bytes();
+        let gallery = Gallery::default();
+        let mut probes = Vec::new();
+        let mut sources = Vec::new();
+        for i in 0..n {
+            let template = random.unit();
+            if i % (n / 50).max(1) == 0 && probes.len() < 50 {
+                let noise = random.unit();
+                let probe: Vec<f32> = template
+                    .iter()
+                    .zip(&noise)
+                    .map(|(t, e)| 0.6 * t + 0.8 * e)
+                    .collect();
+                probes.push(normalise(probe));
+                sources.push(format!("m{i}"));
+            }
+            gallery.insert(&format!("f{i}"), &format!("m{i}"), &template);
+        }
+        let per_template = (resident_bytes().saturating_sub(before)) as f64 / n as f64;
+        let time = |exact: bool| -> (f64, Vec<Option<String>>) {
+            let mut times = Vec::new();
+            let mut top = Vec::new();
+            for probe in &probes {
+                let started = Instant::now();
+                let found = gallery.search_with(probe, None, threshold, 1, exact);
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+                top.push(found.into_iter().next().map(|c| c.member_id));
+            }
+            (median_ms(times), top)
+        };
+        let (exact_ms, exact_top) = time(true);
+        let (short_ms, short_top) = time(false);
+        let agree = exact_top
+            .iter()
+            .zip(&short_top)
+            .filter(|(a, b)| a == b)
+            .count();
+        let found = exact_top
+            .iter()
+            .zip(&sources)
+            .filter(|(t, s)| t.as_deref() == Some(s.as_str()))
+            .count();
+        let exact_bytes = (n * TEMPLATE_DIMENSION * 4) as f64;
+        let short_bytes = (n * 64 + 512 * TEMPLATE_DIMENSION * 4) as f64;
+        let _ = writeln!(
+            report,
+            "| {n} | {exact_ms:.2} | {:.1} | {short_ms:.2} | {:.1} | {per_template:.0} | {agree}/{} (exact found the source {found}/{}) |",
+            exact_bytes / exact_ms / 1e6,
+            short_bytes / short_ms / 1e6,
+            probes.len(),
+            probes.len()
+        );
+    }
+    if cold_start > 0 {
+        let _ = write!(report, "\n{}", cold_start_report(cold_start)?);
+    }
+    Ok(report)
+}
+
+/// Builds a store of `n` one-face members, then times reopening it and
+/// rebuilding the index.
+fn cold_start_report(n: usize) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("facegate-cold-start-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+    let mut random = Random(42);
+    let image = StoredImage {
+        id: "synthetic".into(),
+        content_type: "image/jpeg".into(),
+        bytes: Vec::new(),
+    };
+    let started = Instant::now();
+    for i in 0..n {
+        let id = format!("m{i}");
+        let face = Face {
+            id: format!("f{i}"),
+            member_id: Some(id.clone()),
+            image_id: image.id.clone(),
+            template: random.unit(),
+            template_quality: 80,
+            quality: 5000,
+            bbox: [0.0, 0.0, 100.0, 100.0],
+            left_eye: [30.0, 40.0],
+            right_eye: [70.0, 40.0],
+            age: None,
+            gender: None,
+            yaw: None,
+            pitch: None,
+            roll: None,
+            sharpness: None,
+            brightness: None,
+            face_order: 1,
+            faces_in_image: 1,
+            created_at: Timestamp::now(),
+            updated_at: None,
+        };
+        store
+            .register(
+                &id,
+                MemberFields::default(),
+                &[],
+                vec![(face, image.clone())],
+            )
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    let build = started.elapsed().as_secs_f64();
+    drop(store);
+    let started = Instant::now();
+    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+    let gallery = Gallery::default();
+    for face in store.enrolled_faces().map_err(|e| e.to_string())? {
+        if let Some(member) = &face.member_id {
+            gallery.insert(&face.id, member, &face.template);
+        }
+    }
+    let cold = started.elapsed().as_secs_f64();
+    let size = std::fs::metadata(dir.join(crate::store::DATABASE_FILE)).map_or(0, |m| m.len());
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(format!(
+        "cold start: {} faces reopened from redb and indexed in {cold:.2} s \
+         (database {:.0} MB, written in {build:.0} s, one durable commit per member)",
+        gallery.len(),
+        size as f64 / 1e6
+    ))
+}
