@@ -82,6 +82,9 @@ enum BenchKind {
         /// Faces in the cold-start store (0 skips it).
         #[arg(long, default_value_t = 100_000)]
         cold_start: usize,
+        /// Also write the search time against gallery size as an SVG plot.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
     /// Steadiness of the attribute estimates under mirroring and across a
     /// person's photos.
@@ -125,28 +128,34 @@ fn main() -> ExitCode {
 }
 
 fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
-    if let BenchKind::Gallery { sizes, cold_start } = &what {
-        println!("{}", bench::gallery::run(sizes, *cold_start)?);
-        return Ok(());
-    }
-    let mut engine_config = settings.engine_config();
-    engine_config.flip_templates |= matches!(what, BenchKind::Lfw { flip: true, .. });
-    let engine = facegate_models::FaceEngine::load(&engine_config).map_err(|e| e.to_string())?;
     let max_pixels = settings.max_image_pixels;
+    let engine = |flip: bool| {
+        let mut config = settings.engine_config();
+        config.flip_templates |= flip;
+        facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())
+    };
     let report = match what {
-        BenchKind::Lfw { images, pairs, .. } => {
+        BenchKind::Lfw {
+            images,
+            pairs,
+            flip,
+        } => {
             let text =
                 std::fs::read_to_string(&pairs).map_err(|e| format!("{}: {e}", pairs.display()))?;
             let pairs = bench::protocol::parse_pairs(&text)?;
-            bench::lfw::run(&engine, &images, &pairs, max_pixels)?.to_string()
+            bench::lfw::run(&engine(flip)?, &images, &pairs, max_pixels)?.to_string()
         }
         BenchKind::Calibrate { images, plot } => {
-            bench::calibrate::run(&engine, &images, max_pixels, plot.as_deref())?
+            bench::calibrate::run(&engine(false)?, &images, max_pixels, plot.as_deref())?
         }
         BenchKind::Attributes { images, people } => {
-            bench::attributes::run(&engine, &images, people, max_pixels)?
+            bench::attributes::run(&engine(false)?, &images, people, max_pixels)?
         }
-        BenchKind::Gallery { .. } => unreachable!("handled above: it needs no engine"),
+        BenchKind::Gallery {
+            sizes,
+            cold_start,
+            plot,
+        } => bench::gallery::run(&sizes, cold_start, plot.as_deref())?,
     };
     println!("{report}");
     Ok(())

@@ -12,7 +12,7 @@
 //!   standard deviation.
 
 use super::progress::Progress;
-use super::{central_face, people, read_image};
+use super::{largest_face, people, read_image};
 use facegate_models::image::imageops;
 use facegate_models::{AttributeSet, Attributes, FaceEngine, RgbImage};
 use std::path::Path;
@@ -22,12 +22,12 @@ fn median(mut values: Vec<f32>) -> f32 {
     values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
-/// The attributes and liveness score of the central face, if any.
+/// The attributes and liveness score of the largest face, if any.
 fn attributes_of(
     engine: &FaceEngine,
     image: &RgbImage,
 ) -> Result<Option<(Attributes, f32)>, String> {
-    let Some(face) = central_face(engine, image)? else {
+    let Some(face) = largest_face(engine, image)? else {
         return Ok(None);
     };
     let aligned = engine.align(image, &face);

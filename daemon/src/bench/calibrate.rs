@@ -4,7 +4,8 @@
 //! SmartFace score scale (score = 10 x -log10 FAR) and to check it.
 
 use super::progress::Progress;
-use super::{central_template, people, read_image};
+use super::svg::Canvas;
+use super::{largest_template, people, read_image};
 use crate::score::{cosine_for_score, score_of};
 use facegate_models::{FaceEngine, Template};
 use std::fmt::Write as _;
@@ -22,7 +23,7 @@ fn templates(
     let mut done = 0;
     for (person, photos) in people.iter().enumerate() {
         for photo in photos {
-            if let Some(template) = central_template(engine, &read_image(photo, max_pixels)?)? {
+            if let Some(template) = largest_template(engine, &read_image(photo, max_pixels)?)? {
                 out.push((person, template));
             }
             done += 1;
@@ -57,88 +58,63 @@ fn rate_at(sorted_descending: &[f32], threshold: f32) -> f64 {
 
 /// An SVG plot of FAR (log scale) and TAR against the score threshold.
 fn plot(rows: &[(i32, f64, f64)]) -> String {
-    let (w, h, m) = (640.0, 400.0, 50.0);
-    let x = |score: f64| m + score / 100.0 * (w - 2.0 * m);
+    let mut canvas = Canvas::new(640.0, 400.0, 50.0);
+    let x = |c: &Canvas, score: f64| c.x(score / 100.0);
     // FAR from 1 down to 1e-8 over the plot height.
-    let y_far = |far: f64| m + (-(far.max(1e-8)).log10() / 8.0) * (h - 2.0 * m);
-    let y_tar = |tar: f64| m + (1.0 - tar) * (h - 2.0 * m);
-    let line = |points: Vec<(f64, f64)>, colour: &str| {
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect();
-        format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            path.join(" ")
-        )
-    };
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    let _ = writeln!(
-        svg,
-        "<rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>",
-        w - 2.0 * m,
-        h - 2.0 * m
+    let y_far = |c: &Canvas, far: f64| c.y(-(far.max(1e-8)).log10() / 8.0);
+    let y_tar = |c: &Canvas, tar: f64| c.y(1.0 - tar);
+    let (bottom, left, right) = (
+        canvas.height() - canvas.margin(),
+        canvas.margin(),
+        canvas.width() - canvas.margin(),
     );
     for score in (0..=100).step_by(10) {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.0}\" y=\"{}\" text-anchor=\"middle\">{score}</text>",
-            x(score as f64),
-            h - m + 16.0
-        );
+        let at = x(&canvas, score as f64);
+        canvas.text(at, bottom + 16.0, "middle", "black", &score.to_string());
     }
     for exponent in 0..=8 {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{:.0}\" text-anchor=\"end\">1e-{exponent}</text>",
-            m - 4.0,
-            y_far(10f64.powi(-exponent)) + 4.0
-        );
+        let at = y_far(&canvas, 10f64.powi(-exponent)) + 4.0;
+        canvas.text(left - 4.0, at, "end", "black", &format!("1e-{exponent}"));
     }
     for tar in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{:.0}\" fill=\"#1565c0\">{:.0} %</text>",
-            w - m + 4.0,
-            y_tar(tar) + 4.0,
-            tar * 100.0
+        let at = y_tar(&canvas, tar) + 4.0;
+        canvas.text(
+            right + 4.0,
+            at,
+            "start",
+            "#1565c0",
+            &format!("{:.0} %", tar * 100.0),
         );
     }
-    svg += &line(
-        rows.iter()
-            .filter(|r| r.1 > 0.0)
-            .map(|r| (x(r.0 as f64), y_far(r.1)))
-            .collect(),
+    let far: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.1 > 0.0)
+        .map(|r| (x(&canvas, r.0 as f64), y_far(&canvas, r.1)))
+        .collect();
+    let tar: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (x(&canvas, r.0 as f64), y_tar(&canvas, r.2)))
+        .collect();
+    let target = [
+        (x(&canvas, 0.0), y_far(&canvas, 1.0)),
+        (x(&canvas, 80.0), y_far(&canvas, 1e-8)),
+    ];
+    canvas.polyline(&far, "#c62828");
+    canvas.polyline(&tar, "#1565c0");
+    canvas.polyline(&target, "#bbb");
+    let (middle, label_y) = (canvas.width() / 2.0, canvas.height() - 12.0);
+    canvas.text(middle, label_y, "middle", "black", "score threshold");
+    canvas.text(
+        left,
+        30.0,
+        "start",
         "#c62828",
+        "measured FAR (log scale, left axis)",
     );
-    svg += &line(
-        rows.iter().map(|r| (x(r.0 as f64), y_tar(r.2))).collect(),
-        "#1565c0",
-    );
-    svg += &line(vec![(x(0.0), y_far(1.0)), (x(80.0), y_far(1e-8))], "#bbb");
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">score threshold</text>",
-        w / 2.0,
-        h - 12.0
-    );
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"30\" fill=\"#c62828\">measured FAR (log scale, left axis)</text>",
-        m
-    );
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"30\" fill=\"#1565c0\" text-anchor=\"end\">TAR (right axis)</text>",
-        w - m
-    );
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" fill=\"#999\">target: FAR = 10^(-score/10)</text>",
-        x(42.0),
-        y_far(1e-4) - 6.0
-    );
-    svg + "</svg>\n"
+    canvas.text(right, 30.0, "end", "#1565c0", "TAR (right axis)");
+    let (tx, ty) = (x(&canvas, 42.0), y_far(&canvas, 1e-4) - 6.0);
+    canvas.text(tx, ty, "start", "#999", "target: FAR = 10^(-score/10)");
+    canvas.finish()
 }
 
 pub fn run(

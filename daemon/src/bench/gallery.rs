@@ -10,11 +10,13 @@
 //! cold start: a 100k-face store in a temporary directory is reopened and
 //! the index rebuilt, as `facegate serve` does.
 
+use super::svg::Canvas;
 use crate::gallery::Gallery;
 use crate::score::cosine_for_score;
 use crate::store::{Face, MemberFields, Store, StoredImage, Timestamp};
 use facegate_models::TEMPLATE_DIMENSION;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Instant;
 
 /// xorshift: fast, seeded, good enough for synthetic templates.
@@ -79,7 +81,62 @@ fn median_ms(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-pub fn run(sizes: &[usize], cold_start: usize) -> Result<String, String> {
+/// Log-log plot of the median search time against the gallery size.
+fn plot(rows: &[(usize, f64, f64)]) -> String {
+    let mut canvas = Canvas::new(560.0, 380.0, 55.0);
+    // 1e3..1e7 templates across, 100 ms..0.01 ms down.
+    let x = |c: &Canvas, n: f64| c.x((n.log10() - 3.0) / 4.0);
+    let y = |c: &Canvas, ms: f64| c.y((2.0 - ms.max(0.01).log10()) / 4.0);
+    let (bottom, left, right) = (
+        canvas.height() - canvas.margin(),
+        canvas.margin(),
+        canvas.width() - canvas.margin(),
+    );
+    for exponent in 3..=7 {
+        let at = x(&canvas, 10f64.powi(exponent));
+        canvas.text(
+            at,
+            bottom + 16.0,
+            "middle",
+            "black",
+            &format!("1e{exponent}"),
+        );
+    }
+    for (ms, label) in [
+        (100.0, "100 ms"),
+        (10.0, "10 ms"),
+        (1.0, "1 ms"),
+        (0.1, "0.1 ms"),
+        (0.01, "0.01 ms"),
+    ] {
+        let at = y(&canvas, ms) + 4.0;
+        canvas.text(left - 4.0, at, "end", "black", label);
+    }
+    let exact: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (x(&canvas, r.0 as f64), y(&canvas, r.1)))
+        .collect();
+    let short: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (x(&canvas, r.0 as f64), y(&canvas, r.2)))
+        .collect();
+    canvas.polyline(&exact, "#c62828");
+    canvas.polyline(&short, "#1565c0");
+    let (middle, label_y) = (canvas.width() / 2.0, canvas.height() - 12.0);
+    canvas.text(middle, label_y, "middle", "black", "enrolled templates");
+    canvas.text(left, 30.0, "start", "#c62828", "exact scan, p50");
+    canvas.text(
+        right,
+        30.0,
+        "end",
+        "#1565c0",
+        "sign-code shortlist + exact re-rank, p50",
+    );
+    canvas.finish()
+}
+
+pub fn run(sizes: &[usize], cold_start: usize, plot_path: Option<&Path>) -> Result<String, String> {
+    let mut plotted = Vec::new();
     let bandwidth = read_bandwidth();
     let mut report = format!(
         "read bandwidth (all cores, 1 GiB): {bandwidth:.1} GB/s\n\n\
@@ -121,6 +178,7 @@ pub fn run(sizes: &[usize], cold_start: usize) -> Result<String, String> {
         };
         let (exact_ms, exact_top) = time(true);
         let (short_ms, short_top) = time(false);
+        plotted.push((n, exact_ms, short_ms));
         let agree = exact_top
             .iter()
             .zip(&short_top)
@@ -141,6 +199,9 @@ pub fn run(sizes: &[usize], cold_start: usize) -> Result<String, String> {
             probes.len(),
             probes.len()
         );
+    }
+    if let Some(path) = plot_path {
+        std::fs::write(path, plot(&plotted)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if cold_start > 0 {
         let _ = write!(report, "\n{}", cold_start_report(cold_start)?);

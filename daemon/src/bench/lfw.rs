@@ -5,7 +5,7 @@
 
 use super::progress::Progress;
 use super::protocol::{cross_validated_accuracy, tar_at_far, Pair};
-use super::{central_template, read_image};
+use super::{largest_template, read_image};
 use facegate_models::{FaceEngine, Template};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub fn run(
     let progress = Progress::new("templates", templates.len());
     for (done, (key, template)) in templates.iter_mut().enumerate() {
         let image = read_image(&image_path(images, key), max_pixels)?;
-        *template = central_template(engine, &image)?;
+        *template = largest_template(engine, &image)?;
         progress.set(done + 1);
     }
     let scored: Vec<(f32, bool, usize)> = pairs

@@ -7,6 +7,7 @@ pub mod gallery;
 pub mod lfw;
 mod progress;
 pub mod protocol;
+mod svg;
 
 use facegate_models::{decode_image, DetectorConfig, FaceEngine, LocatedFace, RgbImage, Template};
 use std::path::{Path, PathBuf};
@@ -46,26 +47,17 @@ fn read_image(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The face LFW means: the largest, penalised by its distance from the
-/// image centre (LFW photos are centred on the named person).
-fn central_face(engine: &FaceEngine, image: &RgbImage) -> Result<Option<LocatedFace>, String> {
+/// The face the API would use: the largest (as Verify does).
+fn largest_face(engine: &FaceEngine, image: &RgbImage) -> Result<Option<LocatedFace>, String> {
     let faces = engine
         .locate(image, &THUMBNAIL_DETECTOR)
         .map_err(|e| e.to_string())?;
-    let (cx, cy) = (image.width() as f32 / 2.0, image.height() as f32 / 2.0);
-    let merit = |f: &LocatedFace| {
-        let [x1, y1, x2, y2] = f.detection.bbox;
-        let (dx, dy) = ((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy);
-        (x2 - x1) * (y2 - y1) - 2.0 * (dx * dx + dy * dy)
-    };
-    Ok(faces
-        .into_iter()
-        .max_by(|a, b| merit(a).total_cmp(&merit(b))))
+    Ok(faces.into_iter().next())
 }
 
-/// The template of the central face, if there is a face.
-fn central_template(engine: &FaceEngine, image: &RgbImage) -> Result<Option<Template>, String> {
-    let Some(face) = central_face(engine, image)? else {
+/// The template of the largest face, if there is a face.
+fn largest_template(engine: &FaceEngine, image: &RgbImage) -> Result<Option<Template>, String> {
+    let Some(face) = largest_face(engine, image)? else {
         return Ok(None);
     };
     let aligned = engine.align(image, &face);
