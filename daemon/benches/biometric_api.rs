@@ -8,45 +8,22 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/load.rs"]
+mod load;
 
 use common::{photo_base64, Daemon};
 use serde_json::json;
-use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
-}
 
 fn measure(daemon: &Daemon, clients: usize, requests: usize, path: &str, body: &serde_json::Value) {
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|client| {
-                scope.spawn(move || {
-                    (client..requests)
-                        .step_by(clients)
-                        .map(|_| {
-                            let t = Instant::now();
-                            let reply = daemon.post(path, body);
-                            assert_eq!(reply.status, 200, "{}", reply.body);
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
+    let load = load::run(clients, requests, &|_, _| {
+        let reply = daemon.post(path, body);
+        assert_eq!(reply.status, 200, "{}", reply.body);
     });
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
     println!(
         "| {path} | {clients} | {:.1} | {:.0} | {:.0} |",
-        requests as f64 / elapsed,
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        load.requests_per_second,
+        load.ms(0.5),
+        load.ms(0.99)
     );
 }
 

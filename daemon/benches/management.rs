@@ -9,60 +9,22 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/load.rs"]
+mod load;
 
 use common::Daemon;
+use load::Load;
 use serde_json::json;
-use std::time::{Duration, Instant};
-
-struct Round {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Runs `requests` calls of `op` split over `clients` threads; `op` gets the
-/// client index and the request index.
-fn measure(clients: usize, requests: usize, op: &(dyn Fn(usize, usize) + Sync)) -> Round {
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|client| {
-                scope.spawn(move || {
-                    (client..requests)
-                        .step_by(clients)
-                        .map(|i| {
-                            let t = Instant::now();
-                            op(client, i);
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    Round {
-        requests_per_second: requests as f64 / elapsed.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
-    }
-}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
 
-fn report(name: &str, clients: usize, rounds: &[Round]) {
+fn report(name: &str, clients: usize, rounds: &[Load]) {
     let rps = median(rounds.iter().map(|r| r.requests_per_second).collect());
-    let p50 = median(rounds.iter().map(|r| r.p50.as_secs_f64() * 1e3).collect());
-    let p99 = median(rounds.iter().map(|r| r.p99.as_secs_f64() * 1e3).collect());
+    let p50 = median(rounds.iter().map(|r| r.ms(0.5)).collect());
+    let p99 = median(rounds.iter().map(|r| r.ms(0.99)).collect());
     println!("| {name} | {clients} | {rps:.0} | {p50:.2} | {p99:.2} |");
 }
 
@@ -92,9 +54,9 @@ fn main() {
 
     // Creating the gallery is itself the create benchmark: rounds split it.
     let per_round = members / rounds;
-    let create_rounds: Vec<Round> = (0..rounds)
+    let create_rounds: Vec<Load> = (0..rounds)
         .map(|round| {
-            measure(1, per_round, &|_, i| {
+            load::run(1, per_round, &|_, i| {
                 let id = format!("m{}", round * per_round + i);
                 let body = json!({"id": id, "displayName": id, "labels": [{"key": "badge", "value": "1234"}]});
                 assert_eq!(daemon.put("/api/v1/WatchlistMembers", &body).status, 200);
@@ -112,9 +74,9 @@ fn main() {
 
     let scatter = |i: usize| (i * 7919) % created;
     for clients in [1, 8] {
-        let get: Vec<Round> = (0..rounds)
+        let get: Vec<Load> = (0..rounds)
             .map(|_| {
-                measure(clients, 2000, &|_, i| {
+                load::run(clients, 2000, &|_, i| {
                     let reply = daemon.get(&format!("/api/v1/WatchlistMembers/m{}", scatter(i)));
                     assert_eq!(reply.status, 200);
                 })
@@ -123,9 +85,9 @@ fn main() {
         report("get member", clients, &get);
 
         let pages = created.div_ceil(100);
-        let list: Vec<Round> = (0..rounds)
+        let list: Vec<Load> = (0..rounds)
             .map(|_| {
-                measure(clients, 300, &|_, i| {
+                load::run(clients, 300, &|_, i| {
                     let page = scatter(i) % pages + 1;
                     let path = format!(
                         "/api/v1/WatchlistMembers?PageNumber={page}&PageSize=100&ShowTotalCount=true"
@@ -136,9 +98,9 @@ fn main() {
             .collect();
         report("list members, 100/page, random page", clients, &list);
 
-        let in_watchlist: Vec<Round> = (0..rounds)
+        let in_watchlist: Vec<Load> = (0..rounds)
             .map(|_| {
-                measure(clients, 300, &|_, i| {
+                load::run(clients, 300, &|_, i| {
                     let page = scatter(i) % pages + 1;
                     let path = format!(
                         "/api/v1/Watchlists/{watchlist}/WatchlistMembers?PageNumber={page}&PageSize=100&ShowTotalCount=true"
@@ -149,9 +111,9 @@ fn main() {
             .collect();
         report("list watchlist members, 100/page", clients, &in_watchlist);
 
-        let update: Vec<Round> = (0..rounds)
+        let update: Vec<Load> = (0..rounds)
             .map(|_| {
-                measure(clients, 1000, &|client, i| {
+                load::run(clients, 1000, &|client, i| {
                     let id = format!("m{}", scatter(i));
                     let body = json!({"id": id, "note": format!("client {client}")});
                     assert_eq!(daemon.put("/api/v1/WatchlistMembers", &body).status, 200);

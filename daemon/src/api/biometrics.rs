@@ -225,14 +225,8 @@ fn f64s(v: Option<f32>) -> Option<f64> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaceAttributesDto {
-    crop_left_top_x: f64,
-    crop_left_top_y: f64,
-    crop_right_top_x: f64,
-    crop_right_top_y: f64,
-    crop_left_bottom_x: f64,
-    crop_left_bottom_y: f64,
-    crop_right_bottom_x: f64,
-    crop_right_bottom_y: f64,
+    #[serde(flatten)]
+    crop: Crop,
     quality: i32,
     left_eye_x: Option<f64>,
     left_eye_y: Option<f64>,
@@ -257,14 +251,24 @@ pub struct FaceAttributesDto {
     face_order: i32,
 }
 
-/// The attributes every face answer carries. `age` and `gender` are
-/// required (non-null) by the schema, so they are always computed.
-pub const REPORTED: AttributeSet = AttributeSet::ALL;
+/// The four corners of a face's square crop.
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+struct Crop {
+    crop_left_top_x: f64,
+    crop_left_top_y: f64,
+    crop_right_top_x: f64,
+    crop_right_top_y: f64,
+    crop_left_bottom_x: f64,
+    crop_left_bottom_y: f64,
+    crop_right_bottom_x: f64,
+    crop_right_bottom_y: f64,
+}
 
-impl From<&Face> for FaceAttributesDto {
-    fn from(f: &Face) -> Self {
-        let [x1, y1, x2, y2] = f.bbox.map(f64::from);
-        FaceAttributesDto {
+impl Crop {
+    fn of(bbox: [f32; 4]) -> Crop {
+        let [x1, y1, x2, y2] = bbox.map(f64::from);
+        Crop {
             crop_left_top_x: x1,
             crop_left_top_y: y1,
             crop_right_top_x: x2,
@@ -273,6 +277,19 @@ impl From<&Face> for FaceAttributesDto {
             crop_left_bottom_y: y2,
             crop_right_bottom_x: x2,
             crop_right_bottom_y: y2,
+        }
+    }
+}
+
+/// The attributes every face answer carries. `age` and `gender` are
+/// required (non-null) by the schema, so they are always computed.
+pub const REPORTED: AttributeSet = AttributeSet::ALL;
+
+impl From<&Face> for FaceAttributesDto {
+    fn from(f: &Face) -> Self {
+        let [x1, y1, x2, y2] = f.bbox.map(f64::from);
+        FaceAttributesDto {
+            crop: Crop::of(f.bbox),
             quality: f.quality,
             left_eye_x: Some(f64::from(f.left_eye[0])),
             left_eye_y: Some(f64::from(f.left_eye[1])),
@@ -312,14 +329,8 @@ pub struct FaceDto {
     state: &'static str,
     image_data_id: Option<String>,
     processed_at: Option<String>,
-    crop_left_top_x: f64,
-    crop_left_top_y: f64,
-    crop_right_top_x: f64,
-    crop_right_top_y: f64,
-    crop_left_bottom_x: f64,
-    crop_left_bottom_y: f64,
-    crop_right_bottom_x: f64,
-    crop_right_bottom_y: f64,
+    #[serde(flatten)]
+    crop: Crop,
     left_eye_x: Option<f64>,
     left_eye_y: Option<f64>,
     right_eye_x: Option<f64>,
@@ -362,14 +373,7 @@ impl From<&Face> for FaceDto {
             state: "Extracted",
             image_data_id: Some(f.image_id.clone()),
             processed_at: Some(rfc3339(f.created_at)),
-            crop_left_top_x: a.crop_left_top_x,
-            crop_left_top_y: a.crop_left_top_y,
-            crop_right_top_x: a.crop_right_top_x,
-            crop_right_top_y: a.crop_right_top_y,
-            crop_left_bottom_x: a.crop_left_bottom_x,
-            crop_left_bottom_y: a.crop_left_bottom_y,
-            crop_right_bottom_x: a.crop_right_bottom_x,
-            crop_right_bottom_y: a.crop_right_bottom_y,
+            crop: a.crop,
             left_eye_x: a.left_eye_x,
             left_eye_y: a.left_eye_y,
             right_eye_x: a.right_eye_x,

@@ -1,0 +1,50 @@
+//! Load generation shared by the REST benchmarks: requests from several
+//! client threads, with per-request latency.
+
+use std::time::{Duration, Instant};
+
+pub struct Load {
+    pub requests_per_second: f64,
+    /// Sorted.
+    pub latencies: Vec<Duration>,
+}
+
+impl Load {
+    /// The latency at quantile `q` (0..1), in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        let at = ((self.latencies.len() - 1) as f64 * q).round() as usize;
+        self.latencies[at].as_secs_f64() * 1e3
+    }
+}
+
+/// Runs `requests` calls of `op` split over `clients` threads; `op` gets
+/// the client index and the request index.
+pub fn run(clients: usize, requests: usize, op: &(dyn Fn(usize, usize) + Sync)) -> Load {
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|client| {
+                scope.spawn(move || {
+                    (client..requests)
+                        .step_by(clients)
+                        .map(|i| {
+                            let t = Instant::now();
+                            op(client, i);
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Load {
+        requests_per_second: requests as f64 / elapsed.as_secs_f64(),
+        latencies,
+    }
+}
