@@ -497,3 +497,107 @@ fn images_scale_down_on_request_and_unknown_ids_are_404() {
     );
     problem(&daemon.get(&format!("/api/v1/Images/{id}?maxSize=0")), 400);
 }
+
+/// A PNG of `width` x `height` black pixels, as base64.
+fn black_png(width: u32, height: u32) -> String {
+    use base64::Engine as _;
+    let image = facegate_models::RgbImage::new(width, height);
+    let mut png = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, facegate_models::image::ImageFormat::Png)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(png.into_inner())
+}
+
+#[test]
+fn bad_images_and_bodies_get_4xx_on_every_biometric_endpoint() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    daemon.put("/api/v1/WatchlistMembers", &json!({"id": "m"}));
+    let jpeg = photo_base64("obama.jpg");
+    let truncated = {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&jpeg)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(&bytes[..300])
+    };
+    let bad_images = [
+        json!(null),
+        json!("a string"),
+        json!({"data": 5}),
+        json!({"data": ""}),
+        json!({"data": "%%%"}),
+        json!({"data": truncated}),
+        json!({"data": black_png(1, 1)}),
+        // Over the 40 megapixel limit: refused from the header.
+        json!({"data": black_png(8000, 6000)}),
+    ];
+    for image in &bad_images {
+        let bodies = [
+            (
+                "/api/v1/WatchlistMembers/Register",
+                json!({"images": [image], "watchlistIds": ["staff"]}),
+            ),
+            (
+                "/api/v1/WatchlistMembers/m/AddNewFace",
+                json!({"imageData": image}),
+            ),
+            (
+                "/api/v1/Faces/Verify",
+                json!({"probeImage": {"image": image}, "referenceImage": {"image": {"data": jpeg}}}),
+            ),
+            ("/api/v1/Watchlists/Search", json!({"image": image})),
+        ];
+        for (path, body) in bodies {
+            let reply = daemon.post(path, &body);
+            assert!(
+                (400..500).contains(&reply.status),
+                "{path} with {image}: {} {}",
+                reply.status,
+                reply.body
+            );
+        }
+        // SpoofCheck reports a faceless image instead of refusing it.
+        let reply = daemon.post("/api/v1/Faces/SpoofCheck", &json!({"image": image}));
+        assert!(
+            reply.status == 200 || (400..500).contains(&reply.status),
+            "{}",
+            reply.body
+        );
+    }
+    for (path, body) in [
+        (
+            "/api/v1/Watchlists/Search",
+            json!({"image": {"data": jpeg}, "threshold": 101}),
+        ),
+        (
+            "/api/v1/Watchlists/Search",
+            json!({"image": {"data": jpeg}, "maxResultCount": 0}),
+        ),
+        (
+            "/api/v1/Watchlists/Search",
+            json!({"image": {"data": jpeg}, "faceDetectorConfig": {"maxFaces": -1}}),
+        ),
+        (
+            "/api/v1/Faces/SpoofCheck",
+            json!({"image": {"data": jpeg}, "spoofCheckConfig": {"distantLivenessScoreThreshold": 101}}),
+        ),
+        ("/api/v1/WatchlistMembers/m/RemoveFace", json!({})),
+        (
+            "/api/v1/WatchlistMembers/m/AddFaceFromSystem",
+            json!({"faceId": 3}),
+        ),
+    ] {
+        problem(&daemon.post(path, &body), 400);
+    }
+    // Nothing was stored by the refused requests.
+    let faces = daemon
+        .get("/api/v1/WatchlistMembers/m/Faces?ShowTotalCount=true")
+        .json();
+    assert_eq!(faces["totalItemsCount"], 0);
+    let members = daemon
+        .get("/api/v1/WatchlistMembers?ShowTotalCount=true")
+        .json();
+    assert_eq!(members["totalItemsCount"], 1);
+}

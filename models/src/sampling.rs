@@ -52,8 +52,9 @@ pub fn scaled_crop(image_w: u32, image_h: u32, bbox: [f32; 4], scale: f32) -> Re
     Rect {
         x: (l as i64).max(0),
         y: (t as i64).max(0),
-        w: ((r - l) as i64).clamp(1, image_w as i64 - 1).max(1),
-        h: ((b - t) as i64).clamp(1, image_h as i64 - 1).max(1),
+        // `min` then `max`, not `clamp`: a 1-pixel image has no valid range.
+        w: ((r - l) as i64).min(image_w as i64 - 1).max(1),
+        h: ((b - t) as i64).min(image_h as i64 - 1).max(1),
     }
 }
 
@@ -269,6 +270,14 @@ mod tests {
         }
         .flipped();
         assert_eq!(flipped.rgb, vec![2.0, 2.0, 2.0, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn crops_of_one_pixel_images_do_not_panic() {
+        let rect = scaled_crop(1, 1, [0.0, 0.0, 1.0, 1.0], 2.7);
+        assert_eq!((rect.w, rect.h), (1, 1));
+        let patch = resize_crop(&RgbImage::new(1, 1), rect, 4, 4);
+        assert_eq!(patch.rgb.len(), 48);
     }
 
     #[test]
