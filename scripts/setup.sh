@@ -16,7 +16,8 @@ as_root() {
 }
 
 # Debian/Ubuntu packages; only the missing ones are installed.
-packages=(pkg-config gcc libc6-dev)
+# libclang-dev: the v4l crate generates its V4L2 bindings with bindgen.
+packages=(pkg-config gcc libc6-dev libclang-dev)
 if $want_test; then
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 fi

@@ -21,3 +21,21 @@ impl InferenceBackend for FakeBackend {
         self.providers.clone()
     }
 }
+
+/// A door relay that records what it was told.
+#[derive(Clone, Default)]
+pub struct FakeRelay {
+    pub commands: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+}
+
+impl crate::DoorRelay for FakeRelay {
+    async fn open(&mut self) -> Result<(), crate::RelayError> {
+        self.commands.lock().unwrap().push("open");
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), crate::RelayError> {
+        self.commands.lock().unwrap().push("close");
+        Ok(())
+    }
+}

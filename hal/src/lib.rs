@@ -2,11 +2,19 @@
 //! what touches hardware, so drivers are generic over them and each
 //! platform implements them (see README.md).
 
+mod camera;
 mod inference;
+mod relay;
+mod replay;
+mod v4l_camera;
 
+pub use camera::{Camera, CameraError, Frame};
 pub use inference::{
     Accelerator, ExecutionProvider, InferenceBackend, NoGpu, ResourceId, UnknownResourceId,
 };
+pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
+pub use replay::ReplayCamera;
+pub use v4l_camera::{PixelFormat, V4lCamera};
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;

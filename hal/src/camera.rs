@@ -1,0 +1,32 @@
+//! Cameras: anything that yields frames. Drivers (the recognition loop)
+//! are generic over `Camera`; `ReplayCamera` and `V4lCamera` implement it.
+
+use image::RgbImage;
+use std::fmt;
+use std::time::Instant;
+
+/// One captured frame.
+#[derive(Debug)]
+pub struct Frame {
+    pub image: RgbImage,
+    pub captured_at: Instant,
+    /// Counts from 0 for each camera.
+    pub sequence: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraError(pub String);
+
+impl fmt::Display for CameraError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CameraError {}
+
+pub trait Camera: Send {
+    /// Blocks until the next frame; `None` when the source has ended (a
+    /// replay that does not loop).
+    fn next_frame(&mut self) -> Result<Option<Frame>, CameraError>;
+}
