@@ -16,6 +16,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub engine: EngineSettings,
+    pub edge: EdgeConfig,
     pub log: LogConfig,
 }
 
@@ -45,6 +46,38 @@ pub struct EngineSettings {
     pub device: Device,
     pub flip_templates: bool,
     pub max_image_pixels: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub enabled: bool,
+    pub camera: String,
+    pub pixel_format: PixelFormatName,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub relay: String,
+    pub relay_open: String,
+    pub relay_close: String,
+    pub pulse_ms: u64,
+    pub watchlists: Vec<String>,
+    pub deny_watchlists: Vec<String>,
+    pub liveness_required: bool,
+    pub liveness_threshold: f32,
+    pub min_face_size: f32,
+    pub max_yaw: f32,
+    pub max_pitch: f32,
+    pub debounce_seconds: f64,
+    pub cooldown_seconds: f64,
+    pub events_kept: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormatName {
+    Mjpeg,
+    Yuyv,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -3,6 +3,7 @@
 mod api;
 mod bench;
 mod config;
+mod edge;
 mod gallery;
 mod score;
 mod server;
@@ -38,6 +39,13 @@ enum Command {
         /// Directory of the database.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Run the door loop with this camera: v4l:/dev/video0 or
+        /// replay:DIR[@FPS].
+        #[arg(long, value_name = "SPEC")]
+        camera: Option<String>,
+        /// Run the door loop with this relay: serial:PATH[@BAUD] or fake.
+        #[arg(long, value_name = "SPEC")]
+        relay: Option<String>,
     },
     /// Measure the face engine on LFW-style folders (NAME/NAME_0001.jpg),
     /// e.g. shared/data/lfw-dev.
@@ -103,7 +111,17 @@ fn main() -> ExitCode {
             config,
             listen,
             data_dir,
+            camera,
+            relay,
         } => Config::load(config.as_deref()).and_then(|mut config| {
+            if let Some(camera) = camera {
+                config.edge.camera = camera;
+                config.edge.enabled = true;
+            }
+            if let Some(relay) = relay {
+                config.edge.relay = relay;
+                config.edge.enabled = true;
+            }
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }

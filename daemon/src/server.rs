@@ -2,12 +2,14 @@
 
 use crate::api::Api;
 use crate::config::Config;
+use crate::edge::{self, EdgeLoop};
 use crate::gallery::Gallery;
 use crate::store::Store;
 use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, RawFd};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Serves until SIGINT or SIGTERM, then stops accepting requests, lets the
@@ -43,7 +45,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         gallery.len(),
         started.elapsed().as_secs_f64()
     );
-    let api = Api {
+    let api = Arc::new(Api {
         store,
         engine,
         gallery,
@@ -52,10 +54,17 @@ pub fn serve(config: Config) -> Result<(), String> {
         max_page_size: server_config.max_page_size,
         api_key: server_config.api_key.clone(),
         binary_modified: binary_modified_time(),
-    };
-    let server = rouille::Server::new(server_config.listen, move |request| api.handle(request))
-        .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
-        .pool_size(server_config.threads);
+        counters: Default::default(),
+        bus: Default::default(),
+        edge_running: Default::default(),
+    });
+    let edge = start_edge(&config, api.clone());
+    let handler_api = api.clone();
+    let server = rouille::Server::new(server_config.listen, move |request| {
+        handler_api.handle(request)
+    })
+    .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
+    .pool_size(server_config.threads);
     if !disable_nagle(server.server_addr()) {
         log::warn!("could not set TCP_NODELAY: responses over 1 KiB may wait 40 ms");
     }
@@ -63,12 +72,45 @@ pub fn serve(config: Config) -> Result<(), String> {
     let (server_thread, stop) = server.stoppable();
     let signal = wait_for_shutdown_signal()?;
     log::info!("{signal}: shutting down");
+    if let Some(edge) = edge {
+        edge.stop();
+        log::info!("edge loop stopped, relay closed");
+    }
     let _ = stop.send(());
     server_thread
         .join()
         .map_err(|_| "the HTTP server thread panicked".to_string())?;
     log::info!("stopped cleanly");
     Ok(())
+}
+
+/// Starts the camera-to-door loop when configured. A camera that cannot be
+/// opened is logged and the API keeps serving.
+fn start_edge(config: &Config, api: Arc<Api>) -> Option<EdgeLoop> {
+    if !config.edge.enabled {
+        return None;
+    }
+    let camera = match edge::setup::camera(&config.edge) {
+        Ok(camera) => camera,
+        Err(e) => {
+            log::error!("{e}; the edge loop is not running, the API is");
+            return None;
+        }
+    };
+    let edge_config = config.edge.clone();
+    api.edge_running
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    log::info!(
+        "edge loop: camera {}, relay {}",
+        config.edge.camera,
+        config.edge.relay
+    );
+    Some(EdgeLoop::start(
+        api,
+        camera,
+        move || edge::setup::relay(&edge_config),
+        edge::setup::settings(&config.edge),
+    ))
 }
 
 fn wait_for_shutdown_signal() -> Result<&'static str, String> {

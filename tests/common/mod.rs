@@ -54,8 +54,22 @@ impl Daemon {
     /// A daemon on `data_dir`, which outlives it (for restarts). `config`
     /// is added to a config that points the engine at the artifacts.
     pub fn start_in(data_dir: &Path, config: Option<&str>) -> Daemon {
+        Daemon::start_in_with_args(data_dir, config, &[])
+    }
+
+    /// A daemon with a fresh data directory and extra `serve` arguments.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::start_in_with_args(dir.path(), None, args);
+        daemon._owned_dir = Some(dir);
+        daemon
+    }
+
+    /// `start_in` with extra `serve` arguments.
+    pub fn start_in_with_args(data_dir: &Path, config: Option<&str>, args: &[&str]) -> Daemon {
         let mut command = Command::new(BINARY);
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+        command.arg("serve").args(args);
+        command.args(["--listen", "127.0.0.1:0", "--data-dir"]);
         command.arg(data_dir);
         let path = data_dir.with_extension("toml");
         std::fs::write(

@@ -6,6 +6,7 @@
 
 mod biometrics;
 mod body;
+mod events;
 mod faces;
 mod images;
 mod member_faces;
@@ -16,13 +17,18 @@ mod version;
 mod watchlist_members;
 mod watchlists;
 
+use crate::edge::bus::EventBus;
+use crate::edge::Counters;
 use crate::gallery::Gallery;
 use crate::store::{Store, Timestamp};
 use body::JsonObject;
+pub use events::event_json;
 use facegate_models::FaceEngine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use problem::Problem;
 use rouille::{Request, Response};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 /// Client-chosen ids (PUT upserts) are bounded like names, and may not hold
@@ -36,6 +42,10 @@ pub struct Api {
     /// Every enrolled face's template, for search.
     pub gallery: Gallery,
     pub max_image_pixels: u64,
+    /// The edge loop's counters, live events, and whether it runs.
+    pub counters: Arc<Counters>,
+    pub bus: EventBus,
+    pub edge_running: AtomicBool,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     /// Empty when the API is open.
@@ -157,6 +167,14 @@ impl Api {
                 "POST" => faces::spoof_check_endpoint(self, request),
                 _ => Err(Problem::method_not_allowed("POST")),
             },
+            ["api", "facegate", "v1", "events"] if method == "GET" => events::list(self, request),
+            ["api", "facegate", "v1", "events", "stream"] if method == "GET" => {
+                events::stream(self)
+            }
+            ["api", "facegate", "v1", "events", _, "crop"] if method == "GET" => {
+                events::crop(self, &segments[4])
+            }
+            ["api", "facegate", "v1", "status"] if method == "GET" => events::status(self),
             ["api", "v1", "images", _] => match method {
                 "GET" => images::get(self, request, id),
                 _ => Err(Problem::method_not_allowed("GET")),

@@ -6,6 +6,7 @@
 //! immediate durability before the API acknowledges it; redb serialises
 //! write transactions, so read-modify-write sequences never lose updates.
 
+mod events;
 mod faces;
 mod members;
 mod paging;
@@ -13,6 +14,7 @@ mod records;
 mod schema;
 mod watchlists;
 
+pub use events::Event;
 pub use faces::FaceError;
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};

@@ -8,14 +8,20 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations from version `n` to `n + 1`, indexed by `n - 1`.
-const MIGRATIONS: &[Migration] = &[add_biometric_tables];
+const MIGRATIONS: &[Migration] = &[add_biometric_tables, add_event_log];
+
+/// 2 -> 3: the door's event log.
+fn add_event_log(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(EVENTS)?;
+    Ok(())
+}
 
 /// 1 -> 2: faces and images. The tables start empty.
 fn add_biometric_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -55,6 +61,9 @@ pub const MEMBER_FACES: TableDefinition<(&str, u64, &str), ()> =
     TableDefinition::new("member_faces");
 /// Image id (derived from the content's sha256) -> postcard `StoredImage`.
 pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+
+/// Event sequence -> postcard `Event`: the door's decisions, a bounded ring.
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 const VERSION_KEY: &str = "schema_version";
 const CREATED_KEY: &str = "schema_created_at";
@@ -116,7 +125,8 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(MEMBERS_BY_CREATION)?;
     txn.open_table(WATCHLIST_MEMBERS)?;
     txn.open_multimap_table(MEMBER_WATCHLISTS)?;
-    add_biometric_tables(txn)
+    add_biometric_tables(txn)?;
+    add_event_log(txn)
 }
 
 pub fn info(txn: &ReadTransaction) -> Result<SchemaInfo, StoreError> {
@@ -170,6 +180,7 @@ mod tests {
                 txn.delete_table(FACES)?;
                 txn.delete_table(MEMBER_FACES)?;
                 txn.delete_table(IMAGES)?;
+                txn.delete_table(EVENTS)?;
                 txn.open_table(META)?.insert(VERSION_KEY, 1)?;
                 Ok(())
             })

@@ -1,0 +1,233 @@
+//! The door decision for one observed face, with the rules real access
+//! controllers offer: per-watchlist thresholds, liveness, face size and pose
+//! limits, deny lists, a per-member re-open debounce and a cooldown.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub liveness_required: bool,
+    /// 0..100.
+    pub liveness_threshold: f32,
+    pub min_face_size: f32,
+    /// Degrees either way.
+    pub max_yaw: f32,
+    pub max_pitch: f32,
+    /// A match in one of these never opens.
+    pub deny_watchlists: Vec<String>,
+    /// The same member does not open again within this time.
+    pub debounce: Duration,
+    /// Nobody opens within this time after any open.
+    pub cooldown: Duration,
+}
+
+/// The best match of a face: its member, score, and the member's watchlists
+/// (id and threshold) among the ones the loop searches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub member_id: String,
+    pub score: i32,
+    pub watchlists: Vec<(String, i32)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub matched: Option<Match>,
+    pub liveness: Option<f32>,
+    pub face_size: f32,
+    pub yaw: f32,
+    pub pitch: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Granted,
+    FaceTooSmall,
+    PoseOutOfRange,
+    Unknown,
+    DenyListed,
+    NotLive,
+    Debounced,
+    Cooldown,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Granted => "granted",
+            Reason::FaceTooSmall => "face too small",
+            Reason::PoseOutOfRange => "head turned too far",
+            Reason::Unknown => "unknown person",
+            Reason::DenyListed => "on a deny list",
+            Reason::NotLive => "liveness check failed",
+            Reason::Debounced => "opened for this person moments ago",
+            Reason::Cooldown => "door cooling down after an open",
+        }
+    }
+}
+
+/// What the loop remembers between decisions.
+#[derive(Default)]
+pub struct DecisionState {
+    last_open: Option<Instant>,
+    last_open_for: HashMap<String, Instant>,
+}
+
+impl DecisionState {
+    /// Decides for one face seen at `now`; an open is remembered.
+    pub fn decide(&mut self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
+        let reason = self.judge(rules, seen, now);
+        if reason == Reason::Granted {
+            self.last_open = Some(now);
+            if let Some(matched) = &seen.matched {
+                self.last_open_for.insert(matched.member_id.clone(), now);
+            }
+        }
+        reason
+    }
+
+    fn judge(&self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
+        if seen.face_size < rules.min_face_size {
+            return Reason::FaceTooSmall;
+        }
+        if seen.yaw.abs() > rules.max_yaw || seen.pitch.abs() > rules.max_pitch {
+            return Reason::PoseOutOfRange;
+        }
+        // A best match under every threshold of its watchlists is nobody.
+        let Some(matched) = seen.matched.as_ref().filter(|m| {
+            m.watchlists
+                .iter()
+                .any(|(_, threshold)| m.score >= *threshold)
+        }) else {
+            return Reason::Unknown;
+        };
+        if matched
+            .watchlists
+            .iter()
+            .any(|(id, _)| rules.deny_watchlists.contains(id))
+        {
+            return Reason::DenyListed;
+        }
+        if rules.liveness_required && seen.liveness.is_none_or(|l| l < rules.liveness_threshold) {
+            return Reason::NotLive;
+        }
+        let within = |at: Option<&Instant>, window: Duration| {
+            at.is_some_and(|t| now.duration_since(*t) < window)
+        };
+        if within(self.last_open_for.get(&matched.member_id), rules.debounce) {
+            return Reason::Debounced;
+        }
+        if within(self.last_open.as_ref(), rules.cooldown) {
+            return Reason::Cooldown;
+        }
+        Reason::Granted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            liveness_required: true,
+            liveness_threshold: 50.0,
+            min_face_size: 80.0,
+            max_yaw: 30.0,
+            max_pitch: 30.0,
+            deny_watchlists: vec!["banned".into()],
+            debounce: Duration::from_secs(5),
+            cooldown: Duration::from_secs(2),
+        }
+    }
+
+    /// A member id, its score, and its (watchlist, threshold) pairs.
+    type Seen<'a> = (&'a str, i32, &'a [(&'a str, i32)]);
+
+    fn seen(member: Option<Seen>) -> Observation {
+        Observation {
+            matched: member.map(|(id, score, lists)| Match {
+                member_id: id.into(),
+                score,
+                watchlists: lists.iter().map(|(w, t)| (w.to_string(), *t)).collect(),
+            }),
+            liveness: Some(95.0),
+            face_size: 200.0,
+            yaw: 0.0,
+            pitch: 0.0,
+        }
+    }
+
+    #[test]
+    fn an_enrolled_live_frontal_face_opens_once_then_debounces() {
+        let (mut state, now) = (DecisionState::default(), Instant::now());
+        let ann = seen(Some(("ann", 60, &[("staff", 40)])));
+        assert_eq!(state.decide(&rules(), &ann, now), Reason::Granted);
+        assert_eq!(
+            state.decide(&rules(), &ann, now + Duration::from_secs(3)),
+            Reason::Debounced
+        );
+        assert_eq!(
+            state.decide(&rules(), &ann, now + Duration::from_secs(6)),
+            Reason::Granted
+        );
+    }
+
+    #[test]
+    fn the_cooldown_holds_everyone_after_an_open() {
+        let (mut state, now) = (DecisionState::default(), Instant::now());
+        assert_eq!(
+            state.decide(&rules(), &seen(Some(("ann", 60, &[("staff", 40)]))), now),
+            Reason::Granted
+        );
+        let bob = seen(Some(("bob", 60, &[("staff", 40)])));
+        assert_eq!(
+            state.decide(&rules(), &bob, now + Duration::from_secs(1)),
+            Reason::Cooldown
+        );
+        assert_eq!(
+            state.decide(&rules(), &bob, now + Duration::from_secs(3)),
+            Reason::Granted
+        );
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_reason() {
+        let now = Instant::now();
+        let decide = |o: &Observation| DecisionState::default().decide(&rules(), o, now);
+        assert_eq!(decide(&seen(None)), Reason::Unknown);
+        assert_eq!(
+            decide(&seen(Some(("ann", 39, &[("staff", 40)])))),
+            Reason::Unknown
+        );
+        // The per-watchlist threshold: 45 passes a 40 list, not a 50 one.
+        assert_eq!(
+            decide(&seen(Some(("ann", 45, &[("vip", 50)])))),
+            Reason::Unknown
+        );
+        assert_eq!(
+            decide(&seen(Some(("ann", 45, &[("vip", 50), ("staff", 40)])))),
+            Reason::Granted
+        );
+        assert_eq!(
+            decide(&seen(Some(("eve", 90, &[("staff", 40), ("banned", 40)])))),
+            Reason::DenyListed
+        );
+        let mut spoof = seen(Some(("ann", 60, &[("staff", 40)])));
+        spoof.liveness = Some(20.0);
+        assert_eq!(decide(&spoof), Reason::NotLive);
+        let mut small = seen(Some(("ann", 60, &[("staff", 40)])));
+        small.face_size = 50.0;
+        assert_eq!(decide(&small), Reason::FaceTooSmall);
+        let mut turned = seen(Some(("ann", 60, &[("staff", 40)])));
+        turned.yaw = -45.0;
+        assert_eq!(decide(&turned), Reason::PoseOutOfRange);
+        let mut no_liveness_needed = rules();
+        no_liveness_needed.liveness_required = false;
+        assert_eq!(
+            DecisionState::default().decide(&no_liveness_needed, &spoof, now),
+            Reason::Granted
+        );
+    }
+}
