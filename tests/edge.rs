@@ -42,6 +42,32 @@ fn pty() -> (std::fs::File, String) {
     }
 }
 
+/// Reads the live event stream until the door opens (or 60 s pass).
+fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
+    use std::io::Write;
+    let address = base.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/facegate/v1/Events/Stream HTTP/1.1\r\nHost: {address}\r\n\r\n"
+        )
+        .unwrap();
+        let mut seen = String::new();
+        let mut buffer = [0u8; 4096];
+        while !seen.contains("granted") {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            }
+        }
+        seen
+    })
+}
+
 fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
@@ -88,7 +114,8 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
             &format!("serial:{port}"),
         ],
     );
-    // Wait (bounded) until all twelve frames have been taken in.
+    let live = follow_live_events(&daemon.base);
+    // Wait (bounded) until all sixteen frames have been taken in.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = daemon.get("/api/facegate/v1/Status").json();
@@ -113,6 +140,12 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
     );
     assert!(facegate_models::image::load_from_memory(&crop.bytes).is_ok());
     assert!(daemon.terminate(), "SIGTERM stops the daemon cleanly");
+
+    let streamed = live.join().unwrap();
+    assert!(
+        streamed.contains("\"reason\":\"granted\""),
+        "live stream: {streamed}"
+    );
 
     let mut received = Vec::new();
     let _ = board.read_to_end(&mut received);

@@ -46,7 +46,12 @@ pub struct Counters {
     detect_micros: AtomicU64,
     recognise_micros: AtomicU64,
     frame_to_decision_micros: AtomicU64,
+    /// The latest frame-to-decision latencies, for percentiles.
+    recent_latencies: Mutex<std::collections::VecDeque<u64>>,
 }
+
+/// How many recent latencies the percentiles cover.
+const RECENT: usize = 4096;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,6 +66,10 @@ pub struct CountersDto {
     detect_ms: f64,
     recognise_ms: f64,
     frame_to_decision_ms: f64,
+    /// Over the latest decisions (up to 4096), from capture to decision;
+    /// the relay command follows at once.
+    frame_to_decision_p50_ms: f64,
+    frame_to_decision_p99_ms: f64,
 }
 
 impl Counters {
@@ -68,6 +77,19 @@ impl Counters {
         let processed = self.frames_processed.load(Ordering::Relaxed);
         let mean = |micros: &AtomicU64| {
             micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
+        };
+        let mut recent: Vec<u64> = self
+            .recent_latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        recent.sort_unstable();
+        let percentile = |q: f64| {
+            recent
+                .get(((recent.len().max(1) - 1) as f64 * q).round() as usize)
+                .map_or(0.0, |micros| *micros as f64 / 1e3)
         };
         CountersDto {
             running,
@@ -79,7 +101,24 @@ impl Counters {
             detect_ms: mean(&self.detect_micros),
             recognise_ms: mean(&self.recognise_micros),
             frame_to_decision_ms: mean(&self.frame_to_decision_micros),
+            frame_to_decision_p50_ms: percentile(0.5),
+            frame_to_decision_p99_ms: percentile(0.99),
         }
+    }
+}
+
+impl Counters {
+    fn note_latency(&self, micros: u64) {
+        self.frame_to_decision_micros
+            .fetch_add(micros, Ordering::Relaxed);
+        let mut recent = self
+            .recent_latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(micros);
     }
 }
 
@@ -212,10 +251,8 @@ async fn process_frames<R: DoorRelay>(
         for face in seen {
             let now = Instant::now();
             let reason = state.decide(&settings.rules, &face.observation, now);
-            api.counters.frame_to_decision_micros.fetch_add(
-                face.captured_at.elapsed().as_micros() as u64,
-                Ordering::Relaxed,
-            );
+            api.counters
+                .note_latency(face.captured_at.elapsed().as_micros() as u64);
             if !tracker.observe(face.bbox, reason, now) {
                 continue;
             }
@@ -387,5 +424,25 @@ impl DoorRelay for LoggingRelay {
     async fn close(&mut self) -> Result<(), RelayError> {
         log::info!("relay (logging only): close");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facegate_hal::fakes::FakeRelay;
+
+    #[test]
+    fn a_pulse_opens_then_closes_the_relay() {
+        let relay = FakeRelay::default();
+        let mut driven = relay.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(pulse(&mut driven, Duration::from_millis(1)))
+            .unwrap();
+        assert_eq!(*relay.commands.lock().unwrap(), vec!["open", "close"]);
     }
 }
