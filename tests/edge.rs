@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{artifacts, photo_base64, Daemon};
-use serde_json::json;
+use common::{artifacts, Daemon};
 use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
@@ -81,15 +80,7 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
     // Enrol Obama from one photo.
     {
         let daemon = Daemon::start_in(data.path(), None);
-        let watchlist = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
-        assert_eq!(daemon.put("/api/v1/Watchlists", &watchlist).status, 200);
-        let register = json!({"id": "obama", "images": [{"data": photo_base64("obama.jpg")}], "watchlistIds": ["staff"]});
-        assert_eq!(
-            daemon
-                .post("/api/v1/WatchlistMembers/Register", &register)
-                .status,
-            201
-        );
+        daemon.enrol("obama", "obama.jpg", "staff");
     }
     // A scene: Obama (another photo) for six frames, then Biden for six.
     let scene = tempfile::tempdir().unwrap();

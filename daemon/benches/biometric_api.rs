@@ -35,18 +35,8 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(40);
     let daemon = Daemon::start();
-    let watchlist = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
-    assert_eq!(daemon.put("/api/v1/Watchlists", &watchlist).status, 200);
-    for (id, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
-        let body =
-            json!({"id": id, "images": [{"data": photo_base64(photo)}], "watchlistIds": ["staff"]});
-        assert_eq!(
-            daemon
-                .post("/api/v1/WatchlistMembers/Register", &body)
-                .status,
-            201
-        );
-    }
+    daemon.enrol("obama", "obama.jpg", "staff");
+    daemon.enrol("biden", "biden.jpg", "staff");
     let verify = json!({
         "probeImage": {"image": {"data": photo_base64("obama2.jpg")}},
         "referenceImage": {"image": {"data": photo_base64("obama3.jpg")}},

@@ -13,10 +13,9 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{artifacts, photo_base64, Daemon};
+use common::{artifacts, Daemon};
 use facegate_models::image::{imageops, Rgb};
 use facegate_models::RgbImage;
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn scene(frames: usize) -> tempfile::TempDir {
@@ -81,15 +80,7 @@ fn main() {
     let data = tempfile::tempdir().unwrap();
     {
         let daemon = Daemon::start_in(data.path(), None);
-        let watchlist = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
-        assert_eq!(daemon.put("/api/v1/Watchlists", &watchlist).status, 200);
-        let body = json!({"id": "obama", "images": [{"data": photo_base64("obama.jpg")}], "watchlistIds": ["staff"]});
-        assert_eq!(
-            daemon
-                .post("/api/v1/WatchlistMembers/Register", &body)
-                .status,
-            201
-        );
+        daemon.enrol("obama", "obama.jpg", "staff");
     }
     let scene = scene(frames);
     println!("{frames} frames of 640x480 per row\n");

@@ -14,6 +14,17 @@ pub struct Frame {
     pub sequence: u64,
 }
 
+impl Frame {
+    /// A frame captured now.
+    pub fn now(image: RgbImage, sequence: u64) -> Frame {
+        Frame {
+            image,
+            captured_at: Instant::now(),
+            sequence,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraError(pub String);
 

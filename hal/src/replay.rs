@@ -75,11 +75,7 @@ impl Camera for ReplayCamera {
         let sequence = self.next as u64;
         self.next += 1;
         self.due = Some(due + self.interval);
-        Ok(Some(Frame {
-            image,
-            captured_at: Instant::now(),
-            sequence,
-        }))
+        Ok(Some(Frame::now(image, sequence)))
     }
 }
 

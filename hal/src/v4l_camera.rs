@@ -4,7 +4,6 @@
 use crate::camera::{Camera, CameraError, Frame};
 use image::RgbImage;
 use std::path::Path;
-use std::time::Instant;
 use v4l::buffer::Type;
 use v4l::io::mmap::Stream;
 use v4l::io::traits::CaptureStream;
@@ -116,11 +115,7 @@ impl Camera for V4lCamera {
         };
         let sequence = self.sequence;
         self.sequence += 1;
-        Ok(Some(Frame {
-            image,
-            captured_at: Instant::now(),
-            sequence,
-        }))
+        Ok(Some(Frame::now(image, sequence)))
     }
 }
 

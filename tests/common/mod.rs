@@ -168,6 +168,17 @@ impl Daemon {
     pub fn delete(&self, path: &str) -> Reply {
         self.call("DELETE", path, None)
     }
+
+    /// Registers `member` from one test photo in `watchlist`, creating the
+    /// watchlist if needed.
+    pub fn enrol(&self, member: &str, photo: &str, watchlist: &str) {
+        let body =
+            serde_json::json!({"id": watchlist, "displayName": watchlist, "fullName": watchlist});
+        assert_eq!(self.put("/api/v1/Watchlists", &body).status, 200);
+        let body = serde_json::json!({"id": member, "images": [{"data": photo_base64(photo)}], "watchlistIds": [watchlist]});
+        let reply = self.post("/api/v1/WatchlistMembers/Register", &body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
 }
 
 impl Drop for Daemon {
