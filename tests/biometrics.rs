@@ -265,6 +265,34 @@ fn search_finds_the_registered_person_from_another_photo_and_no_one_for_a_strang
         ),
         404,
     );
+    // Unlinked from its only watchlist, a member is found no more.
+    let unlink = json!({"watchlistId": "staff", "watchlistMembersIds": ["obama"]});
+    assert_eq!(
+        daemon
+            .post("/api/v1/WatchlistMembers/UnlinkFromWatchlist", &unlink)
+            .status,
+        204
+    );
+    assert!(search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let link = json!({"watchlistId": "staff", "watchlistMembersIds": ["obama"]});
+    assert_eq!(
+        daemon
+            .post("/api/v1/WatchlistMembers/LinkToWatchlist", &link)
+            .status,
+        204
+    );
+    assert_eq!(
+        search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"][0]["watchlistMemberId"],
+        "obama"
+    );
+    assert_eq!(daemon.delete("/api/v1/Watchlists/staff").status, 204);
+    assert!(search(&daemon, "obama2.jpg", json!({}))[0]["matchResults"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // A stranger (Obama is not enrolled here) matches no one at 40.
     let strangers = Daemon::start();
     watchlist(&strangers, "staff");

@@ -3,6 +3,9 @@
 //! start and changed only after the store has committed a change, so the
 //! two never disagree about a committed face.
 //!
+//! The index also mirrors which watchlists each member belongs to, so a
+//! search filters by watchlist without reading the store.
+//!
 //! Search scans every template the requested watchlists allow. Below
 //! `EXACT_LIMIT` faces it computes every cosine (a dot product of unit
 //! vectors, in 16-lane blocks the compiler turns into SIMD). Above, a first
@@ -11,8 +14,9 @@
 //! are then ranked by their exact cosines. Both passes split the slab over
 //! the available cores.
 
+use crate::store::{Store, StoreError};
 use facegate_models::TEMPLATE_DIMENSION;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 const LANES: usize = 16;
@@ -43,6 +47,20 @@ struct Slab {
     /// Member ids by index, and back.
     members: Vec<String>,
     member_index: HashMap<String, u32>,
+    /// Per member index: the indices of its watchlists.
+    memberships: Vec<Vec<u32>>,
+    watchlist_index: HashMap<String, u32>,
+}
+
+/// Whose faces a search considers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every enrolled face (benchmarks).
+    Everyone,
+    /// Members of at least one watchlist.
+    AnyWatchlist,
+    /// Members of any of these watchlists.
+    Watchlists(&'a [String]),
 }
 
 #[derive(Default)]
@@ -126,7 +144,36 @@ impl Slab {
         let index = self.members.len() as u32;
         self.members.push(member_id.to_string());
         self.member_index.insert(member_id.to_string(), index);
+        self.memberships.push(Vec::new());
         index
+    }
+
+    fn watchlist(&mut self, watchlist_id: &str) -> u32 {
+        let next = self.watchlist_index.len() as u32;
+        *self
+            .watchlist_index
+            .entry(watchlist_id.to_string())
+            .or_insert(next)
+    }
+
+    /// Which members `scope` admits, by member index; `None` admits all.
+    fn admitted(&self, scope: Scope) -> Option<Vec<bool>> {
+        match scope {
+            Scope::Everyone => None,
+            Scope::AnyWatchlist => Some(self.memberships.iter().map(|m| !m.is_empty()).collect()),
+            Scope::Watchlists(ids) => {
+                let wanted: Vec<u32> = ids
+                    .iter()
+                    .filter_map(|id| self.watchlist_index.get(id).copied())
+                    .collect();
+                Some(
+                    self.memberships
+                        .iter()
+                        .map(|m| m.iter().any(|w| wanted.contains(w)))
+                        .collect(),
+                )
+            }
+        }
     }
 
     fn template(&self, face: usize) -> &[Block] {
@@ -135,6 +182,20 @@ impl Slab {
 }
 
 impl Gallery {
+    /// The index of every enrolled face and every membership in `store`.
+    pub fn load(store: &Store) -> Result<Gallery, StoreError> {
+        let gallery = Gallery::default();
+        for face in store.enrolled_faces()? {
+            if let Some(member) = &face.member_id {
+                gallery.insert(&face.id, member, &face.template);
+            }
+        }
+        for (member, watchlist) in store.all_links()? {
+            gallery.link(&watchlist, &[member]);
+        }
+        Ok(gallery)
+    }
+
     /// Adds (or replaces) a face's template.
     pub fn insert(&self, face_id: &str, member_id: &str, template: &[f32]) {
         let blocks = to_blocks(template);
@@ -174,8 +235,51 @@ impl Gallery {
         slab.faces.pop();
     }
 
-    /// Removes every face of a member.
+    /// Records that `members` joined `watchlist`.
+    pub fn link(&self, watchlist: &str, members: &[String]) {
+        let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+        let watchlist = slab.watchlist(watchlist);
+        for member in members {
+            let index = slab.member(member) as usize;
+            if !slab.memberships[index].contains(&watchlist) {
+                slab.memberships[index].push(watchlist);
+            }
+        }
+    }
+
+    /// Records that `members` left `watchlist`.
+    pub fn unlink(&self, watchlist: &str, members: &[String]) {
+        let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+        let Some(&watchlist) = slab.watchlist_index.get(watchlist) else {
+            return;
+        };
+        for member in members {
+            if let Some(&index) = slab.member_index.get(member) {
+                slab.memberships[index as usize].retain(|w| *w != watchlist);
+            }
+        }
+    }
+
+    /// Records that a watchlist was deleted.
+    pub fn forget_watchlist(&self, watchlist: &str) {
+        let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(watchlist) = slab.watchlist_index.remove(watchlist) {
+            for membership in &mut slab.memberships {
+                membership.retain(|w| *w != watchlist);
+            }
+        }
+    }
+
+    /// Removes every face and membership of a member.
     pub fn remove_member(&self, member_id: &str) {
+        {
+            // One guard for the whole change: a read guard kept alive while
+            // taking the write lock would deadlock.
+            let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(&index) = slab.member_index.get(member_id) {
+                slab.memberships[index as usize].clear();
+            }
+        }
         let faces: Vec<String> = {
             let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
             let Some(&member) = slab.member_index.get(member_id) else {
@@ -200,17 +304,17 @@ impl Gallery {
             .len()
     }
 
-    /// The best `limit` members by their best face, among `allowed` (all
-    /// members when `None`), with cosine at least `min_cosine`; best first.
+    /// The best `limit` members by their best face, among those `scope`
+    /// admits, with cosine at least `min_cosine`; best first.
     pub fn search(
         &self,
         probe: &[f32],
-        allowed: Option<&HashSet<String>>,
+        scope: Scope,
         min_cosine: f32,
         limit: usize,
     ) -> Vec<Candidate> {
         let exact = self.len() <= EXACT_LIMIT;
-        self.search_with(probe, allowed, min_cosine, limit, exact)
+        self.search_with(probe, scope, min_cosine, limit, exact)
     }
 
     /// `search`, with every cosine computed when `exact`, else with the
@@ -218,7 +322,7 @@ impl Gallery {
     pub fn search_with(
         &self,
         probe: &[f32],
-        allowed: Option<&HashSet<String>>,
+        scope: Scope,
         min_cosine: f32,
         limit: usize,
         exact: bool,
@@ -226,15 +330,7 @@ impl Gallery {
         let probe_blocks = to_blocks(probe);
         let probe_code = sign_code(probe);
         let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
-        let admitted: Option<Vec<bool>> = allowed.map(|ids| {
-            let mut admitted = vec![false; slab.members.len()];
-            for id in ids {
-                if let Some(&index) = slab.member_index.get(id) {
-                    admitted[index as usize] = true;
-                }
-            }
-            admitted
-        });
+        let admitted = slab.admitted(scope);
         let admits = |face: usize| {
             admitted
                 .as_ref()
@@ -319,7 +415,7 @@ mod tests {
         for i in 0..50 {
             gallery.insert(&format!("f{i}"), &format!("m{}", i / 2), &unit(i));
         }
-        let found = gallery.search(&unit(17), None, -1.0, 3);
+        let found = gallery.search(&unit(17), Scope::Everyone, -1.0, 3);
         assert_eq!(found[0].member_id, "m8");
         assert!((found[0].cosine - 1.0).abs() < 1e-4);
         assert_eq!(found.len(), 3);
@@ -332,15 +428,34 @@ mod tests {
         for i in 0..10 {
             gallery.insert(&format!("f{i}"), &format!("m{i}"), &unit(i));
         }
-        let allowed: HashSet<String> = (0..10)
+        let staff: Vec<String> = (0..10)
             .filter(|i| *i != 3)
             .map(|i| format!("m{i}"))
             .collect();
-        let found = gallery.search(&unit(3), Some(&allowed), -1.0, 10);
-        assert!(found.iter().all(|c| c.member_id != "m3") && found.len() == 9);
-        assert_eq!(gallery.search(&unit(3), None, 0.99, 10).len(), 1);
+        gallery.link("staff", &staff);
+        gallery.link("vip", &["m3".to_string()]);
+        let in_staff = gallery.search(&unit(3), Scope::Watchlists(&["staff".into()]), -1.0, 10);
+        assert!(in_staff.iter().all(|c| c.member_id != "m3") && in_staff.len() == 9);
+        assert_eq!(
+            gallery
+                .search(&unit(3), Scope::AnyWatchlist, -1.0, 10)
+                .len(),
+            10
+        );
+        assert_eq!(gallery.search(&unit(3), Scope::Everyone, 0.99, 10).len(), 1);
         assert!(gallery
-            .search(&unit(3), Some(&HashSet::new()), -1.0, 10)
+            .search(&unit(3), Scope::Watchlists(&["none".into()]), -1.0, 10)
+            .is_empty());
+        gallery.unlink("vip", &["m3".to_string()]);
+        assert_eq!(
+            gallery
+                .search(&unit(3), Scope::AnyWatchlist, -1.0, 10)
+                .len(),
+            9
+        );
+        gallery.forget_watchlist("staff");
+        assert!(gallery
+            .search(&unit(3), Scope::AnyWatchlist, -1.0, 10)
             .is_empty());
     }
 
@@ -354,18 +469,22 @@ mod tests {
         gallery.remove("missing");
         assert_eq!(gallery.len(), 4);
         for i in [0, 2, 3, 4] {
-            let found = gallery.search(&unit(i), None, 0.99, 1);
+            let found = gallery.search(&unit(i), Scope::Everyone, 0.99, 1);
             assert_eq!(found[0].member_id, format!("m{i}"));
         }
-        assert!(gallery.search(&unit(1), None, 0.99, 1).is_empty());
+        assert!(gallery
+            .search(&unit(1), Scope::Everyone, 0.99, 1)
+            .is_empty());
         gallery.insert("f2", "other", &unit(2));
         assert_eq!(gallery.len(), 4, "re-inserting replaces");
         assert_eq!(
-            gallery.search(&unit(2), None, 0.99, 1)[0].member_id,
+            gallery.search(&unit(2), Scope::Everyone, 0.99, 1)[0].member_id,
             "other"
         );
         gallery.remove_member("other");
-        assert!(gallery.search(&unit(2), None, 0.99, 1).is_empty());
+        assert!(gallery
+            .search(&unit(2), Scope::Everyone, 0.99, 1)
+            .is_empty());
     }
 
     #[test]
@@ -382,7 +501,7 @@ mod tests {
             .zip(&noise)
             .map(|(t, e)| 0.6 * t + 0.8 * e)
             .collect();
-        let found = gallery.search(&probe, None, 0.3, 1);
+        let found = gallery.search(&probe, Scope::Everyone, 0.3, 1);
         assert_eq!(found[0].member_id, "m1234");
     }
 }

@@ -34,12 +34,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     let started = std::time::Instant::now();
-    let gallery = Gallery::default();
-    for face in store.enrolled_faces().map_err(|e| e.to_string())? {
-        if let Some(member) = &face.member_id {
-            gallery.insert(&face.id, member, &face.template);
-        }
-    }
+    let gallery = Gallery::load(&store).map_err(|e| e.to_string())?;
     log::info!(
         "search index: {} faces loaded in {:.2} s",
         gallery.len(),

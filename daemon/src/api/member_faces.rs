@@ -114,6 +114,9 @@ pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
     for face in &registered.faces {
         api.gallery.insert(&face.id, &id, &face.template);
     }
+    for watchlist in &watchlists {
+        api.gallery.link(watchlist, std::slice::from_ref(&id));
+    }
     let reply = MemberWithRelatedData {
         watchlists: registered
             .watchlists

@@ -7,8 +7,8 @@ use super::faces::{spoof_check, SpoofCheckResponse, SpoofSettings};
 use super::problem::Problem;
 use super::watchlist_members::LabelDto;
 use super::{new_id, Api, ID_MAX_CHARS};
+use crate::gallery::Scope;
 use crate::score::{cosine_for_score, score_of};
-use crate::store::FaceError;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
 use serde::Serialize;
@@ -63,15 +63,22 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
     let detector = detector_config(&body, "faceDetectorConfig", accurate)?;
     let wanted = wanted_features(&body)?;
     let spoof = SpoofSettings::parse(api, &body, "spoofCheckConfig", &["none"])?;
-    let allowed = api
-        .store
-        .members_in_watchlists(&watchlist_ids)
-        .map_err(|e| match e {
-            FaceError::WatchlistNotFound(id) => {
-                Problem::not_found(format!("watchlist `{id}` does not exist"))
-            }
-            other => Problem::internal(&format!("{other:?}")),
-        })?;
+    for id in &watchlist_ids {
+        if api
+            .store
+            .watchlist(id)
+            .map_err(|e| Problem::internal(&e))?
+            .is_none()
+        {
+            return Err(Problem::not_found(format!(
+                "watchlist `{id}` does not exist"
+            )));
+        }
+    }
+    let scope = match watchlist_ids.is_empty() {
+        true => Scope::AnyWatchlist,
+        false => Scope::Watchlists(&watchlist_ids),
+    };
     let image = image_field(api, &body, "image")?;
     let faces = analyse(api, &image.pixels, &detector, wanted, "image")?;
     if faces.is_empty() {
@@ -83,12 +90,9 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
     let min_cosine = cosine_for_score(threshold);
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
-        let candidates = api.gallery.search(
-            &face.template.vector,
-            Some(&allowed),
-            min_cosine,
-            max_results,
-        );
+        let candidates = api
+            .gallery
+            .search(&face.template.vector, scope, min_cosine, max_results);
         let mut results = Vec::new();
         for candidate in candidates {
             let Some(member) = api

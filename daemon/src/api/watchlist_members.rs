@@ -175,7 +175,13 @@ pub fn change_links(api: &Api, request: &Request, link: bool) -> Result<Response
         false => api.store.unlink(&watchlist, &members),
     };
     match outcome {
-        Ok(()) => Ok(Response::empty_204()),
+        Ok(()) => {
+            match link {
+                true => api.gallery.link(&watchlist, &members),
+                false => api.gallery.unlink(&watchlist, &members),
+            }
+            Ok(Response::empty_204())
+        }
         Err(LinkError::WatchlistNotFound) => Err(Problem::not_found(format!(
             "watchlist `{watchlist}` does not exist"
         ))),

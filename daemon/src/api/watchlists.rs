@@ -117,7 +117,10 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
     match api.store.delete_watchlist(id) {
-        Ok(true) => Ok(Response::empty_204()),
+        Ok(true) => {
+            api.gallery.forget_watchlist(id);
+            Ok(Response::empty_204())
+        }
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::internal(&e)),
     }

@@ -11,7 +11,7 @@
 //! the index rebuilt, as `facegate serve` does.
 
 use super::svg::Canvas;
-use crate::gallery::Gallery;
+use crate::gallery::{Gallery, Scope};
 use crate::score::cosine_for_score;
 use crate::store::{Face, MemberFields, Store, StoredImage, Timestamp};
 use facegate_models::TEMPLATE_DIMENSION;
@@ -170,7 +170,7 @@ pub fn run(sizes: &[usize], cold_start: usize, plot_path: Option<&Path>) -> Resu
             let mut top = Vec::new();
             for probe in &probes {
                 let started = Instant::now();
-                let found = gallery.search_with(probe, None, threshold, 1, exact);
+                let found = gallery.search_with(probe, Scope::Everyone, threshold, 1, exact);
                 times.push(started.elapsed().as_secs_f64() * 1e3);
                 top.push(found.into_iter().next().map(|c| c.member_id));
             }
@@ -259,12 +259,7 @@ fn cold_start_report(n: usize) -> Result<String, String> {
     drop(store);
     let started = Instant::now();
     let store = Store::open(&dir).map_err(|e| e.to_string())?;
-    let gallery = Gallery::default();
-    for face in store.enrolled_faces().map_err(|e| e.to_string())? {
-        if let Some(member) = &face.member_id {
-            gallery.insert(&face.id, member, &face.template);
-        }
-    }
+    let gallery = Gallery::load(&store).map_err(|e| e.to_string())?;
     let cold = started.elapsed().as_secs_f64();
     let size = std::fs::metadata(dir.join(crate::store::DATABASE_FILE)).map_or(0, |m| m.len());
     drop(store);

@@ -12,6 +12,7 @@ pub mod setup;
 mod tracker;
 
 use crate::api::Api;
+use crate::gallery::Scope;
 use crate::score::score_of;
 use crate::store::{Event, Timestamp};
 pub use decision::Rules;
@@ -298,12 +299,9 @@ fn observe(api: &Api, frame: &Frame, settings: &EdgeSettings) -> Vec<SeenFace> {
     };
     add_micros(&api.counters.detect_micros, started);
     let started = Instant::now();
-    let allowed = match api.store.members_in_watchlists(&settings.watchlists) {
-        Ok(allowed) => allowed,
-        Err(e) => {
-            log::warn!("watchlists: {e:?}");
-            return Vec::new();
-        }
+    let scope = match settings.watchlists.is_empty() {
+        true => Scope::AnyWatchlist,
+        false => Scope::Watchlists(&settings.watchlists),
     };
     let seen = faces
         .iter()
@@ -325,7 +323,7 @@ fn observe(api: &Api, frame: &Frame, settings: &EdgeSettings) -> Vec<SeenFace> {
                 .map(|l| l.score);
             let best = api
                 .gallery
-                .search(&template.vector, Some(&allowed), -1.0, 1)
+                .search(&template.vector, scope, -1.0, 1)
                 .into_iter()
                 .next();
             let matched = best.and_then(|candidate| {

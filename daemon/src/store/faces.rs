@@ -232,33 +232,16 @@ pub(super) fn faces_of(txn: &WriteTransaction, member: &str) -> Result<Vec<Face>
 }
 
 impl Store {
-    /// The members linked to any of `watchlists`, or to any watchlist at
-    /// all when it is empty. Fails on an unknown watchlist.
-    pub fn members_in_watchlists(
-        &self,
-        watchlists: &[String],
-    ) -> Result<std::collections::HashSet<String>, FaceError> {
+    /// Every (member, watchlist) link, to build the search index at start.
+    pub fn all_links(&self) -> Result<Vec<(String, String)>, StoreError> {
         let txn = self.read()?;
-        let mut members = std::collections::HashSet::new();
-        if watchlists.is_empty() {
-            for entry in txn.open_multimap_table(MEMBER_WATCHLISTS)?.iter()? {
-                let (member, _) = entry?;
-                members.insert(member.value().to_string());
-            }
-            return Ok(members);
-        }
-        let known = txn.open_table(WATCHLISTS)?;
-        let links = txn.open_table(super::schema::WATCHLIST_MEMBERS)?;
-        for watchlist in watchlists {
-            if known.get(watchlist.as_str())?.is_none() {
-                return Err(FaceError::WatchlistNotFound(watchlist.clone()));
-            }
-            let range = (watchlist.as_str(), 0, "")..(watchlist.as_str(), u64::MAX, "");
-            for entry in links.range(range)? {
-                let (key, _) = entry?;
-                members.insert(key.value().2.to_string());
+        let mut links = Vec::new();
+        for entry in txn.open_multimap_table(MEMBER_WATCHLISTS)?.iter()? {
+            let (member, watchlists) = entry?;
+            for watchlist in watchlists {
+                links.push((member.value().to_string(), watchlist?.value().to_string()));
             }
         }
-        Ok(members)
+        Ok(links)
     }
 }
