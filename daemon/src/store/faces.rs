@@ -1,10 +1,10 @@
 //! Faces and images: registering a member with faces, adding, attaching
 //! and removing faces, and reading images.
 
-use super::paging::{window, Page, PageRequest};
+use super::paging::{Page, PageRequest};
 use super::records::{encode, Face, Member, StoredImage, Timestamp, Watchlist};
 use super::schema::{FACES, IMAGES, MEMBERS, MEMBER_FACES, MEMBER_WATCHLISTS, WATCHLISTS};
-use super::{get_record, get_records, MemberFields, Store, StoreError};
+use super::{get_record, get_records, owned_by, page_owned_by, MemberFields, Store, StoreError};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 
 /// Why a face operation was refused; nothing was changed.
@@ -127,25 +127,14 @@ impl Store {
         member_id: &str,
         request: &PageRequest,
     ) -> Result<Option<Page<Face>>, StoreError> {
-        let txn = self.read()?;
-        if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
-            return Ok(None);
-        }
-        let index = txn.open_table(MEMBER_FACES)?;
-        let keys = index.range(face_range(member_id))?.map(|entry| {
-            let (key, _) = entry?;
-            Ok(key.value().2.to_string())
-        });
-        let (ids, has_next) = window(keys, request)?;
-        let total = match request.with_total {
-            true => Some(index.range(face_range(member_id))?.count() as u64),
-            false => None,
-        };
-        Ok(Some(Page {
-            items: get_records(&txn.open_table(FACES)?, &ids)?,
-            has_next,
-            total,
-        }))
+        page_owned_by(
+            &self.read()?,
+            MEMBERS,
+            MEMBER_FACES,
+            FACES,
+            member_id,
+            request,
+        )
     }
 
     /// The watchlists a member belongs to.
@@ -178,11 +167,6 @@ impl Store {
         }
         Ok(enrolled)
     }
-}
-
-/// Every (member, created, face) key of one member.
-fn face_range(member: &str) -> std::ops::Range<(&str, u64, &str)> {
-    (member, 0, "")..(member, u64::MAX, "")
 }
 
 fn put_face(txn: &WriteTransaction, face: &Face) -> Result<(), StoreError> {
@@ -222,7 +206,7 @@ pub(super) fn delete_face(txn: &WriteTransaction, face: &Face) -> Result<(), Sto
 pub(super) fn faces_of(txn: &WriteTransaction, member: &str) -> Result<Vec<Face>, StoreError> {
     let ids: Vec<String> = txn
         .open_table(MEMBER_FACES)?
-        .range(face_range(member))?
+        .range(owned_by(member))?
         .map(|entry| {
             let (key, _) = entry?;
             Ok(key.value().2.to_string())

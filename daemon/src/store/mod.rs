@@ -160,3 +160,41 @@ fn list_in_creation_order<T: DeserializeOwned>(
         total,
     })
 }
+
+/// Every (owner, created_at, id) key of one owner in an index table. No
+/// record is created at `u64::MAX`, so the exclusive end bound misses
+/// nothing.
+fn owned_by(owner: &str) -> std::ops::Range<(&str, u64, &str)> {
+    (owner, 0, "")..(owner, u64::MAX, "")
+}
+
+/// One page of the records an index lists under `owner` (a watchlist's
+/// members, a member's faces), in creation order; `None` when `parent`
+/// has no record `owner`.
+fn page_owned_by<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    parent: TableDefinition<&str, &[u8]>,
+    index: TableDefinition<(&str, u64, &str), ()>,
+    records: TableDefinition<&str, &[u8]>,
+    owner: &str,
+    request: &PageRequest,
+) -> Result<Option<Page<T>>, StoreError> {
+    if txn.open_table(parent)?.get(owner)?.is_none() {
+        return Ok(None);
+    }
+    let index = txn.open_table(index)?;
+    let keys = index.range(owned_by(owner))?.map(|entry| {
+        let (key, _) = entry?;
+        Ok(key.value().2.to_string())
+    });
+    let (ids, has_next) = paging::window(keys, request)?;
+    let total = match request.with_total {
+        true => Some(index.range(owned_by(owner))?.count() as u64),
+        false => None,
+    };
+    Ok(Some(Page {
+        items: get_records(&txn.open_table(records)?, &ids)?,
+        has_next,
+        total,
+    }))
+}

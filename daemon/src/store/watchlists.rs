@@ -1,11 +1,11 @@
 //! Watchlists: create, upsert, read, delete, list, and their members.
 
-use super::paging::{window, Page, PageRequest};
+use super::paging::{Page, PageRequest};
 use super::records::{encode, Member, Timestamp, Watchlist};
 use super::schema::{
     MEMBERS, MEMBER_WATCHLISTS, WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
 };
-use super::{get_record, get_records, list_in_creation_order, Store, StoreError};
+use super::{get_record, list_in_creation_order, owned_by, page_owned_by, Store, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 
 /// The client-settable fields of a watchlist. `None` takes the default on
@@ -89,7 +89,7 @@ impl Store {
             };
             let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
             let linked: Vec<(u64, String)> = links
-                .range(member_range(id))?
+                .range(owned_by(id))?
                 .map(|entry| {
                     let (key, _) = entry?;
                     let (_, created, member) = key.value();
@@ -119,32 +119,15 @@ impl Store {
         id: &str,
         request: &PageRequest,
     ) -> Result<Option<Page<Member>>, StoreError> {
-        let txn = self.read()?;
-        if txn.open_table(WATCHLISTS)?.get(id)?.is_none() {
-            return Ok(None);
-        }
-        let links = txn.open_table(WATCHLIST_MEMBERS)?;
-        let keys = links.range(member_range(id))?.map(|entry| {
-            let (key, _) = entry?;
-            Ok(key.value().2.to_string())
-        });
-        let (ids, has_next) = window(keys, request)?;
-        let total = match request.with_total {
-            true => Some(links.range(member_range(id))?.count() as u64),
-            false => None,
-        };
-        Ok(Some(Page {
-            items: get_records(&txn.open_table(MEMBERS)?, &ids)?,
-            has_next,
-            total,
-        }))
+        page_owned_by(
+            &self.read()?,
+            WATCHLISTS,
+            WATCHLIST_MEMBERS,
+            MEMBERS,
+            id,
+            request,
+        )
     }
-}
-
-/// Every (watchlist, created, member) key of one watchlist. No member is
-/// created at `u64::MAX`, so the exclusive end bound misses nothing.
-fn member_range(watchlist: &str) -> std::ops::Range<(&str, u64, &str)> {
-    (watchlist, 0, "")..(watchlist, u64::MAX, "")
 }
 
 fn insert_new(
