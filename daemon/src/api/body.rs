@@ -113,20 +113,22 @@ impl JsonObject {
         Problem::invalid_field(&self.path_of(name), detail)
     }
 
+    /// 400 for field `name` holding the wrong kind of JSON value.
+    fn wrong_type(&self, name: &str, expected: &str, got: &Value) -> Problem {
+        let path = self.path_of(name);
+        self.invalid(
+            name,
+            format!("{path} must be {expected}, not {}", kind(got)),
+        )
+    }
+
     /// A string field of at most `max_chars` characters, if present.
     pub fn optional_string(&self, name: &str, max_chars: usize) -> Result<Option<String>, Problem> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
         let Value::String(text) = value else {
-            return Err(self.invalid(
-                name,
-                format!(
-                    "{} must be a string, not {}",
-                    self.path_of(name),
-                    kind(value)
-                ),
-            ));
+            return Err(self.wrong_type(name, "a string", value));
         };
         if text.chars().count() > max_chars {
             return Err(self.invalid(
@@ -180,14 +182,7 @@ impl JsonObject {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.invalid(
-                name,
-                format!(
-                    "{} must be true or false, not {}",
-                    self.path_of(name),
-                    kind(other)
-                ),
-            )),
+            Some(other) => Err(self.wrong_type(name, "true or false", other)),
         }
     }
 
@@ -239,14 +234,7 @@ impl JsonObject {
             return Ok(None);
         };
         let Value::Array(items) = value else {
-            return Err(self.invalid(
-                name,
-                format!(
-                    "{} must be an array, not {}",
-                    self.path_of(name),
-                    kind(value)
-                ),
-            ));
+            return Err(self.wrong_type(name, "an array", value));
         };
         let path = self.path_of(name);
         Ok(Some(

@@ -151,25 +151,17 @@ pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
 pub fn change_links(api: &Api, request: &Request, link: bool) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let watchlist = body.required_string("watchlistId", ID_MAX_CHARS)?;
-    let items = body.optional_array("watchlistMembersIds")?.ok_or_else(|| {
-        Problem::invalid_field("watchlistMembersIds", "watchlistMembersIds is required")
-    })?;
-    if items.is_empty() || items.len() > MAX_LINKED_PER_REQUEST {
+    let members = body
+        .optional_strings("watchlistMembersIds", ID_MAX_CHARS)?
+        .ok_or_else(|| {
+            Problem::invalid_field("watchlistMembersIds", "watchlistMembersIds is required")
+        })?;
+    if members.is_empty() || members.len() > MAX_LINKED_PER_REQUEST {
         return Err(Problem::invalid_field(
             "watchlistMembersIds",
             format!("watchlistMembersIds must hold 1 to {MAX_LINKED_PER_REQUEST} ids"),
         ));
     }
-    let members = items
-        .into_iter()
-        .map(|(path, value)| match value {
-            serde_json::Value::String(id) => Ok(id),
-            _ => Err(Problem::invalid_field(
-                &path,
-                format!("{path} must be a string id"),
-            )),
-        })
-        .collect::<Result<Vec<String>, Problem>>()?;
     let outcome = match link {
         true => api.store.link(&watchlist, &members),
         false => api.store.unlink(&watchlist, &members),
