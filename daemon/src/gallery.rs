@@ -44,12 +44,19 @@ struct Slab {
     faces: Vec<(String, u32)>,
     /// Face id -> its position in the slab.
     position: HashMap<String, usize>,
-    /// Member ids by index, and back.
+    /// Member ids by index, and back. A deleted member's index is freed
+    /// for reuse only once no face and no membership names it.
     members: Vec<String>,
     member_index: HashMap<String, u32>,
-    /// Per member index: the indices of its watchlists.
+    free_members: Vec<u32>,
+    /// Per member index: the numbers of its watchlists.
     memberships: Vec<Vec<u32>>,
+    /// Watchlist ids by number, and back. Numbers are never reused: a
+    /// deleted watchlist's number may still be remembered elsewhere, and a
+    /// new watchlist taking it would inherit (or later lose) its members.
     watchlist_index: HashMap<String, u32>,
+    watchlist_ids: HashMap<u32, String>,
+    next_watchlist: u32,
 }
 
 /// Whose faces a search considers.
@@ -68,11 +75,13 @@ pub struct Gallery {
     slab: RwLock<Slab>,
 }
 
-/// A member's best face score.
+/// A member's best face score, with the member's watchlists that the
+/// search's scope admits (all of them for `Scope::Everyone`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub member_id: String,
     pub cosine: f32,
+    pub watchlists: Vec<String>,
 }
 
 fn dot(a: &[Block], b: &[Block]) -> f32 {
@@ -141,39 +150,90 @@ impl Slab {
         if let Some(&index) = self.member_index.get(member_id) {
             return index;
         }
-        let index = self.members.len() as u32;
-        self.members.push(member_id.to_string());
+        let index = match self.free_members.pop() {
+            Some(index) => {
+                self.members[index as usize] = member_id.to_string();
+                index
+            }
+            None => {
+                self.members.push(member_id.to_string());
+                self.memberships.push(Vec::new());
+                (self.members.len() - 1) as u32
+            }
+        };
         self.member_index.insert(member_id.to_string(), index);
-        self.memberships.push(Vec::new());
         index
     }
 
     fn watchlist(&mut self, watchlist_id: &str) -> u32 {
-        let next = self.watchlist_index.len() as u32;
-        *self
-            .watchlist_index
-            .entry(watchlist_id.to_string())
-            .or_insert(next)
+        if let Some(&number) = self.watchlist_index.get(watchlist_id) {
+            return number;
+        }
+        let number = self.next_watchlist;
+        self.next_watchlist += 1;
+        self.watchlist_index
+            .insert(watchlist_id.to_string(), number);
+        self.watchlist_ids.insert(number, watchlist_id.to_string());
+        number
+    }
+
+    /// The watchlist numbers of `scope`; `None` admits every one.
+    fn wanted_watchlists(&self, scope: Scope) -> Option<Vec<u32>> {
+        match scope {
+            Scope::Everyone | Scope::AnyWatchlist => None,
+            Scope::Watchlists(ids) => Some(
+                ids.iter()
+                    .filter_map(|id| self.watchlist_index.get(id).copied())
+                    .collect(),
+            ),
+        }
     }
 
     /// Which members `scope` admits, by member index; `None` admits all.
     fn admitted(&self, scope: Scope) -> Option<Vec<bool>> {
-        match scope {
-            Scope::Everyone => None,
-            Scope::AnyWatchlist => Some(self.memberships.iter().map(|m| !m.is_empty()).collect()),
-            Scope::Watchlists(ids) => {
-                let wanted: Vec<u32> = ids
-                    .iter()
-                    .filter_map(|id| self.watchlist_index.get(id).copied())
-                    .collect();
-                Some(
-                    self.memberships
-                        .iter()
-                        .map(|m| m.iter().any(|w| wanted.contains(w)))
-                        .collect(),
-                )
-            }
+        if let Scope::Everyone = scope {
+            return None;
         }
+        let wanted = self.wanted_watchlists(scope);
+        Some(
+            self.memberships
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .any(|w| wanted.as_ref().is_none_or(|wanted| wanted.contains(w)))
+                })
+                .collect(),
+        )
+    }
+
+    /// The ids of member `index`'s watchlists that `wanted` admits.
+    fn watchlists_of(&self, index: u32, wanted: Option<&[u32]>) -> Vec<String> {
+        let mut ids: Vec<String> = self.memberships[index as usize]
+            .iter()
+            .filter(|w| wanted.is_none_or(|wanted| wanted.contains(w)))
+            .filter_map(|w| self.watchlist_ids.get(w).cloned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Removes a face; the last face moves into its place.
+    fn remove_face(&mut self, face_id: &str) {
+        let Some(at) = self.position.remove(face_id) else {
+            return;
+        };
+        let last = self.faces.len() - 1;
+        if at != last {
+            let (head, tail) = self.blocks.split_at_mut(last * BLOCKS);
+            head[at * BLOCKS..(at + 1) * BLOCKS].copy_from_slice(&tail[..BLOCKS]);
+            self.codes.swap(at, last);
+            self.faces.swap(at, last);
+            let moved = self.faces[at].0.clone();
+            self.position.insert(moved, at);
+        }
+        self.blocks.truncate(last * BLOCKS);
+        self.codes.pop();
+        self.faces.pop();
     }
 
     fn template(&self, face: usize) -> &[Block] {
@@ -215,24 +275,12 @@ impl Gallery {
         slab.position.insert(face_id.to_string(), at);
     }
 
-    /// Removes a face; the last face moves into its place.
+    /// Removes a face.
     pub fn remove(&self, face_id: &str) {
-        let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
-        let Some(at) = slab.position.remove(face_id) else {
-            return;
-        };
-        let last = slab.faces.len() - 1;
-        if at != last {
-            let (head, tail) = slab.blocks.split_at_mut(last * BLOCKS);
-            head[at * BLOCKS..(at + 1) * BLOCKS].copy_from_slice(&tail[..BLOCKS]);
-            slab.codes.swap(at, last);
-            slab.faces.swap(at, last);
-            let moved = slab.faces[at].0.clone();
-            slab.position.insert(moved, at);
-        }
-        slab.blocks.truncate(last * BLOCKS);
-        slab.codes.pop();
-        slab.faces.pop();
+        self.slab
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove_face(face_id);
     }
 
     /// Records that `members` joined `watchlist`.
@@ -263,37 +311,34 @@ impl Gallery {
     /// Records that a watchlist was deleted.
     pub fn forget_watchlist(&self, watchlist: &str) {
         let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(watchlist) = slab.watchlist_index.remove(watchlist) {
+        if let Some(number) = slab.watchlist_index.remove(watchlist) {
+            slab.watchlist_ids.remove(&number);
             for membership in &mut slab.memberships {
-                membership.retain(|w| *w != watchlist);
+                membership.retain(|w| *w != number);
             }
         }
     }
 
-    /// Removes every face and membership of a member.
+    /// Removes every face and membership of a member, and frees its index.
     pub fn remove_member(&self, member_id: &str) {
-        {
-            // One guard for the whole change: a read guard kept alive while
-            // taking the write lock would deadlock.
-            let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(&index) = slab.member_index.get(member_id) {
-                slab.memberships[index as usize].clear();
-            }
-        }
-        let faces: Vec<String> = {
-            let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
-            let Some(&member) = slab.member_index.get(member_id) else {
-                return;
-            };
-            slab.faces
-                .iter()
-                .filter(|(_, m)| *m == member)
-                .map(|(face, _)| face.clone())
-                .collect()
+        // One guard for the whole change, so no insert can take the freed
+        // index while a face still names it.
+        let mut slab = self.slab.write().unwrap_or_else(|e| e.into_inner());
+        let Some(index) = slab.member_index.remove(member_id) else {
+            return;
         };
+        let faces: Vec<String> = slab
+            .faces
+            .iter()
+            .filter(|(_, m)| *m == index)
+            .map(|(face, _)| face.clone())
+            .collect();
         for face in faces {
-            self.remove(&face);
+            slab.remove_face(&face);
         }
+        slab.memberships[index as usize].clear();
+        slab.members[index as usize].clear();
+        slab.free_members.push(index);
     }
 
     pub fn len(&self) -> usize {
@@ -331,6 +376,7 @@ impl Gallery {
         let probe_code = sign_code(probe);
         let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
         let admitted = slab.admitted(scope);
+        let wanted = slab.wanted_watchlists(scope);
         let admits = |face: usize| {
             admitted
                 .as_ref()
@@ -378,6 +424,7 @@ impl Gallery {
             .map(|(member, cosine)| Candidate {
                 member_id: slab.members[member as usize].clone(),
                 cosine,
+                watchlists: slab.watchlists_of(member, wanted.as_deref()),
             })
             .collect();
         candidates.sort_by(|a, b| {
@@ -390,9 +437,80 @@ impl Gallery {
     }
 }
 
+/// What the index holds, for tests that compare it with the store:
+/// (face, member) pairs, and each member's watchlists (members without
+/// any left out).
+#[cfg(test)]
+pub type IndexContents = (
+    std::collections::BTreeSet<(String, String)>,
+    std::collections::BTreeMap<String, Vec<String>>,
+);
+
+#[cfg(test)]
+impl Gallery {
+    pub fn contents(&self) -> IndexContents {
+        let slab = self.slab.read().unwrap_or_else(|e| e.into_inner());
+        let faces = slab
+            .faces
+            .iter()
+            .map(|(face, member)| (face.clone(), slab.members[*member as usize].clone()))
+            .collect();
+        let memberships = slab
+            .member_index
+            .iter()
+            .map(|(member, index)| (member.clone(), slab.watchlists_of(*index, None)))
+            .filter(|(_, watchlists)| !watchlists.is_empty())
+            .collect();
+        (faces, memberships)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids(candidates: &[Candidate]) -> Vec<&str> {
+        candidates.iter().map(|c| c.member_id.as_str()).collect()
+    }
+
+    #[test]
+    fn deleting_a_watchlist_never_strips_another_watchlists_members() {
+        // The sequence a review reproduced over REST: numbers of deleted
+        // watchlists were reused, so deleting C took B's members away.
+        let gallery = Gallery::default();
+        gallery.insert("fa", "amember", &unit(1));
+        gallery.insert("fb", "bmember", &unit(2));
+        gallery.link("A", &["amember".to_string()]);
+        gallery.link("B", &["bmember".to_string()]);
+        let in_b = || gallery.search(&unit(2), Scope::Watchlists(&["B".into()]), 0.9, 5);
+        assert_eq!(ids(&in_b()), ["bmember"]);
+        gallery.forget_watchlist("A");
+        gallery.insert("fc", "cmember", &unit(3));
+        gallery.link("C", &["cmember".to_string()]);
+        gallery.forget_watchlist("C");
+        assert_eq!(ids(&in_b()), ["bmember"]);
+        let anywhere = gallery.search(&unit(2), Scope::AnyWatchlist, 0.9, 5);
+        assert_eq!(anywhere[0].watchlists, ["B"]);
+        assert!(gallery
+            .search(&unit(3), Scope::AnyWatchlist, 0.9, 5)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_deleted_members_index_is_reused_without_its_faces_or_watchlists() {
+        let gallery = Gallery::default();
+        gallery.insert("f1", "gone", &unit(1));
+        gallery.link("staff", &["gone".to_string()]);
+        gallery.remove_member("gone");
+        gallery.insert("f2", "new", &unit(2));
+        let (faces, memberships) = gallery.contents();
+        assert_eq!(
+            faces.into_iter().collect::<Vec<_>>(),
+            [("f2".to_string(), "new".to_string())]
+        );
+        assert!(memberships.is_empty(), "{memberships:?}");
+        assert!(gallery.search(&unit(1), Scope::Everyone, 0.9, 5).is_empty());
+    }
 
     /// A pseudo-random unit vector.
     fn unit(seed: u32) -> Vec<f32> {

@@ -2,6 +2,7 @@
 
 mod api;
 mod bench;
+mod catalog;
 mod config;
 mod edge;
 mod gallery;

@@ -1,9 +1,9 @@
 //! Running the daemon: open the store, serve the API, stop on a signal.
 
 use crate::api::Api;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::edge::{self, EdgeLoop};
-use crate::gallery::Gallery;
 use crate::store::Store;
 use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
@@ -34,16 +34,15 @@ pub fn serve(config: Config) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     let started = std::time::Instant::now();
-    let gallery = Gallery::load(&store).map_err(|e| e.to_string())?;
+    let catalog = Catalog::load(store).map_err(|e| e.to_string())?;
     log::info!(
         "search index: {} faces loaded in {:.2} s",
-        gallery.len(),
+        catalog.indexed_faces(),
         started.elapsed().as_secs_f64()
     );
     let api = Arc::new(Api {
-        store,
+        catalog,
         engine,
-        gallery,
         max_image_pixels: config.engine.max_image_pixels,
         max_body_bytes: server_config.max_body_bytes,
         max_page_size: server_config.max_page_size,

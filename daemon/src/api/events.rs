@@ -49,6 +49,7 @@ pub fn event_json(event: &Event) -> String {
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .catalog
         .store
         .events(&page_request)
         .map_err(|e| Problem::internal(&e))?;
@@ -63,6 +64,7 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
     let not_found = || Problem::not_found(format!("event `{sequence}` does not exist"));
     let sequence: u64 = sequence.parse().map_err(|_| not_found())?;
     let event = api
+        .catalog
         .store
         .event(sequence)
         .map_err(|e| Problem::internal(&e))?

@@ -43,6 +43,7 @@ pub fn get(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> 
         }
     }
     let image = api
+        .catalog
         .store
         .image(id)
         .map_err(|e| Problem::internal(&e))?

@@ -108,15 +108,9 @@ pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
         .map(|(path, value)| enrol(api, &detector, &JsonObject::new(value, &path)?, &id))
         .collect::<Result<Vec<_>, Problem>>()?;
     let registered = api
-        .store
+        .catalog
         .register(&id, fields, &watchlists, faces)
         .map_err(|e| face_problem(e, &id, ""))?;
-    for face in &registered.faces {
-        api.gallery.insert(&face.id, &id, &face.template);
-    }
-    for watchlist in &watchlists {
-        api.gallery.link(watchlist, std::slice::from_ref(&id));
-    }
     let reply = MemberWithRelatedData {
         watchlists: registered
             .watchlists
@@ -137,10 +131,9 @@ pub fn add_new_face(api: &Api, request: &Request, member_id: &str) -> Result<Res
         .ok_or_else(|| Problem::invalid_field("imageData", "imageData is required"))?;
     let (face, stored) = enrol(api, &detector, &image, member_id)?;
     let face = api
-        .store
+        .catalog
         .add_face(member_id, face, stored)
         .map_err(|e| face_problem(e, member_id, ""))?;
-    api.gallery.insert(&face.id, member_id, &face.template);
     Ok(Response::json(&FaceDto::from(&face)).with_status_code(201))
 }
 
@@ -155,27 +148,25 @@ pub fn add_face_from_system(
 ) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let face_id = face_id(&body)?;
-    let face = api
-        .store
+    api.catalog
         .attach_face(member_id, &face_id)
         .map_err(|e| face_problem(e, member_id, &face_id))?;
-    api.gallery.insert(&face.id, member_id, &face.template);
     Ok(Response::empty_204())
 }
 
 pub fn remove_face(api: &Api, request: &Request, member_id: &str) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let face_id = face_id(&body)?;
-    api.store
+    api.catalog
         .remove_face(member_id, &face_id)
         .map_err(|e| face_problem(e, member_id, &face_id))?;
-    api.gallery.remove(&face_id);
     Ok(Response::empty_204())
 }
 
 pub fn faces(api: &Api, request: &Request, member_id: &str) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .catalog
         .store
         .member_faces(member_id, &page_request)
         .map_err(|e| Problem::internal(&e))?

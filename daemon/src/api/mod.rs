@@ -17,10 +17,10 @@ mod version;
 mod watchlist_members;
 mod watchlists;
 
+use crate::catalog::Catalog;
 use crate::edge::bus::EventBus;
 use crate::edge::Counters;
-use crate::gallery::Gallery;
-use crate::store::{Store, Timestamp};
+use crate::store::Timestamp;
 use body::JsonObject;
 pub use events::event_json;
 use facegate_models::FaceEngine;
@@ -37,10 +37,9 @@ pub const ID_MAX_CHARS: usize = 200;
 
 /// What every request handler may use.
 pub struct Api {
-    pub store: Store,
+    /// The enrolled people: store and search index.
+    pub catalog: Catalog,
     pub engine: FaceEngine,
-    /// Every enrolled face's template, for search.
-    pub gallery: Gallery,
     pub max_image_pixels: u64,
     /// The edge loop's counters, live events, and whether it runs.
     pub counters: Arc<Counters>,

@@ -65,6 +65,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
     let spoof = SpoofSettings::parse(api, &body, "spoofCheckConfig", &["none"])?;
     for id in &watchlist_ids {
         if api
+            .catalog
             .store
             .watchlist(id)
             .map_err(|e| Problem::internal(&e))?
@@ -91,25 +92,29 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
         let candidates = api
-            .gallery
+            .catalog
             .search(&face.template.vector, scope, min_cosine, max_results);
         let mut results = Vec::new();
+        // Each candidate names its watchlists within the scope, from the
+        // index, so the cap below counts only results the client asked for.
         for candidate in candidates {
             let Some(member) = api
+                .catalog
                 .store
                 .member(&candidate.member_id)
                 .map_err(|e| Problem::internal(&e))?
             else {
                 continue; // deleted since the scan
             };
-            let watchlists = api
-                .store
-                .member_watchlists(&member.id)
-                .map_err(|e| Problem::internal(&e))?;
-            for watchlist in watchlists
-                .into_iter()
-                .filter(|w| watchlist_ids.is_empty() || watchlist_ids.contains(&w.id))
-            {
+            for watchlist_id in &candidate.watchlists {
+                let Some(watchlist) = api
+                    .catalog
+                    .store
+                    .watchlist(watchlist_id)
+                    .map_err(|e| Problem::internal(&e))?
+                else {
+                    continue; // deleted since the scan
+                };
                 results.push(MatchResult {
                     score: score_of(candidate.cosine),
                     watchlist_member_id: Some(member.id.clone()),

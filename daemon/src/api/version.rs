@@ -17,7 +17,11 @@ struct VersionInfo {
 }
 
 pub fn get(api: &Api) -> Result<Response, Problem> {
-    let schema = api.store.schema_info().map_err(|e| Problem::internal(&e))?;
+    let schema = api
+        .catalog
+        .store
+        .schema_info()
+        .map_err(|e| Problem::internal(&e))?;
     let version = env!("CARGO_PKG_VERSION");
     Ok(Response::json(&VersionInfo {
         database_version: schema.version.to_string(),

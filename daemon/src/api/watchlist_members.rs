@@ -93,6 +93,7 @@ fn not_found(id: &str) -> Problem {
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .catalog
         .store
         .list_members(&page_request)
         .map_err(|e| Problem::internal(&e))?;
@@ -108,6 +109,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
     let fields = member_fields(&body)?;
     let id = new_id();
     let created = api
+        .catalog
         .store
         .create_member(&id, fields)
         .map_err(|e| Problem::internal(&e))?
@@ -120,6 +122,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
     let id = required_id(&body)?;
     let fields = member_fields(&body)?;
     let member = api
+        .catalog
         .store
         .upsert_member(&id, fields)
         .map_err(|e| Problem::internal(&e))?;
@@ -128,6 +131,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
 
 pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
     let member = api
+        .catalog
         .store
         .member(id)
         .map_err(|e| Problem::internal(&e))?
@@ -136,11 +140,8 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 }
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
-    match api.store.delete_member(id) {
-        Ok(true) => {
-            api.gallery.remove_member(id);
-            Ok(Response::empty_204())
-        }
+    match api.catalog.delete_member(id) {
+        Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::internal(&e)),
     }
@@ -162,18 +163,8 @@ pub fn change_links(api: &Api, request: &Request, link: bool) -> Result<Response
             format!("watchlistMembersIds must hold 1 to {MAX_LINKED_PER_REQUEST} ids"),
         ));
     }
-    let outcome = match link {
-        true => api.store.link(&watchlist, &members),
-        false => api.store.unlink(&watchlist, &members),
-    };
-    match outcome {
-        Ok(()) => {
-            match link {
-                true => api.gallery.link(&watchlist, &members),
-                false => api.gallery.unlink(&watchlist, &members),
-            }
-            Ok(Response::empty_204())
-        }
+    match api.catalog.change_links(&watchlist, &members, link) {
+        Ok(()) => Ok(Response::empty_204()),
         Err(LinkError::WatchlistNotFound) => Err(Problem::not_found(format!(
             "watchlist `{watchlist}` does not exist"
         ))),

@@ -73,6 +73,7 @@ fn not_found(id: &str) -> Problem {
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .catalog
         .store
         .list_watchlists(&page_request)
         .map_err(|e| Problem::internal(&e))?;
@@ -88,6 +89,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
     let fields = parse_fields(&body)?;
     let id = new_id();
     let created = api
+        .catalog
         .store
         .create_watchlist(&id, fields)
         .map_err(|e| Problem::internal(&e))?
@@ -100,6 +102,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
     let id = required_id(&body)?;
     let fields = parse_fields(&body)?;
     let watchlist = api
+        .catalog
         .store
         .upsert_watchlist(&id, fields)
         .map_err(|e| Problem::internal(&e))?;
@@ -108,6 +111,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
 
 pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
     let watchlist = api
+        .catalog
         .store
         .watchlist(id)
         .map_err(|e| Problem::internal(&e))?
@@ -116,11 +120,8 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 }
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
-    match api.store.delete_watchlist(id) {
-        Ok(true) => {
-            api.gallery.forget_watchlist(id);
-            Ok(Response::empty_204())
-        }
+    match api.catalog.delete_watchlist(id) {
+        Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::internal(&e)),
     }
@@ -129,6 +130,7 @@ pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
 pub fn members(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .catalog
         .store
         .watchlist_members(id, &page_request)
         .map_err(|e| Problem::internal(&e))?

@@ -322,23 +322,21 @@ fn observe(api: &Api, frame: &Frame, settings: &EdgeSettings) -> Vec<SeenFace> {
                 .ok()
                 .map(|l| l.score);
             let best = api
-                .gallery
+                .catalog
                 .search(&template.vector, scope, -1.0, 1)
                 .into_iter()
                 .next();
-            let matched = best.and_then(|candidate| {
-                let watchlists = api.store.member_watchlists(&candidate.member_id).ok()?;
-                Some(Match {
-                    score: score_of(candidate.cosine),
-                    watchlists: watchlists
-                        .into_iter()
-                        .filter(|w| {
-                            settings.watchlists.is_empty() || settings.watchlists.contains(&w.id)
-                        })
-                        .map(|w| (w.id, w.threshold))
-                        .collect(),
-                    member_id: candidate.member_id,
-                })
+            let matched = best.map(|candidate| Match {
+                score: score_of(candidate.cosine),
+                // The index names the member's watchlists within the scope;
+                // the store holds their thresholds.
+                watchlists: candidate
+                    .watchlists
+                    .iter()
+                    .filter_map(|id| api.catalog.store.watchlist(id).ok().flatten())
+                    .map(|w| (w.id, w.threshold))
+                    .collect(),
+                member_id: candidate.member_id,
             });
             let pose = attributes.pose.unwrap_or(facegate_models::HeadPose {
                 yaw: 0.0,
@@ -395,7 +393,7 @@ fn record(api: &Api, face: &SeenFace, reason: Reason, keep: u64) {
         reason: reason.as_str().to_string(),
         crop: face.crop.clone(),
     };
-    match api.store.record_event(event, keep) {
+    match api.catalog.store.record_event(event, keep) {
         Ok(event) => {
             log::info!(
                 "door: {} ({}, score {:?})",

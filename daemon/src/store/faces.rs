@@ -3,7 +3,9 @@
 
 use super::paging::{Page, PageRequest};
 use super::records::{encode, Face, Member, StoredImage, Timestamp, Watchlist};
-use super::schema::{FACES, IMAGES, MEMBERS, MEMBER_FACES, MEMBER_WATCHLISTS, WATCHLISTS};
+use super::schema::{
+    FACES, IMAGES, IMAGE_FACES, MEMBERS, MEMBER_FACES, MEMBER_WATCHLISTS, WATCHLISTS,
+};
 use super::{get_record, get_records, owned_by, page_owned_by, MemberFields, Store, StoreError};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 
@@ -105,7 +107,8 @@ impl Store {
         })
     }
 
-    /// Deletes one of the member's faces (its image stays, it may be shared).
+    /// Deletes one of the member's faces, and its image when no other face
+    /// uses it.
     pub fn remove_face(&self, member_id: &str, face_id: &str) -> Result<Face, FaceError> {
         self.write(|txn| {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
@@ -135,18 +138,6 @@ impl Store {
             member_id,
             request,
         )
-    }
-
-    /// The watchlists a member belongs to.
-    pub fn member_watchlists(&self, member_id: &str) -> Result<Vec<Watchlist>, StoreError> {
-        let txn = self.read()?;
-        let links = txn.open_multimap_table(MEMBER_WATCHLISTS)?;
-        let watchlists = txn.open_table(WATCHLISTS)?;
-        let ids: Vec<String> = links
-            .get(member_id)?
-            .map(|id| Ok(id?.value().to_string()))
-            .collect::<Result<_, StoreError>>()?;
-        get_records(&watchlists, &ids)
     }
 
     pub fn image(&self, id: &str) -> Result<Option<StoredImage>, StoreError> {
@@ -186,6 +177,8 @@ fn insert_face(
 ) -> Result<Face, StoreError> {
     txn.open_table(IMAGES)?
         .insert(image.id.as_str(), encode(image)?.as_slice())?;
+    txn.open_multimap_table(IMAGE_FACES)?
+        .insert(image.id.as_str(), face.id.as_str())?;
     put_face(txn, &face)?;
     Ok(face)
 }
@@ -199,6 +192,12 @@ pub(super) fn delete_face(txn: &WriteTransaction, face: &Face) -> Result<(), Sto
         ))?;
     }
     txn.open_table(FACES)?.remove(face.id.as_str())?;
+    // Biometric data no face needs any more is erased, not kept.
+    let mut users = txn.open_multimap_table(IMAGE_FACES)?;
+    users.remove(face.image_id.as_str(), face.id.as_str())?;
+    if users.get(face.image_id.as_str())?.is_empty() {
+        txn.open_table(IMAGES)?.remove(face.image_id.as_str())?;
+    }
     Ok(())
 }
 
@@ -227,5 +226,84 @@ impl Store {
             }
         }
         Ok(links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::face;
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn register(store: &Store, member: &str, faces: Vec<(Face, StoredImage)>) {
+        store
+            .register(member, MemberFields::default(), &[], faces)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_deleted_members_images_are_erased_with_its_faces() {
+        let (_dir, store) = store();
+        register(
+            &store,
+            "ann",
+            vec![face("f1", "ann", vec![1.0], vec![1; 100])],
+        );
+        assert!(store.image("image-f1").unwrap().is_some());
+        assert!(store.delete_member("ann").unwrap());
+        assert!(store.image("image-f1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_shared_image_lives_until_its_last_face_is_removed() {
+        let (_dir, store) = store();
+        // The same upload enrolled for two members: one content-addressed image.
+        let (ann_face, image) = face("f1", "ann", vec![1.0], vec![7; 100]);
+        let (mut bob_face, _) = face("f2", "bob", vec![1.0], vec![7; 100]);
+        bob_face.image_id = image.id.clone();
+        register(&store, "ann", vec![(ann_face, image.clone())]);
+        register(&store, "bob", vec![(bob_face, image.clone())]);
+        store.remove_face("ann", "f1").unwrap();
+        assert!(
+            store.image(&image.id).unwrap().is_some(),
+            "bob still uses it"
+        );
+        store.remove_face("bob", "f2").unwrap();
+        assert!(store.image(&image.id).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_database_does_not_grow_across_register_delete_cycles() {
+        let (dir, store) = store();
+        let file = dir.path().join(super::super::DATABASE_FILE);
+        let photo = |cycle: u32| -> Vec<u8> {
+            // 60 KB, different per cycle, like real photos.
+            (0..60_000u32).map(|i| (i ^ cycle) as u8).collect()
+        };
+        let size_after = |cycles: std::ops::Range<u32>| {
+            for cycle in cycles {
+                let id = format!("m{cycle}");
+                let faces = vec![face(
+                    &format!("f{cycle}"),
+                    &id,
+                    vec![0.5; 512],
+                    photo(cycle),
+                )];
+                register(&store, &id, faces);
+                assert!(store.delete_member(&id).unwrap());
+            }
+            std::fs::metadata(&file).unwrap().len()
+        };
+        let warmed_up = size_after(0..100);
+        let later = size_after(100..1000);
+        assert!(
+            later <= warmed_up + warmed_up / 10,
+            "the file grew from {warmed_up} to {later} bytes"
+        );
     }
 }

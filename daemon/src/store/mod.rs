@@ -12,10 +12,12 @@ mod members;
 mod paging;
 mod records;
 mod schema;
+#[cfg(test)]
+pub mod testing;
 mod watchlists;
 
 pub use events::Event;
-pub use faces::FaceError;
+pub use faces::{FaceError, Registered};
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
 pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};

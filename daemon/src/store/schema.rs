@@ -3,19 +3,45 @@
 use super::records::Timestamp;
 use super::StoreError;
 use redb::{
-    MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction,
+    MultimapTableDefinition, ReadTransaction, ReadableMultimapTable, ReadableTable,
+    TableDefinition, WriteTransaction,
 };
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations from version `n` to `n + 1`, indexed by `n - 1`.
-const MIGRATIONS: &[Migration] = &[add_biometric_tables, add_event_log];
+const MIGRATIONS: &[Migration] = &[add_biometric_tables, add_event_log, index_image_users];
+
+/// 3 -> 4: which faces use each image, so that an image no face uses is
+/// erased with its last face. Images that no face uses any more (left by
+/// deletions before this version) are erased now.
+fn index_image_users(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut users = txn.open_multimap_table(IMAGE_FACES)?;
+    for entry in txn.open_table(FACES)?.iter()? {
+        let (id, bytes) = entry?;
+        let face: super::records::Face = super::records::decode(bytes.value())?;
+        users.insert(face.image_id.as_str(), id.value())?;
+    }
+    let mut images = txn.open_table(IMAGES)?;
+    let orphans: Vec<String> = images
+        .iter()?
+        .map(|entry| Ok(entry?.0.value().to_string()))
+        .collect::<Result<Vec<_>, StoreError>>()?
+        .into_iter()
+        .filter(|id| users.get(id.as_str()).is_ok_and(|faces| faces.is_empty()))
+        .collect();
+    for id in &orphans {
+        images.remove(id.as_str())?;
+    }
+    log::info!("erased {} images that no face used", orphans.len());
+    Ok(())
+}
 
 /// 2 -> 3: the door's event log.
 fn add_event_log(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -61,6 +87,10 @@ pub const MEMBER_FACES: TableDefinition<(&str, u64, &str), ()> =
     TableDefinition::new("member_faces");
 /// Image id (derived from the content's sha256) -> postcard `StoredImage`.
 pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+/// Image id -> the ids of the faces found in it; an image is erased with
+/// its last face.
+pub const IMAGE_FACES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("image_faces");
 
 /// Event sequence -> postcard `Event`: the door's decisions, a bounded ring.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -126,7 +156,9 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(WATCHLIST_MEMBERS)?;
     txn.open_multimap_table(MEMBER_WATCHLISTS)?;
     add_biometric_tables(txn)?;
-    add_event_log(txn)
+    add_event_log(txn)?;
+    txn.open_multimap_table(IMAGE_FACES)?;
+    Ok(())
 }
 
 pub fn info(txn: &ReadTransaction) -> Result<SchemaInfo, StoreError> {
@@ -180,6 +212,7 @@ mod tests {
                 txn.delete_table(FACES)?;
                 txn.delete_table(MEMBER_FACES)?;
                 txn.delete_table(IMAGES)?;
+                txn.delete_multimap_table(IMAGE_FACES)?;
                 txn.delete_table(EVENTS)?;
                 txn.open_table(META)?.insert(VERSION_KEY, 1)?;
                 Ok(())
@@ -190,6 +223,38 @@ mod tests {
         assert_eq!(store.schema_info().unwrap().version, SCHEMA_VERSION);
         assert_eq!(store.member("kept").unwrap(), Some(kept));
         assert!(store.image("absent").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_version_3_database_learns_which_faces_use_each_image_and_erases_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (face, image) = crate::store::testing::face("f1", "ann", vec![1.0], vec![1; 10]);
+        store
+            .register("ann", Default::default(), &[], vec![(face, image)])
+            .unwrap();
+        // Back to version 3: no image users, and an image left by a
+        // deletion under that version.
+        store
+            .write(|txn| -> Result<(), StoreError> {
+                txn.delete_multimap_table(IMAGE_FACES)?;
+                let orphan = crate::store::StoredImage {
+                    id: "orphan".into(),
+                    content_type: "image/jpeg".into(),
+                    bytes: vec![2; 10],
+                };
+                let bytes = super::super::records::encode(&orphan)?;
+                txn.open_table(IMAGES)?.insert("orphan", bytes.as_slice())?;
+                txn.open_table(META)?.insert(VERSION_KEY, 3)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.image("orphan").unwrap().is_none());
+        assert!(store.image("image-f1").unwrap().is_some());
+        store.remove_face("ann", "f1").unwrap();
+        assert!(store.image("image-f1").unwrap().is_none());
     }
 
     #[test]
