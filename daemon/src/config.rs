@@ -29,6 +29,7 @@ pub struct ServerConfig {
     pub max_page_size: u32,
     pub api_key: String,
     pub allow_unauthenticated: bool,
+    pub shutdown_timeout_seconds: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,14 +134,51 @@ impl Config {
         Ok(config)
     }
 
+    /// Refuses values that are out of range, or that would overflow a
+    /// duration or a size later (infinite or huge seconds, say), naming
+    /// the key.
     fn validate(&self) -> Result<(), String> {
-        let server = &self.server;
-        if server.threads == 0 {
-            return Err("server.threads must be at least 1".into());
-        }
-        if server.max_page_size == 0 {
-            return Err("server.max_page_size must be at least 1".into());
-        }
+        let (server, edge) = (&self.server, &self.edge);
+        whole("server.threads", server.threads as u64, 1, 1024)?;
+        whole(
+            "server.max_body_bytes",
+            server.max_body_bytes as u64,
+            1,
+            1 << 30,
+        )?;
+        whole(
+            "server.max_page_size",
+            u64::from(server.max_page_size),
+            1,
+            1_000_000,
+        )?;
+        seconds(
+            "server.shutdown_timeout_seconds",
+            server.shutdown_timeout_seconds,
+        )?;
+        whole("engine.threads", self.engine.threads as u64, 0, 1024)?;
+        whole(
+            "engine.max_image_pixels",
+            self.engine.max_image_pixels,
+            1,
+            1 << 32,
+        )?;
+        whole("edge.width", u64::from(edge.width), 1, 16_384)?;
+        whole("edge.height", u64::from(edge.height), 1, 16_384)?;
+        whole("edge.fps", u64::from(edge.fps), 1, 1000)?;
+        whole("edge.pulse_ms", edge.pulse_ms, 1, 600_000)?;
+        whole("edge.events_kept", edge.events_kept, 1, 100_000_000)?;
+        number(
+            "edge.liveness_threshold",
+            edge.liveness_threshold,
+            0.0,
+            100.0,
+        )?;
+        number("edge.min_face_size", edge.min_face_size, 0.0, 16_384.0)?;
+        number("edge.max_yaw", edge.max_yaw, 0.0, 180.0)?;
+        number("edge.max_pitch", edge.max_pitch, 0.0, 180.0)?;
+        seconds("edge.debounce_seconds", edge.debounce_seconds)?;
+        seconds("edge.cooldown_seconds", edge.cooldown_seconds)?;
         Ok(())
     }
 
@@ -158,6 +196,37 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Durations in the config: a day at the most, which no door needs to
+/// exceed and every clock can add.
+const MAX_SECONDS: f64 = 86_400.0;
+
+fn whole(key: &str, value: u64, min: u64, max: u64) -> Result<(), String> {
+    match (min..=max).contains(&value) {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid config: {key} = {value} is outside {min}..={max}"
+        )),
+    }
+}
+
+fn number(key: &str, value: f32, min: f32, max: f32) -> Result<(), String> {
+    match (min..=max).contains(&value) {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid config: {key} = {value} is outside {min}..={max}"
+        )),
+    }
+}
+
+fn seconds(key: &str, value: f64) -> Result<(), String> {
+    match (0.0..=MAX_SECONDS).contains(&value) {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid config: {key} = {value} is not a number of seconds from 0 to {MAX_SECONDS}"
+        )),
     }
 }
 
@@ -209,6 +278,34 @@ mod tests {
         std::fs::write(&path, "[server]\nlisten_port = 1\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_sizes_that_would_overflow_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        for (line, key) in [
+            ("[edge]\ndebounce_seconds = inf", "edge.debounce_seconds"),
+            ("[edge]\ncooldown_seconds = 1e300", "edge.cooldown_seconds"),
+            ("[edge]\ndebounce_seconds = nan", "edge.debounce_seconds"),
+            ("[edge]\ncooldown_seconds = -1.0", "edge.cooldown_seconds"),
+            ("[edge]\npulse_ms = 0", "edge.pulse_ms"),
+            (
+                "[edge]\nliveness_threshold = 101.0",
+                "edge.liveness_threshold",
+            ),
+            ("[edge]\nevents_kept = 0", "edge.events_kept"),
+            (
+                "[server]\nshutdown_timeout_seconds = inf",
+                "server.shutdown_timeout_seconds",
+            ),
+            ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
+            ("[engine]\nmax_image_pixels = 0", "engine.max_image_pixels"),
+        ] {
+            std::fs::write(&path, line).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err();
+            assert!(err.contains(key), "{line}: {err}");
+        }
     }
 
     #[test]

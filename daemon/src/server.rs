@@ -9,11 +9,13 @@ use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, RawFd};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
 
-/// Serves until SIGINT or SIGTERM, then stops accepting requests, lets the
-/// in-flight ones finish, and closes the database.
+/// Serves until SIGINT or SIGTERM, then stops accepting connections, stops
+/// the edge loop, lets the requests being answered finish (up to
+/// `server.shutdown_timeout_seconds`), and closes the database.
 pub fn serve(config: Config) -> Result<(), String> {
     config.check_exposure()?;
     let server_config = &config.server;
@@ -53,8 +55,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         edge_running: Default::default(),
     });
     let edge = start_edge(&config, api.clone());
+    let in_flight = InFlight::default();
     let handler_api = api.clone();
+    let counted = in_flight.clone();
     let server = rouille::Server::new(server_config.listen, move |request| {
+        let _answering = counted.begin();
         handler_api.handle(request)
     })
     .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
@@ -63,19 +68,65 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::warn!("could not set TCP_NODELAY: responses over 1 KiB may wait 40 ms");
     }
     log::info!("listening on {}", server.server_addr());
-    let (server_thread, stop) = server.stoppable();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let stopping = stopping.clone();
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                server.poll_timeout(Duration::from_millis(100));
+            }
+            // Dropping the server closes the listening socket; requests
+            // already handed to its workers go on.
+        })
+    };
     let signal = wait_for_shutdown_signal()?;
     log::info!("{signal}: shutting down");
+    stopping.store(true, Ordering::Relaxed);
+    acceptor
+        .join()
+        .map_err(|_| "the HTTP acceptor thread panicked".to_string())?;
     if let Some(edge) = edge {
         edge.stop();
         log::info!("edge loop stopped, relay closed");
     }
-    let _ = stop.send(());
-    server_thread
-        .join()
-        .map_err(|_| "the HTTP server thread panicked".to_string())?;
-    log::info!("stopped cleanly");
+    let limit = Duration::from_secs_f64(server_config.shutdown_timeout_seconds);
+    match in_flight.wait_until_idle(limit) {
+        0 => log::info!("stopped cleanly"),
+        left => log::warn!("stopped with {left} requests unfinished after {limit:?}"),
+    }
     Ok(())
+}
+
+/// The requests being answered, so that shutdown can wait for them.
+#[derive(Clone, Default)]
+struct InFlight(Arc<(Mutex<usize>, Condvar)>);
+
+/// Counts one request while it lives.
+struct Answering(InFlight);
+
+impl InFlight {
+    fn begin(&self) -> Answering {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Answering(self.clone())
+    }
+
+    /// Waits up to `limit` for every request to finish; how many did not.
+    fn wait_until_idle(&self, limit: Duration) -> usize {
+        let (count, idle) = &*self.0;
+        let count = count.lock().unwrap_or_else(|e| e.into_inner());
+        *idle
+            .wait_timeout_while(count, limit, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let (count, idle) = &*self.0 .0;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        idle.notify_all();
+    }
 }
 
 /// Starts the camera-to-door loop when configured. A camera that cannot be

@@ -102,8 +102,17 @@ impl Daemon {
 
     /// SIGTERM, then wait for the process; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let pid = self.child.id().to_string();
+        let pid = self.pid().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.wait_exit()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to end; returns whether it exited 0.
+    pub fn wait_exit(&mut self) -> bool {
         self.child.wait().unwrap().success()
     }
 

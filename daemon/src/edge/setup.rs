@@ -100,11 +100,11 @@ pub fn settings(config: &EdgeConfig) -> EdgeSettings {
             max_yaw: config.max_yaw,
             max_pitch: config.max_pitch,
             deny_watchlists: config.deny_watchlists.clone(),
-            debounce: Duration::from_secs_f64(config.debounce_seconds.max(0.0)),
-            cooldown: Duration::from_secs_f64(config.cooldown_seconds.max(0.0)),
+            debounce: Duration::from_secs_f64(config.debounce_seconds),
+            cooldown: Duration::from_secs_f64(config.cooldown_seconds),
         },
         watchlists: config.watchlists.clone(),
         pulse: Duration::from_millis(config.pulse_ms),
-        events_kept: config.events_kept.max(1),
+        events_kept: config.events_kept,
     }
 }
