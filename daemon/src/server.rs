@@ -52,9 +52,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         binary_modified: binary_modified_time(),
         counters: Default::default(),
         bus: Default::default(),
-        edge_running: Default::default(),
     });
-    let edge = start_edge(&config, api.clone());
+    let edge = start_edge(&config, api.clone())?;
     let in_flight = InFlight::default();
     let handler_api = api.clone();
     let counted = in_flight.clone();
@@ -129,33 +128,25 @@ impl Drop for Answering {
     }
 }
 
-/// Starts the camera-to-door loop when configured. A camera that cannot be
-/// opened is logged and the API keeps serving.
-fn start_edge(config: &Config, api: Arc<Api>) -> Option<EdgeLoop> {
+/// Starts the camera-to-door loop when configured. A camera or relay that
+/// cannot be opened yet is retried by the loop while the API serves.
+fn start_edge(config: &Config, api: Arc<Api>) -> Result<Option<EdgeLoop>, String> {
     if !config.edge.enabled {
-        return None;
+        return Ok(None);
     }
-    let camera = match edge::setup::camera(&config.edge) {
-        Ok(camera) => camera,
-        Err(e) => {
-            log::error!("{e}; the edge loop is not running, the API is");
-            return None;
-        }
-    };
-    let edge_config = config.edge.clone();
-    api.edge_running
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
+    let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
     log::info!(
         "edge loop: camera {}, relay {}",
         config.edge.camera,
         config.edge.relay
     );
-    Some(EdgeLoop::start(
+    Ok(Some(EdgeLoop::start(
         api,
         camera,
-        move || edge::setup::relay(&edge_config),
+        relay,
         edge::setup::settings(&config.edge),
-    ))
+    )))
 }
 
 fn wait_for_shutdown_signal() -> Result<&'static str, String> {

@@ -26,11 +26,41 @@ impl Frame {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CameraError(pub String);
+pub struct CameraError {
+    pub message: String,
+    pub fault: CameraFault,
+}
+
+/// What a camera error means for the one reading frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraFault {
+    /// This frame is unusable (a corrupt MJPEG frame, say); the next one
+    /// may be fine.
+    BadFrame,
+    /// The device cannot be opened or stopped working (unplugged, say):
+    /// it must be opened again.
+    Device,
+}
+
+impl CameraError {
+    pub fn device(message: impl Into<String>) -> CameraError {
+        CameraError {
+            message: message.into(),
+            fault: CameraFault::Device,
+        }
+    }
+
+    pub fn bad_frame(message: impl Into<String>) -> CameraError {
+        CameraError {
+            message: message.into(),
+            fault: CameraFault::BadFrame,
+        }
+    }
+}
 
 impl fmt::Display for CameraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Test doubles for the hardware traits. Built only for tests (the `fakes`
 //! feature), never into the product.
 
-use crate::{ExecutionProvider, InferenceBackend};
+use crate::{Camera, CameraError, ExecutionProvider, Frame, InferenceBackend};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// An inference backend with a fixed set of providers.
 pub struct FakeBackend {
@@ -22,20 +24,52 @@ impl InferenceBackend for FakeBackend {
     }
 }
 
-/// A door relay that records what it was told.
+/// A door relay that records what it was told, and fails while `broken`
+/// is set (as a relay board unplugged mid-run would).
 #[derive(Clone, Default)]
 pub struct FakeRelay {
-    pub commands: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    pub commands: Arc<Mutex<Vec<&'static str>>>,
+    pub broken: Arc<AtomicBool>,
+}
+
+impl FakeRelay {
+    fn command(&mut self, name: &'static str) -> Result<(), crate::RelayError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(crate::RelayError(format!("fake relay is broken ({name})")));
+        }
+        self.commands.lock().unwrap().push(name);
+        Ok(())
+    }
 }
 
 impl crate::DoorRelay for FakeRelay {
     async fn open(&mut self) -> Result<(), crate::RelayError> {
-        self.commands.lock().unwrap().push("open");
-        Ok(())
+        self.command("open")
     }
 
     async fn close(&mut self) -> Result<(), crate::RelayError> {
-        self.commands.lock().unwrap().push("close");
-        Ok(())
+        self.command("close")
+    }
+}
+
+/// A camera that plays a script: frames, errors, and the end.
+pub struct FakeCamera {
+    script: std::collections::VecDeque<Result<Option<Frame>, CameraError>>,
+}
+
+impl FakeCamera {
+    pub fn new(script: Vec<Result<Option<Frame>, CameraError>>) -> FakeCamera {
+        FakeCamera {
+            script: script.into(),
+        }
+    }
+}
+
+impl Camera for FakeCamera {
+    /// The next scripted result; once the script is spent, the device is lost.
+    fn next_frame(&mut self) -> Result<Option<Frame>, CameraError> {
+        self.script
+            .pop_front()
+            .unwrap_or_else(|| Err(CameraError::device("fake camera unplugged")))
     }
 }

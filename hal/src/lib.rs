@@ -8,7 +8,7 @@ mod relay;
 mod replay;
 mod v4l_camera;
 
-pub use camera::{Camera, CameraError, Frame};
+pub use camera::{Camera, CameraError, CameraFault, Frame};
 pub use inference::{
     Accelerator, ExecutionProvider, InferenceBackend, NoGpu, ResourceId, UnknownResourceId,
 };

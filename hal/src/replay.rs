@@ -18,10 +18,10 @@ impl ReplayCamera {
     /// Plays `files` in order, `fps` frames per second, once.
     pub fn new(files: Vec<PathBuf>, fps: f64) -> Result<ReplayCamera, CameraError> {
         if files.is_empty() {
-            return Err(CameraError("a replay needs at least one image".into()));
+            return Err(CameraError::device("a replay needs at least one image"));
         }
         if !(fps > 0.0 && fps <= 1000.0) {
-            return Err(CameraError(format!(
+            return Err(CameraError::device(format!(
                 "replay frame rate {fps} is not in 0..1000"
             )));
         }
@@ -37,7 +37,7 @@ impl ReplayCamera {
     pub fn from_dir(dir: &Path, fps: f64) -> Result<ReplayCamera, CameraError> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| {
-                CameraError(format!(
+                CameraError::device(format!(
                     "cannot read replay directory {}: {e}",
                     dir.display()
                 ))
@@ -51,7 +51,7 @@ impl ReplayCamera {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(CameraError(format!(
+            return Err(CameraError::device(format!(
                 "no images in replay directory {}",
                 dir.display()
             )));
@@ -69,12 +69,15 @@ impl Camera for ReplayCamera {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let image = image::open(path)
-            .map_err(|e| CameraError(format!("cannot read replay frame {}: {e}", path.display())))?
-            .into_rgb8();
+        // A file that cannot be read is one bad frame: the replay moves on.
         let sequence = self.next as u64;
         self.next += 1;
         self.due = Some(due + self.interval);
+        let image = image::open(path)
+            .map_err(|e| {
+                CameraError::bad_frame(format!("cannot read replay frame {}: {e}", path.display()))
+            })?
+            .into_rgb8();
         Ok(Some(Frame::now(image, sequence)))
     }
 }
@@ -110,6 +113,12 @@ mod tests {
         assert!(ReplayCamera::from_dir(&dir.path().join("absent"), 5.0).is_err());
         assert!(ReplayCamera::new(vec![dir.path().join("x.png")], 0.0).is_err());
         let mut broken = ReplayCamera::new(vec![dir.path().join("x.png")], 5.0).unwrap();
-        assert!(broken.next_frame().unwrap_err().0.contains("x.png"));
+        let error = broken.next_frame().unwrap_err();
+        assert!(error.message.contains("x.png"), "{error}");
+        assert_eq!(error.fault, crate::CameraFault::BadFrame);
+        assert!(
+            broken.next_frame().unwrap().is_none(),
+            "the replay moved on"
+        );
     }
 }

@@ -35,7 +35,7 @@ pub struct V4lCamera {
 }
 
 fn error(device: &Path, what: &str, e: impl std::fmt::Display) -> CameraError {
-    CameraError(format!("camera {}: {what}: {e}", device.display()))
+    CameraError::device(format!("camera {}: {what}: {e}", device.display()))
 }
 
 impl V4lCamera {
@@ -103,15 +103,15 @@ impl Camera for V4lCamera {
         let (data, _) = self
             .stream
             .next()
-            .map_err(|e| CameraError(format!("camera capture failed: {e}")))?;
+            .map_err(|e| CameraError::device(format!("camera capture failed: {e}")))?;
         let image = match self.format {
             PixelFormat::Mjpeg => {
                 image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
-                    .map_err(|e| CameraError(format!("bad MJPEG frame: {e}")))?
+                    .map_err(|e| CameraError::bad_frame(format!("bad MJPEG frame: {e}")))?
                     .into_rgb8()
             }
             PixelFormat::Yuyv => yuyv_to_rgb(data, self.width, self.height)
-                .ok_or_else(|| CameraError("short YUYV frame".into()))?,
+                .ok_or_else(|| CameraError::bad_frame("short YUYV frame"))?,
         };
         let sequence = self.sequence;
         self.sequence += 1;
@@ -144,6 +144,9 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(error.0.contains("/dev/video-facegate-absent"), "{error}");
+        assert!(
+            error.message.contains("/dev/video-facegate-absent"),
+            "{error}"
+        );
     }
 }

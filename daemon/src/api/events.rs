@@ -9,7 +9,6 @@ use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
 use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
@@ -73,10 +72,7 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
 }
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
-    Ok(Response::json(
-        &api.counters
-            .snapshot(api.edge_running.load(Ordering::Relaxed)),
-    ))
+    Ok(Response::json(&api.counters.snapshot()))
 }
 
 /// A Server-Sent Events body: one `data:` line per event, and a comment

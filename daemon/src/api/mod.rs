@@ -27,7 +27,6 @@ use facegate_models::FaceEngine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use problem::Problem;
 use rouille::{Request, Response};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -41,10 +40,9 @@ pub struct Api {
     pub catalog: Catalog,
     pub engine: FaceEngine,
     pub max_image_pixels: u64,
-    /// The edge loop's counters, live events, and whether it runs.
+    /// The edge loop's counters and health, and its live events.
     pub counters: Arc<Counters>,
     pub bus: EventBus,
-    pub edge_running: AtomicBool,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     /// Empty when the API is open.

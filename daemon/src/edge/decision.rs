@@ -50,6 +50,8 @@ pub enum Reason {
     NotLive,
     Debounced,
     Cooldown,
+    /// Granted, but the relay did not take the command.
+    RelayFailed,
 }
 
 impl Reason {
@@ -63,6 +65,7 @@ impl Reason {
             Reason::NotLive => "liveness check failed",
             Reason::Debounced => "opened for this person moments ago",
             Reason::Cooldown => "door cooling down after an open",
+            Reason::RelayFailed => "relay failed",
         }
     }
 }
@@ -75,19 +78,16 @@ pub struct DecisionState {
 }
 
 impl DecisionState {
-    /// Decides for one face seen at `now`; an open is remembered.
-    pub fn decide(&mut self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
-        let reason = self.judge(rules, seen, now);
-        if reason == Reason::Granted {
-            self.last_open = Some(now);
-            if let Some(matched) = &seen.matched {
-                self.last_open_for.insert(matched.member_id.clone(), now);
-            }
-        }
-        reason
+    /// Remembers that the door opened for `member` at `now`, for the
+    /// debounce and the cooldown. Only an open the relay took counts: a
+    /// member refused by a failed relay may try again at once.
+    pub fn opened(&mut self, member: &str, now: Instant) {
+        self.last_open = Some(now);
+        self.last_open_for.insert(member.to_string(), now);
     }
 
-    fn judge(&self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
+    /// Decides for one face seen at `now`.
+    pub fn judge(&self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
         if seen.face_size < rules.min_face_size {
             return Reason::FaceTooSmall;
         }
@@ -128,6 +128,17 @@ impl DecisionState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl DecisionState {
+        /// Judges, and remembers a grant as an open.
+        fn decide(&mut self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
+            let reason = self.judge(rules, seen, now);
+            if let (Reason::Granted, Some(matched)) = (reason, &seen.matched) {
+                self.opened(&matched.member_id, now);
+            }
+            reason
+        }
+    }
 
     fn rules() -> Rules {
         Rules {

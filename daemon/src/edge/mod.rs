@@ -1,13 +1,18 @@
 //! The edge loop: camera frames -> detect -> liveness -> template -> 1:N
 //! match -> decision -> door relay, with every decision logged as an event.
 //!
-//! A capture thread keeps only the newest frame: when processing is slower
-//! than the camera, older frames are dropped and counted, so a slow stage
-//! never grows memory. Processing uses the API's engine and index, so a
-//! member enrolled over REST is recognised on the next frame.
+//! A capture thread (`capture.rs`) keeps only the newest frame; the door
+//! (`door.rs`) is a task that holds the relay open on its own, so the loop
+//! keeps deciding while the door is open. Processing uses the API's engine
+//! and index, so a member enrolled over REST is recognised on the next
+//! frame. Every event tells what happened: a grant the relay refused is
+//! logged as "relay failed", with the door closed.
 
 pub mod bus;
+mod capture;
+pub mod counters;
 mod decision;
+mod door;
 pub mod setup;
 mod tracker;
 
@@ -15,17 +20,19 @@ use crate::api::Api;
 use crate::gallery::Scope;
 use crate::score::score_of;
 use crate::store::{Event, Timestamp};
+use capture::Latest;
+use counters::add_micros;
+pub use counters::Counters;
 pub use decision::Rules;
 use decision::{DecisionState, Match, Observation, Reason};
-use facegate_hal::{Camera, DoorRelay, Frame, RelayError};
+use door::Door;
+use facegate_hal::{Camera, CameraError, DoorRelay, Frame, RelayError};
 use facegate_models::image::{imageops, ImageFormat};
 use facegate_models::{AttributeSet, DetectorConfig};
-use serde::Serialize;
 use std::io::Cursor;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tracker::Tracker;
 
 pub struct EdgeSettings {
@@ -36,152 +43,30 @@ pub struct EdgeSettings {
     pub events_kept: u64,
 }
 
-/// Counters of the loop, for `GET /api/facegate/v1/Status`.
-#[derive(Default)]
-pub struct Counters {
-    frames_in: AtomicU64,
-    frames_processed: AtomicU64,
-    frames_dropped: AtomicU64,
-    opens: AtomicU64,
-    denials: AtomicU64,
-    detect_micros: AtomicU64,
-    recognise_micros: AtomicU64,
-    frame_to_decision_micros: AtomicU64,
-    /// The latest frame-to-decision latencies, for percentiles.
-    recent_latencies: Mutex<std::collections::VecDeque<u64>>,
-}
-
-/// How many recent latencies the percentiles cover.
-const RECENT: usize = 4096;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CountersDto {
-    running: bool,
-    frames_in: u64,
-    frames_processed: u64,
-    frames_dropped: u64,
-    opens: u64,
-    denials: u64,
-    /// Mean milliseconds per processed frame.
-    detect_ms: f64,
-    recognise_ms: f64,
-    frame_to_decision_ms: f64,
-    /// Over the latest decisions (up to 4096), from capture to decision;
-    /// the relay command follows at once.
-    frame_to_decision_p50_ms: f64,
-    frame_to_decision_p99_ms: f64,
-}
-
-impl Counters {
-    pub fn snapshot(&self, running: bool) -> CountersDto {
-        let processed = self.frames_processed.load(Ordering::Relaxed);
-        let mean = |micros: &AtomicU64| {
-            micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
-        };
-        let mut recent: Vec<u64> = self
-            .recent_latencies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        recent.sort_unstable();
-        let percentile = |q: f64| {
-            recent
-                .get(((recent.len().max(1) - 1) as f64 * q).round() as usize)
-                .map_or(0.0, |micros| *micros as f64 / 1e3)
-        };
-        CountersDto {
-            running,
-            frames_in: self.frames_in.load(Ordering::Relaxed),
-            frames_processed: processed,
-            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
-            opens: self.opens.load(Ordering::Relaxed),
-            denials: self.denials.load(Ordering::Relaxed),
-            detect_ms: mean(&self.detect_micros),
-            recognise_ms: mean(&self.recognise_micros),
-            frame_to_decision_ms: mean(&self.frame_to_decision_micros),
-            frame_to_decision_p50_ms: percentile(0.5),
-            frame_to_decision_p99_ms: percentile(0.99),
-        }
-    }
-}
-
-impl Counters {
-    fn note_latency(&self, micros: u64) {
-        self.frame_to_decision_micros
-            .fetch_add(micros, Ordering::Relaxed);
-        let mut recent = self
-            .recent_latencies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if recent.len() == RECENT {
-            recent.pop_front();
-        }
-        recent.push_back(micros);
-    }
-}
-
-fn add_micros(counter: &AtomicU64, since: Instant) {
-    counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
-}
-
-/// The newest frame, handed from the capture thread to processing.
-#[derive(Default)]
-struct Latest {
-    frame: Mutex<Option<Frame>>,
-    ready: Notify,
-    ended: AtomicBool,
-}
-
 /// A running loop; `stop` ends it and leaves the relay closed.
 pub struct EdgeLoop {
     stop: Arc<AtomicBool>,
     latest: Arc<Latest>,
+    capture: std::thread::JoinHandle<()>,
     worker: std::thread::JoinHandle<()>,
 }
 
 impl EdgeLoop {
-    /// Starts capturing from `camera`; `relay` makes the door relay inside
-    /// the loop's runtime (serial ports need one).
-    pub fn start<R, F>(
-        api: Arc<Api>,
-        mut camera: Box<dyn Camera>,
-        relay: F,
-        settings: EdgeSettings,
-    ) -> EdgeLoop
+    /// Starts capturing from the camera that `camera` opens (again after a
+    /// failure); `relay` makes the door relay inside the loop's runtime
+    /// (serial ports need one), again after a failure too.
+    pub fn start<R, C, F>(api: Arc<Api>, camera: C, relay: F, settings: EdgeSettings) -> EdgeLoop
     where
         R: DoorRelay + 'static,
-        F: FnOnce() -> Result<R, RelayError> + Send + 'static,
+        C: FnMut() -> Result<Box<dyn Camera>, CameraError> + Send + 'static,
+        F: FnMut() -> Result<R, RelayError> + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(Latest::default());
-        {
+        let capture = {
             let (stop, latest, counters) = (stop.clone(), latest.clone(), api.counters.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match camera.next_frame() {
-                        Ok(Some(frame)) => {
-                            counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                            let mut slot = latest.frame.lock().unwrap_or_else(|e| e.into_inner());
-                            if slot.replace(frame).is_some() {
-                                counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
-                            }
-                            drop(slot);
-                            latest.ready.notify_one();
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            log::error!("camera: {e}");
-                            break;
-                        }
-                    }
-                }
-                latest.ended.store(true, Ordering::Relaxed);
-                latest.ready.notify_one();
-            });
-        }
+            std::thread::spawn(move || capture::run(camera, &latest, &counters.camera, &stop))
+        };
         let worker = {
             let (stop, latest) = (stop.clone(), latest.clone());
             std::thread::spawn(move || {
@@ -190,16 +75,18 @@ impl EdgeLoop {
                     .build()
                     .expect("a tokio runtime for the edge loop");
                 runtime.block_on(async move {
-                    match relay() {
-                        Ok(relay) => process_frames(api, latest, stop, relay, settings).await,
-                        Err(e) => log::error!("door relay: {e}; the edge loop is not running"),
-                    }
+                    let (door, door_task) =
+                        Door::start(relay, settings.pulse, api.counters.relay.clone());
+                    process_frames(api, latest, stop, door, settings).await;
+                    // The door handle is gone: the task closes the relay.
+                    let _ = door_task.await;
                 });
             })
         };
         EdgeLoop {
             stop,
             latest,
+            capture,
             worker,
         }
     }
@@ -208,31 +95,23 @@ impl EdgeLoop {
         self.stop.store(true, Ordering::Relaxed);
         self.latest.ready.notify_one();
         let _ = self.worker.join();
+        let _ = self.capture.join();
     }
 }
 
-async fn process_frames<R: DoorRelay>(
+async fn process_frames(
     api: Arc<Api>,
     latest: Arc<Latest>,
     stop: Arc<AtomicBool>,
-    mut relay: R,
+    door: Door,
     settings: EdgeSettings,
 ) {
     let settings = Arc::new(settings);
     let mut state = DecisionState::default();
     let mut tracker = Tracker::default();
-    // The door starts, and ends, closed.
-    if let Err(e) = relay.close().await {
-        log::error!("relay: {e}");
-    }
     loop {
-        let frame = latest
-            .frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(frame) = frame else {
-            if stop.load(Ordering::Relaxed) || latest.ended.load(Ordering::Relaxed) {
+        let Some(frame) = latest.take() else {
+            if stop.load(Ordering::Relaxed) || latest.ended() {
                 break;
             }
             latest.ready.notified().await;
@@ -242,42 +121,46 @@ async fn process_frames<R: DoorRelay>(
             break;
         }
         let (api_for_work, settings_for_work) = (api.clone(), settings.clone());
-        let seen =
-            tokio::task::spawn_blocking(move || observe(&api_for_work, &frame, &settings_for_work))
-                .await
-                .unwrap_or_default();
+        let work =
+            tokio::task::spawn_blocking(move || observe(&api_for_work, &frame, &settings_for_work));
+        let seen = match work.await {
+            Ok(seen) => seen,
+            Err(failure) => {
+                // A bug met by one frame must not stop the door.
+                log::error!("processing a frame failed: {failure}");
+                api.counters.frames_failed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
         api.counters
             .frames_processed
             .fetch_add(1, Ordering::Relaxed);
         for face in seen {
             let now = Instant::now();
-            let reason = state.decide(&settings.rules, &face.observation, now);
+            let mut reason = state.judge(&settings.rules, &face.observation, now);
             api.counters
                 .note_latency(face.captured_at.elapsed().as_micros() as u64);
+            if reason == Reason::Granted {
+                // Only the door's answer says whether it opened.
+                match door.open().await {
+                    Ok(()) => {
+                        if let Some(matched) = &face.observation.matched {
+                            state.opened(&matched.member_id, now);
+                        }
+                    }
+                    Err(_) => reason = Reason::RelayFailed,
+                }
+            }
             if !tracker.observe(face.bbox, reason, now) {
                 continue;
             }
-            let opened = reason == Reason::Granted;
-            if opened {
-                api.counters.opens.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = pulse(&mut relay, settings.pulse).await {
-                    log::error!("relay: {e}");
-                }
-            } else {
-                api.counters.denials.fetch_add(1, Ordering::Relaxed);
-            }
+            match reason {
+                Reason::Granted => api.counters.opens.fetch_add(1, Ordering::Relaxed),
+                _ => api.counters.denials.fetch_add(1, Ordering::Relaxed),
+            };
             record(&api, &face, reason, settings.events_kept);
         }
     }
-    if let Err(e) = relay.close().await {
-        log::error!("relay: {e}");
-    }
-}
-
-async fn pulse<R: DoorRelay>(relay: &mut R, length: Duration) -> Result<(), RelayError> {
-    relay.open().await?;
-    tokio::time::sleep(length).await;
-    relay.close().await
 }
 
 /// One face in a frame, judged.
@@ -420,25 +303,5 @@ impl DoorRelay for LoggingRelay {
     async fn close(&mut self) -> Result<(), RelayError> {
         log::info!("relay (logging only): close");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use facegate_hal::fakes::FakeRelay;
-
-    #[test]
-    fn a_pulse_opens_then_closes_the_relay() {
-        let relay = FakeRelay::default();
-        let mut driven = relay.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime
-            .block_on(pulse(&mut driven, Duration::from_millis(1)))
-            .unwrap();
-        assert_eq!(*relay.commands.lock().unwrap(), vec!["open", "close"]);
     }
 }

@@ -6,38 +6,43 @@ use facegate_hal::{
     parse_hex_bytes, Camera, CameraError, DoorRelay, PixelFormat, RelayError, ReplayCamera,
     SerialRelay, V4lCamera,
 };
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Opens the configured camera: `v4l:DEVICE` or `replay:DIR[@FPS]`.
-pub fn camera(config: &EdgeConfig) -> Result<Box<dyn Camera>, CameraError> {
-    let spec = config.camera.as_str();
+/// The configured camera as an opener, called again after each failure:
+/// `v4l:DEVICE` or `replay:DIR[@FPS]`. A spec that can never work is an
+/// error now; a device that cannot be opened yet is the loop's to retry.
+pub fn camera(
+    config: &EdgeConfig,
+) -> Result<impl FnMut() -> Result<Box<dyn Camera>, CameraError> + Send + 'static, CameraError> {
+    let spec = config.camera.clone();
     if let Some(device) = spec.strip_prefix("v4l:") {
+        let device = PathBuf::from(device);
         let format = match config.pixel_format {
             PixelFormatName::Mjpeg => PixelFormat::Mjpeg,
             PixelFormatName::Yuyv => PixelFormat::Yuyv,
         };
-        let camera = V4lCamera::open(
-            Path::new(device),
-            format,
-            config.width,
-            config.height,
-            config.fps,
-        )?;
-        return Ok(Box::new(camera));
+        let (width, height, fps) = (config.width, config.height, config.fps);
+        return Ok(Box::new(move || -> Result<Box<dyn Camera>, CameraError> {
+            let camera = V4lCamera::open(&device, format, width, height, fps)?;
+            Ok(Box::new(camera))
+        }) as Box<dyn FnMut() -> _ + Send>);
     }
     if let Some(replay) = spec.strip_prefix("replay:") {
         let (dir, fps) = match replay.rsplit_once('@') {
             Some((dir, fps)) => (
-                dir,
-                fps.parse::<f64>()
-                    .map_err(|_| CameraError(format!("bad replay frame rate in `{spec}`")))?,
+                PathBuf::from(dir),
+                fps.parse::<f64>().map_err(|_| {
+                    CameraError::device(format!("bad replay frame rate in `{spec}`"))
+                })?,
             ),
-            None => (replay, 5.0),
+            None => (PathBuf::from(replay), 5.0),
         };
-        return Ok(Box::new(ReplayCamera::from_dir(Path::new(dir), fps)?));
+        return Ok(Box::new(move || -> Result<Box<dyn Camera>, CameraError> {
+            Ok(Box::new(ReplayCamera::from_dir(&dir, fps)?))
+        }));
     }
-    Err(CameraError(format!(
+    Err(CameraError::device(format!(
         "camera `{spec}` is neither v4l:DEVICE nor replay:DIR[@FPS]"
     )))
 }
@@ -64,10 +69,16 @@ impl DoorRelay for Relay {
     }
 }
 
-pub fn relay(config: &EdgeConfig) -> Result<Relay, RelayError> {
+/// The configured door relay as a connector, called again after each
+/// failure: `serial:PATH[@BAUD]` or `fake`. A spec that can never work is
+/// an error now.
+pub fn relay(
+    config: &EdgeConfig,
+) -> Result<impl FnMut() -> Result<Relay, RelayError> + Send + 'static, RelayError> {
     let spec = config.relay.as_str();
     if spec == "fake" {
-        return Ok(Relay::Logging(LoggingRelay));
+        return Ok(Box::new(|| Ok(Relay::Logging(LoggingRelay)))
+            as Box<dyn FnMut() -> Result<Relay, RelayError> + Send>);
     }
     let Some(port) = spec.strip_prefix("serial:") else {
         return Err(RelayError(format!(
@@ -76,19 +87,19 @@ pub fn relay(config: &EdgeConfig) -> Result<Relay, RelayError> {
     };
     let (path, baud) = match port.rsplit_once('@') {
         Some((path, baud)) => (
-            path,
+            path.to_string(),
             baud.parse()
                 .map_err(|_| RelayError(format!("bad baud rate in `{spec}`")))?,
         ),
-        None => (port, 9600),
+        None => (port.to_string(), 9600),
     };
-    SerialRelay::open_port(
-        path,
-        baud,
+    let (open, close) = (
         parse_hex_bytes(&config.relay_open)?,
         parse_hex_bytes(&config.relay_close)?,
-    )
-    .map(Relay::Serial)
+    );
+    Ok(Box::new(move || {
+        SerialRelay::open_port(&path, baud, open.clone(), close.clone()).map(Relay::Serial)
+    }))
 }
 
 pub fn settings(config: &EdgeConfig) -> EdgeSettings {
