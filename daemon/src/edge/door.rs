@@ -196,9 +196,7 @@ where
         let mut last_error = None;
         for _ in 0..2 {
             if self.relay.is_none() {
-                if let Err(error) = self.reconnect().await {
-                    return Err(error);
-                }
+                self.reconnect().await?;
             }
             let Some(relay) = self.relay.as_mut() else {
                 break;
