@@ -326,7 +326,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/Watchlists",
-            json!({"displayName": 5, "fullName": "f"}),
+            json!({"displayName": {"text": "d"}, "fullName": "f"}),
             "displayName",
         ),
         (
@@ -344,7 +344,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/Watchlists",
-            json!({"displayName": "d", "fullName": "f", "threshold": "40"}),
+            json!({"displayName": "d", "fullName": "f", "threshold": "forty"}),
             "threshold",
         ),
         (
@@ -434,7 +434,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/WatchlistMembers/UnlinkFromWatchlist",
-            json!({"watchlistId": "w", "watchlistMembersIds": [1]}),
+            json!({"watchlistId": "w", "watchlistMembersIds": [[1]]}),
             "watchlistMembersIds[0]",
         ),
     ];
