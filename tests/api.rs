@@ -608,7 +608,9 @@ fn unknown_endpoints_are_404_and_wrong_methods_405() {
         &daemon.call("POST", "/api/v1/Version", Some(&json!({}))),
         405,
     );
-    problem(&daemon.get("/api/v1/WatchlistMembers/LinkToWatchlist"), 404);
+    let reply = daemon.get("/api/v1/WatchlistMembers/LinkToWatchlist");
+    problem(&reply, 405);
+    assert_eq!(reply.header("Allow"), Some("POST"));
 }
 
 #[test]

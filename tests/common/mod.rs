@@ -20,10 +20,12 @@ pub struct Daemon {
     _owned_dir: Option<tempfile::TempDir>,
 }
 
-/// An HTTP answer: status, content type and body.
+/// An HTTP answer: status, headers and body.
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
     pub body: String,
     pub bytes: Vec<u8>,
 }
@@ -31,6 +33,14 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -126,6 +136,14 @@ impl Daemon {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
         let bytes = response
             .body_mut()
             .with_config()
@@ -135,6 +153,7 @@ impl Daemon {
         Reply {
             status: response.status().as_u16(),
             content_type,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
         }
