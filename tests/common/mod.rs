@@ -230,6 +230,20 @@ pub fn photo_base64(name: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A 320x240 grey PNG, which holds no face, as base64.
+pub fn grey_png_base64() -> String {
+    use base64::Engine as _;
+    let grey = facegate_models::RgbImage::from_pixel(
+        320,
+        240,
+        facegate_models::image::Rgb([128, 128, 128]),
+    );
+    let mut png = std::io::Cursor::new(Vec::new());
+    grey.write_to(&mut png, facegate_models::image::ImageFormat::Png)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(png.into_inner())
+}
+
 /// Reads the daemon's log until it says where it listens, then keeps
 /// draining the log in the background so the daemon never blocks on it.
 fn wait_until_listening(child: &mut Child) -> String {

@@ -151,6 +151,14 @@ impl JsonObject {
         })
     }
 
+    /// A UUID field (`format: uuid`), if present, in the canonical form
+    /// (lower-case, hyphenated) that ids are stored in.
+    pub fn optional_uuid(&self, name: &str) -> Result<Option<String>, Problem> {
+        self.field(name, |path, value| {
+            as_uuid(value).ok_or_else(|| wrong_type(path, "a UUID", value))
+        })
+    }
+
     /// A boolean field, if present.
     pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, Problem> {
         self.field(name, |path, value| {
@@ -252,6 +260,17 @@ fn as_number(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
         Value::String(text) => trim_white(text).parse().ok(),
+        _ => None,
+    }
+}
+
+/// A string holding a UUID in any of the forms .NET's `Guid` parses:
+/// hyphenated, 32 digits, or braced; hex digits in any case.
+fn as_uuid(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => uuid::Uuid::parse_str(trim_white(text))
+            .ok()
+            .map(|id| id.to_string()),
         _ => None,
     }
 }
@@ -470,6 +489,36 @@ mod tests {
             field_named(long.optional_string("id", 5).unwrap_err()),
             "id"
         );
+    }
+
+    #[test]
+    fn uuids_read_in_canonical_form_and_other_values_are_refused() {
+        let canonical = "5f1c2a3b-0d4e-4f60-8a7b-9c0d1e2f3a4b";
+        for given in [
+            canonical,
+            "5F1C2A3B-0D4E-4F60-8A7B-9C0D1E2F3A4B",
+            "{5f1c2a3b-0d4e-4f60-8a7b-9c0d1e2f3a4b}",
+            "5f1c2a3b0d4e4f608a7b9c0d1e2f3a4b",
+        ] {
+            let body = object(json!({ "faceId": given }));
+            assert_eq!(
+                body.optional_uuid("faceId").unwrap().as_deref(),
+                Some(canonical),
+                "{given}"
+            );
+        }
+        for bad in [
+            json!("nope"),
+            json!(""),
+            json!(3),
+            json!({}),
+            json!([canonical]),
+        ] {
+            let body = object(json!({ "image": { "faceId": bad } }));
+            let image = body.optional_object("image").unwrap().unwrap();
+            let problem = image.optional_uuid("faceId").unwrap_err();
+            assert_eq!(field_named(problem), "image.faceId", "{bad}");
+        }
     }
 
     #[test]
