@@ -143,7 +143,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
         results.truncate(max_results);
         responses.push(SearchResponse {
             match_results: results,
-            spoof_check_result: spoof_check(api, &image.pixels, Some(face), &spoof)?,
+            spoof_check_result: spoof_check(api, &image.pixels, face, &spoof)?,
             face: FaceAttributesDto::from(&face.to_record(new_id(), None, "")),
         });
     }
