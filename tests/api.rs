@@ -326,7 +326,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/Watchlists",
-            json!({"displayName": 5, "fullName": "f"}),
+            json!({"displayName": {"text": "d"}, "fullName": "f"}),
             "displayName",
         ),
         (
@@ -344,7 +344,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/Watchlists",
-            json!({"displayName": "d", "fullName": "f", "threshold": "40"}),
+            json!({"displayName": "d", "fullName": "f", "threshold": "forty"}),
             "threshold",
         ),
         (
@@ -434,7 +434,7 @@ fn invalid_bodies_are_400_naming_the_field() {
         (
             "POST",
             "/api/v1/WatchlistMembers/UnlinkFromWatchlist",
-            json!({"watchlistId": "w", "watchlistMembersIds": [1]}),
+            json!({"watchlistId": "w", "watchlistMembersIds": [[1]]}),
             "watchlistMembersIds[0]",
         ),
     ];
@@ -608,7 +608,9 @@ fn unknown_endpoints_are_404_and_wrong_methods_405() {
         &daemon.call("POST", "/api/v1/Version", Some(&json!({}))),
         405,
     );
-    problem(&daemon.get("/api/v1/WatchlistMembers/LinkToWatchlist"), 404);
+    let reply = daemon.get("/api/v1/WatchlistMembers/LinkToWatchlist");
+    problem(&reply, 405);
+    assert_eq!(reply.header("Allow"), Some("POST"));
 }
 
 #[test]

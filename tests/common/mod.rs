@@ -20,10 +20,12 @@ pub struct Daemon {
     _owned_dir: Option<tempfile::TempDir>,
 }
 
-/// An HTTP answer: status, content type and body.
+/// An HTTP answer: status, headers and body.
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
     pub body: String,
     pub bytes: Vec<u8>,
 }
@@ -31,6 +33,14 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -135,6 +145,14 @@ impl Daemon {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
         let bytes = response
             .body_mut()
             .with_config()
@@ -144,6 +162,7 @@ impl Daemon {
         Reply {
             status: response.status().as_u16(),
             content_type,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
         }
@@ -218,6 +237,20 @@ pub fn photo_base64(name: &str) -> String {
     use base64::Engine as _;
     let bytes = std::fs::read(artifacts().join("testdata").join(name)).unwrap();
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A 320x240 grey PNG, which holds no face, as base64.
+pub fn grey_png_base64() -> String {
+    use base64::Engine as _;
+    let grey = facegate_models::RgbImage::from_pixel(
+        320,
+        240,
+        facegate_models::image::Rgb([128, 128, 128]),
+    );
+    let mut png = std::io::Cursor::new(Vec::new());
+    grey.write_to(&mut png, facegate_models::image::ImageFormat::Png)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(png.into_inner())
 }
 
 /// Reads the daemon's log until it says where it listens, then keeps

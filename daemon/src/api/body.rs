@@ -109,101 +109,66 @@ impl JsonObject {
         (!value.is_null()).then_some(value)
     }
 
-    fn invalid(&self, name: &str, detail: String) -> Problem {
-        Problem::invalid_field(&self.path_of(name), detail)
-    }
-
-    /// 400 for field `name` holding the wrong kind of JSON value.
-    fn wrong_type(&self, name: &str, expected: &str, got: &Value) -> Problem {
-        let path = self.path_of(name);
-        self.invalid(
-            name,
-            format!("{path} must be {expected}, not {}", kind(got)),
-        )
+    /// Field `name`, if present, read by `read` from its path and value.
+    fn field<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&str, &Value) -> Result<T, Problem>,
+    ) -> Result<Option<T>, Problem> {
+        self.get(name)
+            .map(|value| read(&self.path_of(name), value))
+            .transpose()
     }
 
     /// A string field of at most `max_chars` characters, if present.
     pub fn optional_string(&self, name: &str, max_chars: usize) -> Result<Option<String>, Problem> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let Value::String(text) = value else {
-            return Err(self.wrong_type(name, "a string", value));
-        };
-        if text.chars().count() > max_chars {
-            return Err(self.invalid(
-                name,
-                format!(
-                    "{} must be at most {max_chars} characters long",
-                    self.path_of(name)
-                ),
-            ));
-        }
-        Ok(Some(text.clone()))
+        self.field(name, |path, value| bounded_text(path, value, max_chars))
     }
 
     pub fn required_string(&self, name: &str, max_chars: usize) -> Result<String, Problem> {
-        self.optional_string(name, max_chars)?
-            .ok_or_else(|| self.invalid(name, format!("{} is required", self.path_of(name))))
+        self.optional_string(name, max_chars)?.ok_or_else(|| {
+            let path = self.path_of(name);
+            Problem::invalid_field(&path, format!("{path} is required"))
+        })
     }
 
     /// An integer field within `min..=max`, if present.
     pub fn optional_int(&self, name: &str, min: i32, max: i32) -> Result<Option<i32>, Problem> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let out_of_range = || {
-            self.invalid(
-                name,
-                format!(
-                    "{} must be an integer from {min} to {max}",
-                    self.path_of(name)
-                ),
-            )
-        };
-        let number = value.as_i64().ok_or_else(out_of_range)?;
-        i32::try_from(number)
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .map(Some)
-            .ok_or_else(out_of_range)
-    }
-
-    /// An object field, if present.
-    pub fn optional_object(&self, name: &str) -> Result<Option<JsonObject>, Problem> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => JsonObject::new(value.clone(), &self.path_of(name)).map(Some),
-        }
-    }
-
-    /// A boolean field, if present.
-    pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, Problem> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.wrong_type(name, "true or false", other)),
-        }
+        self.field(name, |path, value| {
+            as_integer(value)
+                .and_then(|n| i32::try_from(n).ok())
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| wrong_type(path, &format!("an integer from {min} to {max}"), value))
+        })
     }
 
     /// A number field within `min..=max`, if present.
     pub fn optional_number(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, Problem> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        value
-            .as_f64()
-            .filter(|n| (min..=max).contains(n))
-            .map(Some)
-            .ok_or_else(|| {
-                self.invalid(
-                    name,
-                    format!(
-                        "{} must be a number from {min} to {max}",
-                        self.path_of(name)
-                    ),
-                )
-            })
+        self.field(name, |path, value| {
+            as_number(value)
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| wrong_type(path, &format!("a number from {min} to {max}"), value))
+        })
+    }
+
+    /// A UUID field (`format: uuid`), if present, in the canonical form
+    /// (lower-case, hyphenated) that ids are stored in.
+    pub fn optional_uuid(&self, name: &str) -> Result<Option<String>, Problem> {
+        self.field(name, |path, value| {
+            as_uuid(value).ok_or_else(|| wrong_type(path, "a UUID", value))
+        })
+    }
+
+    /// A boolean field, if present.
+    pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, Problem> {
+        self.field(name, |path, value| {
+            as_bool(value).ok_or_else(|| wrong_type(path, "true or false", value))
+        })
+    }
+
+    /// An object field, if present.
+    pub fn optional_object(&self, name: &str) -> Result<Option<JsonObject>, Problem> {
+        self.field(name, |path, value| JsonObject::new(value.clone(), path))
     }
 
     /// An array of strings, each at most `max_chars` long, if present.
@@ -216,34 +181,122 @@ impl JsonObject {
             return Ok(None);
         };
         items
-            .into_iter()
-            .map(|(path, value)| match value {
-                Value::String(text) if text.chars().count() <= max_chars => Ok(text),
-                _ => Err(Problem::invalid_field(
-                    &path,
-                    format!("{path} must be a string of at most {max_chars} characters"),
-                )),
-            })
+            .iter()
+            .map(|(path, value)| bounded_text(path, value, max_chars))
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
 
     /// An array field's elements, each with its path (`name[i]`), if present.
     pub fn optional_array(&self, name: &str) -> Result<Option<Vec<(String, Value)>>, Problem> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let Value::Array(items) = value else {
-            return Err(self.wrong_type(name, "an array", value));
-        };
-        let path = self.path_of(name);
-        Ok(Some(
-            items
+        self.field(name, |path, value| {
+            let Value::Array(items) = value else {
+                return Err(wrong_type(path, "an array", value));
+            };
+            Ok(items
                 .iter()
                 .enumerate()
                 .map(|(i, item)| (format!("{path}[{i}]"), item.clone()))
-                .collect(),
-        ))
+                .collect())
+        })
+    }
+}
+
+/// 400 for the value at `path`, which cannot be read as `expected`.
+fn wrong_type(path: &str, expected: &str, got: &Value) -> Problem {
+    Problem::invalid_field(
+        path,
+        format!("{path} must be {expected}, not {}", describe(got)),
+    )
+}
+
+/// The value at `path` as a string of at most `max_chars` characters.
+fn bounded_text(path: &str, value: &Value, max_chars: usize) -> Result<String, Problem> {
+    let text = as_text(value).ok_or_else(|| wrong_type(path, "a string", value))?;
+    if text.chars().count() > max_chars {
+        return Err(Problem::invalid_field(
+            path,
+            format!("{path} must be at most {max_chars} characters long"),
+        ));
+    }
+    Ok(text)
+}
+
+// How SmartFace's binder (Newtonsoft.Json) reads a JSON value as each schema
+// type: clients send numbers and booleans as strings, and ids as numbers.
+// `None` means the value cannot be read as that type.
+
+fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(text) => {
+            let text = trim_white(text);
+            if text.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if text.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An integer, a number without a fractional part, or a string holding an
+/// integer (with an optional sign), as .NET's `int.Parse` reads it.
+fn as_integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            // Saturates beyond i64, which every caller's range refuses.
+            n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)
+        }),
+        Value::String(text) => trim_white(text).parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(text) => trim_white(text).parse().ok(),
+        _ => None,
+    }
+}
+
+/// A string holding a UUID in any of the forms .NET's `Guid` parses:
+/// hyphenated, 32 digits, or braced; hex digits in any case.
+fn as_uuid(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => uuid::Uuid::parse_str(trim_white(text))
+            .ok()
+            .map(|id| id.to_string()),
+        _ => None,
+    }
+}
+
+/// A string, or the JSON text of a number or boolean.
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Drops the white space .NET's number and boolean parsers skip.
+fn trim_white(text: &str) -> &str {
+    text.trim_matches(|c| matches!(c, ' ' | '\t'..='\r'))
+}
+
+/// The value as an error message shows it: short scalars in full.
+fn describe(value: &Value) -> String {
+    const SHOWN_CHARS: usize = 40;
+    match value {
+        Value::String(text) if text.chars().count() <= SHOWN_CHARS => format!("{text:?}"),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        other => kind(other).to_string(),
     }
 }
 
@@ -302,19 +355,196 @@ mod tests {
         assert!(text.contains("fullName") && text.contains("200"), "{text}");
     }
 
+    /// The field an error names in its `errors` map.
+    fn field_named(problem: Problem) -> String {
+        assert_eq!(problem.status, 400, "{problem:?}");
+        let body = problem.into_response("/").data;
+        let mut text = Vec::new();
+        body.into_reader_and_size()
+            .0
+            .read_to_end(&mut text)
+            .unwrap();
+        let body: Value = serde_json::from_slice(&text).unwrap();
+        let errors = body["errors"].as_object().expect("an errors map");
+        assert_eq!(errors.len(), 1, "{body}");
+        errors.keys().next().unwrap().clone()
+    }
+
+    #[test]
+    fn integers_read_from_numbers_without_fraction_and_integer_strings() {
+        for (given, read) in [
+            (json!(40), 40),
+            (json!(40.0), 40),
+            (json!("40"), 40),
+            (json!(" 40\t"), 40),
+            (json!("+7"), 7),
+            (json!("0"), 0),
+            (json!(100), 100),
+        ] {
+            let body = object(json!({ "threshold": given }));
+            assert_eq!(
+                body.optional_int("threshold", 0, 100).unwrap(),
+                Some(read),
+                "{given}"
+            );
+        }
+    }
+
     #[test]
     fn integers_outside_the_range_or_not_integers_are_refused() {
         for bad in [
             json!(101),
             json!(-1),
+            json!("-1"),
             json!(40.5),
-            json!("40"),
+            json!("40.5"),
+            json!("40.0"),
+            json!("abc"),
+            json!(""),
+            json!("4 0"),
+            json!("99999999999999999999999"),
             json!(1u64 << 40),
+            json!(1e300),
+            json!(true),
+            json!([40]),
+            json!({"value": 40}),
         ] {
             let body = object(json!({ "threshold": bad }));
-            assert!(body.optional_int("threshold", 0, 100).is_err(), "{bad}");
+            let problem = body.optional_int("threshold", 0, 100).unwrap_err();
+            assert_eq!(field_named(problem), "threshold", "{bad}");
         }
-        let body = object(json!({"threshold": 100}));
-        assert_eq!(body.optional_int("threshold", 0, 100).unwrap(), Some(100));
+    }
+
+    #[test]
+    fn booleans_read_from_true_false_and_their_strings_in_any_case() {
+        for (given, read) in [
+            (json!(true), true),
+            (json!(false), false),
+            (json!("true"), true),
+            (json!("False"), false),
+            (json!("TRUE"), true),
+            (json!(" false "), false),
+        ] {
+            let body = object(json!({ "age": given }));
+            assert_eq!(body.optional_bool("age").unwrap(), Some(read), "{given}");
+        }
+        for bad in [json!("yes"), json!("1"), json!(""), json!(1), json!([true])] {
+            let body = object(json!({ "config": { "age": bad } }));
+            let config = body.optional_object("config").unwrap().unwrap();
+            let problem = config.optional_bool("age").unwrap_err();
+            assert_eq!(field_named(problem), "config.age", "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_from_numbers_and_numeric_strings() {
+        for (given, read) in [
+            (json!(90), 90.0),
+            (json!(12.5), 12.5),
+            (json!("12.5"), 12.5),
+            (json!(" 1e1 "), 10.0),
+        ] {
+            let body = object(json!({ "score": given }));
+            assert_eq!(
+                body.optional_number("score", 0.0, 100.0).unwrap(),
+                Some(read),
+                "{given}"
+            );
+        }
+        for bad in [
+            json!("abc"),
+            json!("NaN"),
+            json!("inf"),
+            json!(100.5),
+            json!(false),
+        ] {
+            let body = object(json!({ "score": bad }));
+            let problem = body.optional_number("score", 0.0, 100.0).unwrap_err();
+            assert_eq!(field_named(problem), "score", "{bad}");
+        }
+    }
+
+    #[test]
+    fn strings_read_numbers_and_booleans_as_their_text() {
+        let body = object(json!({"id": 7, "flag": true, "ratio": 0.5, "ids": [12, "a", false]}));
+        assert_eq!(
+            body.optional_string("id", 10).unwrap().as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            body.optional_string("flag", 10).unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            body.optional_string("ratio", 10).unwrap().as_deref(),
+            Some("0.5")
+        );
+        assert_eq!(
+            body.optional_strings("ids", 10).unwrap().unwrap(),
+            vec!["12", "a", "false"]
+        );
+        // The length bound applies to the text.
+        let long = object(json!({ "id": 123456 }));
+        assert_eq!(
+            field_named(long.optional_string("id", 5).unwrap_err()),
+            "id"
+        );
+    }
+
+    #[test]
+    fn uuids_read_in_canonical_form_and_other_values_are_refused() {
+        let canonical = "5f1c2a3b-0d4e-4f60-8a7b-9c0d1e2f3a4b";
+        for given in [
+            canonical,
+            "5F1C2A3B-0D4E-4F60-8A7B-9C0D1E2F3A4B",
+            "{5f1c2a3b-0d4e-4f60-8a7b-9c0d1e2f3a4b}",
+            "5f1c2a3b0d4e4f608a7b9c0d1e2f3a4b",
+        ] {
+            let body = object(json!({ "faceId": given }));
+            assert_eq!(
+                body.optional_uuid("faceId").unwrap().as_deref(),
+                Some(canonical),
+                "{given}"
+            );
+        }
+        for bad in [
+            json!("nope"),
+            json!(""),
+            json!(3),
+            json!({}),
+            json!([canonical]),
+        ] {
+            let body = object(json!({ "image": { "faceId": bad } }));
+            let image = body.optional_object("image").unwrap().unwrap();
+            let problem = image.optional_uuid("faceId").unwrap_err();
+            assert_eq!(field_named(problem), "image.faceId", "{bad}");
+        }
+    }
+
+    #[test]
+    fn objects_and_arrays_are_not_strings() {
+        let body = object(json!({"id": {"value": "a"}, "name": ["a"], "ids": ["a", {}]}));
+        assert_eq!(
+            field_named(body.required_string("id", 10).unwrap_err()),
+            "id"
+        );
+        assert_eq!(
+            field_named(body.optional_string("name", 10).unwrap_err()),
+            "name"
+        );
+        assert_eq!(
+            field_named(body.optional_strings("ids", 10).unwrap_err()),
+            "ids[1]"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_string_names_its_path() {
+        let body = object(json!({"probe": {"other": 1}}));
+        let probe = body.optional_object("probe").unwrap().unwrap();
+        assert_eq!(
+            field_named(probe.required_string("id", 10).unwrap_err()),
+            "probe.id"
+        );
     }
 }

@@ -158,7 +158,7 @@ fn not_performed(reason: &str) -> LivenessCheck {
 pub fn spoof_check(
     api: &Api,
     image: &facegate_models::RgbImage,
-    face: Option<&AnalysedFace>,
+    face: &AnalysedFace,
     settings: &SpoofSettings,
 ) -> Result<SpoofCheckResponse, Problem> {
     let mut failed = false;
@@ -172,9 +172,6 @@ pub fn spoof_check(
                 "the {name} liveness check was not requested"
             )));
         }
-        let Some(face) = face else {
-            return Ok(not_performed("no face was found in the image"));
-        };
         if face.located.detection.size() < min_face {
             return Ok(not_performed(&format!(
                 "the face is too small for the {name} liveness check ({:.0} px, at least {min_face} px)",
@@ -235,15 +232,12 @@ pub fn spoof_check_endpoint(api: &Api, request: &Request) -> Result<Response, Pr
         &["liveness_distant_cpu_remote"],
     )?;
     let image = image_field(api, &body, "image")?;
-    let face = match largest_face(api, &image.pixels, &detector, AttributeSet::NONE, "image") {
-        Ok(face) => Some(face),
-        Err(problem) if problem.status == 400 => None,
-        Err(problem) => return Err(problem),
-    };
+    // A photo without a face is the client's error, as in Verify and Search.
+    let face = largest_face(api, &image.pixels, &detector, AttributeSet::NONE, "image")?;
     Ok(Response::json(&spoof_check(
         api,
         &image.pixels,
-        face.as_ref(),
+        &face,
         &settings,
     )?))
 }

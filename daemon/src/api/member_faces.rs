@@ -9,7 +9,7 @@ use super::paging::{page_request, paged_response};
 use super::problem::Problem;
 use super::watchlist_members::{member_fields, MemberDto};
 use super::watchlists::WatchlistDto;
-use super::{escape_segment, new_id, Api, ID_MAX_CHARS};
+use super::{escape_segment, new_id, required_id, Api, ID_MAX_CHARS};
 use crate::store::{Face, FaceError, StoredImage};
 use facegate_models::DetectorConfig;
 use rouille::{Request, Response};
@@ -55,6 +55,14 @@ fn enrolment_detector(api: &Api, body: &JsonObject) -> Result<DetectorConfig, Pr
     detector_config(body, "faceDetectorConfig", accurate)
 }
 
+/// A `RegistrationImageData` with its optional `faceId` checked: the
+/// schema types it as a UUID. Facegate names new faces itself, so the value
+/// is not used.
+fn checked_registration_image(image: JsonObject) -> Result<JsonObject, Problem> {
+    image.optional_uuid("faceId")?;
+    Ok(image)
+}
+
 /// Analyses a `RegistrationImageData`: its largest face becomes a face of
 /// `member_id`. Errors name the image's path, e.g. `images[2].data`.
 fn enrol(
@@ -72,19 +80,7 @@ fn enrol(
 
 pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
-    let id = match body
-        .optional_string("id", ID_MAX_CHARS)?
-        .unwrap_or_default()
-    {
-        id if id.is_empty() => new_id(),
-        id if id.chars().any(char::is_control) => {
-            return Err(Problem::invalid_field(
-                "id",
-                "id must not hold control characters",
-            ))
-        }
-        id => id,
-    };
+    let id = required_id(&body)?;
     let watchlists = body
         .optional_strings("watchlistIds", ID_MAX_CHARS)?
         .filter(|ids| !ids.is_empty())
@@ -103,9 +99,16 @@ pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
     }
     let fields = member_fields(&body)?;
     let detector = enrolment_detector(api, &body)?;
-    let faces = images
+    // Facegate keeps no auto-learn photos; the flag is still checked.
+    body.optional_bool("keepAutoLearnPhotos")?;
+    // Every field is checked before any image is analysed.
+    let images = images
         .into_iter()
-        .map(|(path, value)| enrol(api, &detector, &JsonObject::new(value, &path)?, &id))
+        .map(|(path, value)| JsonObject::new(value, &path).and_then(checked_registration_image))
+        .collect::<Result<Vec<_>, Problem>>()?;
+    let faces = images
+        .iter()
+        .map(|image| enrol(api, &detector, image, &id))
         .collect::<Result<Vec<_>, Problem>>()?;
     let registered = api
         .catalog
@@ -128,7 +131,8 @@ pub fn add_new_face(api: &Api, request: &Request, member_id: &str) -> Result<Res
     let detector = enrolment_detector(api, &body)?;
     let image = body
         .optional_object("imageData")?
-        .ok_or_else(|| Problem::invalid_field("imageData", "imageData is required"))?;
+        .ok_or_else(|| Problem::invalid_field("imageData", "imageData is required"))
+        .and_then(checked_registration_image)?;
     let (face, stored) = enrol(api, &detector, &image, member_id)?;
     let face = api
         .catalog
@@ -137,8 +141,10 @@ pub fn add_new_face(api: &Api, request: &Request, member_id: &str) -> Result<Res
     Ok(Response::json(&FaceDto::from(&face)).with_status_code(201))
 }
 
+/// The required `faceId`, in the canonical form face ids are stored in.
 fn face_id(body: &JsonObject) -> Result<String, Problem> {
-    body.required_string("faceId", ID_MAX_CHARS)
+    body.optional_uuid("faceId")?
+        .ok_or_else(|| Problem::invalid_field("faceId", "faceId is required"))
 }
 
 pub fn add_face_from_system(

@@ -97,90 +97,97 @@ impl Api {
         let method = request.method();
         // The id, where the route has one, is the fourth segment, as given.
         let id = segments.get(3).map(String::as_str).unwrap_or("");
+        // Fixed paths come before the `{id}` paths they would also match.
         match names.as_slice() {
-            ["api", "v1", "version"] => match method {
-                "GET" => version::get(self),
-                _ => Err(Problem::method_not_allowed("GET")),
-            },
+            ["api", "v1", "version"] => only(method, "GET", || version::get(self)),
             ["api", "v1", "watchlists"] => match method {
                 "GET" => watchlists::list(self, request),
                 "POST" => watchlists::create(self, request),
                 "PUT" => watchlists::upsert(self, request),
                 _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
             },
-            ["api", "v1", "watchlists", "search"] if method == "POST" => {
-                search::search(self, request)
+            ["api", "v1", "watchlists", "search"] => {
+                only(method, "POST", || search::search(self, request))
             }
             ["api", "v1", "watchlists", _] => match method {
                 "GET" => watchlists::get(self, id),
                 "DELETE" => watchlists::delete(self, id),
                 _ => Err(Problem::method_not_allowed("GET, DELETE")),
             },
-            ["api", "v1", "watchlists", _, "watchlistmembers"] => match method {
-                "GET" => watchlists::members(self, request, id),
-                _ => Err(Problem::method_not_allowed("GET")),
-            },
+            ["api", "v1", "watchlists", _, "watchlistmembers"] => {
+                only(method, "GET", || watchlists::members(self, request, id))
+            }
             ["api", "v1", "watchlistmembers"] => match method {
                 "GET" => watchlist_members::list(self, request),
                 "POST" => watchlist_members::create(self, request),
                 "PUT" => watchlist_members::upsert(self, request),
                 _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
             },
-            ["api", "v1", "watchlistmembers", "linktowatchlist"] if method == "POST" => {
+            ["api", "v1", "watchlistmembers", "linktowatchlist"] => only(method, "POST", || {
                 watchlist_members::change_links(self, request, true)
+            }),
+            ["api", "v1", "watchlistmembers", "unlinkfromwatchlist"] => {
+                only(method, "POST", || {
+                    watchlist_members::change_links(self, request, false)
+                })
             }
-            ["api", "v1", "watchlistmembers", "unlinkfromwatchlist"] if method == "POST" => {
-                watchlist_members::change_links(self, request, false)
-            }
-            ["api", "v1", "watchlistmembers", "register"] if method == "POST" => {
-                member_faces::register(self, request)
+            ["api", "v1", "watchlistmembers", "register"] => {
+                only(method, "POST", || member_faces::register(self, request))
             }
             ["api", "v1", "watchlistmembers", _] => match method {
                 "GET" => watchlist_members::get(self, id),
                 "DELETE" => watchlist_members::delete(self, id),
                 _ => Err(Problem::method_not_allowed("GET, DELETE")),
             },
-            ["api", "v1", "watchlistmembers", _, action] => match (method, *action) {
-                ("POST", "addnewface") => member_faces::add_new_face(self, request, id),
-                ("POST", "addfacefromsystem") => {
+            ["api", "v1", "watchlistmembers", _, "addnewface"] => only(method, "POST", || {
+                member_faces::add_new_face(self, request, id)
+            }),
+            ["api", "v1", "watchlistmembers", _, "addfacefromsystem"] => {
+                only(method, "POST", || {
                     member_faces::add_face_from_system(self, request, id)
-                }
-                ("POST", "removeface") => member_faces::remove_face(self, request, id),
-                ("GET", "faces") => member_faces::faces(self, request, id),
-                (_, "addnewface" | "addfacefromsystem" | "removeface") => {
-                    Err(Problem::method_not_allowed("POST"))
-                }
-                (_, "faces") => Err(Problem::method_not_allowed("GET")),
-                _ => Err(Problem::not_found(format!(
-                    "no endpoint at {}",
-                    request.raw_url()
-                ))),
-            },
-            ["api", "v1", "faces", "verify"] => match method {
-                "POST" => faces::verify(self, request),
-                _ => Err(Problem::method_not_allowed("POST")),
-            },
-            ["api", "v1", "faces", "spoofcheck"] => match method {
-                "POST" => faces::spoof_check_endpoint(self, request),
-                _ => Err(Problem::method_not_allowed("POST")),
-            },
-            ["api", "facegate", "v1", "events"] if method == "GET" => events::list(self, request),
-            ["api", "facegate", "v1", "events", "stream"] if method == "GET" => {
-                events::stream(self)
+                })
             }
-            ["api", "facegate", "v1", "events", _, "crop"] if method == "GET" => {
-                events::crop(self, &segments[4])
+            ["api", "v1", "watchlistmembers", _, "removeface"] => only(method, "POST", || {
+                member_faces::remove_face(self, request, id)
+            }),
+            ["api", "v1", "watchlistmembers", _, "faces"] => {
+                only(method, "GET", || member_faces::faces(self, request, id))
             }
-            ["api", "facegate", "v1", "status"] if method == "GET" => events::status(self),
-            ["api", "v1", "images", _] => match method {
-                "GET" => images::get(self, request, id),
-                _ => Err(Problem::method_not_allowed("GET")),
-            },
+            ["api", "v1", "faces", "verify"] => {
+                only(method, "POST", || faces::verify(self, request))
+            }
+            ["api", "v1", "faces", "spoofcheck"] => only(method, "POST", || {
+                faces::spoof_check_endpoint(self, request)
+            }),
+            ["api", "facegate", "v1", "events"] => {
+                only(method, "GET", || events::list(self, request))
+            }
+            ["api", "facegate", "v1", "events", "stream"] => {
+                only(method, "GET", || events::stream(self))
+            }
+            ["api", "facegate", "v1", "events", _, "crop"] => {
+                only(method, "GET", || events::crop(self, &segments[4]))
+            }
+            ["api", "facegate", "v1", "status"] => only(method, "GET", || events::status(self)),
+            ["api", "v1", "images", _] => only(method, "GET", || images::get(self, request, id)),
             _ => Err(Problem::not_found(format!(
                 "no endpoint at {}",
                 request.raw_url().split('?').next().unwrap_or("")
             ))),
         }
+    }
+}
+
+/// A path served by one method: `handler` answers that method, any other
+/// is 405 naming it in `Allow`.
+fn only(
+    method: &str,
+    allowed: &'static str,
+    handler: impl FnOnce() -> Result<Response, Problem>,
+) -> Result<Response, Problem> {
+    match method == allowed {
+        true => handler(),
+        false => Err(Problem::method_not_allowed(allowed)),
     }
 }
 

@@ -36,17 +36,33 @@ struct SearchResponse {
     face: FaceAttributesDto,
 }
 
-/// `faceFeaturesConfig`: which optional attributes to compute. Age and
-/// gender are required fields of the response, so they are always computed.
+/// The flags of `faceFeaturesConfig` that Facegate computes nothing for:
+/// age and gender are required fields of the response, so they are always
+/// computed; the others are not estimated. They are still checked.
+const UNUSED_FEATURE_FLAGS: [&str; 7] = [
+    "age",
+    "gender",
+    "faceMask",
+    "noseTip",
+    "tintedGlasses",
+    "heavyFrame",
+    "glassStatus",
+];
+
+/// `faceFeaturesConfig`: which optional attributes to compute.
 fn wanted_features(body: &JsonObject) -> Result<AttributeSet, Problem> {
     let mut wanted = AttributeSet::ALL;
     if let Some(config) = body.optional_object("faceFeaturesConfig")? {
         let flag = |name: &str| -> Result<bool, Problem> {
             Ok(config.optional_bool(name)?.unwrap_or(true))
         };
-        wanted.pose = flag("yawAngle")? || flag("pitchAngle")? || flag("rollAngle")?;
+        let [yaw, pitch, roll] = [flag("yawAngle")?, flag("pitchAngle")?, flag("rollAngle")?];
+        wanted.pose = yaw || pitch || roll;
         wanted.sharpness = flag("sharpness")?;
         wanted.brightness = flag("brightness")?;
+        for name in UNUSED_FEATURE_FLAGS {
+            flag(name)?;
+        }
     }
     Ok(wanted)
 }
@@ -132,7 +148,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
         results.truncate(max_results);
         responses.push(SearchResponse {
             match_results: results,
-            spoof_check_result: spoof_check(api, &image.pixels, Some(face), &spoof)?,
+            spoof_check_result: spoof_check(api, &image.pixels, face, &spoof)?,
             face: FaceAttributesDto::from(&face.to_record(new_id(), None, "")),
         });
     }
