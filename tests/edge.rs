@@ -5,6 +5,7 @@
 mod common;
 
 use common::{artifacts, Daemon};
+use serde_json::json;
 use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
@@ -67,6 +68,178 @@ fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// A replay folder: each (photo, n) shows that test photo for n frames;
+/// "blank" is an empty hall.
+fn scene(shots: &[(&str, usize)]) -> tempfile::TempDir {
+    let scene = tempfile::tempdir().unwrap();
+    let testdata = artifacts().join("testdata");
+    let frames = shots
+        .iter()
+        .flat_map(|(photo, n)| std::iter::repeat_n(*photo, *n));
+    for (i, photo) in frames.enumerate() {
+        let frame = scene.path().join(format!("{i:03}.jpg"));
+        match photo {
+            "blank" => facegate_models::RgbImage::from_pixel(640, 480, [90, 90, 90].into())
+                .save(&frame)
+                .unwrap(),
+            photo => drop(std::fs::copy(testdata.join(photo), &frame).unwrap()),
+        }
+    }
+    scene
+}
+
+/// Waits (bounded) until the replay's `frames` were all taken in and
+/// processed or dropped.
+fn wait_until_played(daemon: &Daemon, frames: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = daemon.get("/api/facegate/v1/Status").json();
+        let done = |name: &str| status[name].as_u64().unwrap();
+        if done("framesIn") == frames && done("framesProcessed") + done("framesDropped") >= frames {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replay did not finish: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The door's decisions, oldest first: (reason, member or "").
+fn decisions(daemon: &Daemon) -> Vec<(String, String)> {
+    let events = daemon.get("/api/facegate/v1/Events?PageSize=1000").json();
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let member = e["watchlistMemberId"].as_str().unwrap_or("");
+            (
+                e["reason"].as_str().unwrap().to_string(),
+                member.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Plays `scene` at 5 fps into a daemon on `data` with `edge` settings and
+/// a relay on a fresh pty; returns the daemon's decisions and the bytes the
+/// relay board received.
+fn play(
+    data: &std::path::Path,
+    edge: &str,
+    scene: &tempfile::TempDir,
+    frames: u64,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let (mut board, port) = pty();
+    let mut daemon = Daemon::start_in_with_args(
+        data,
+        Some(&format!("[edge]\npulse_ms = 100\n{edge}")),
+        &[
+            "--camera",
+            &format!("replay:{}@5", scene.path().display()),
+            "--relay",
+            &format!("serial:{port}"),
+        ],
+    );
+    wait_until_played(&daemon, frames);
+    let decided = decisions(&daemon);
+    assert!(daemon.terminate());
+    let mut received = Vec::new();
+    let _ = board.read_to_end(&mut received);
+    (decided, received)
+}
+
+fn decision(reason: &str, member: &str) -> (String, String) {
+    (reason.to_string(), member.to_string())
+}
+
+/// A data directory with these (member, photo, watchlist) enrolled.
+fn enrolled(people: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_in(data.path(), None);
+    for (member, photo, watchlist) in people {
+        daemon.enrol(member, photo, watchlist);
+    }
+    if people.iter().any(|(member, ..)| *member == "biden") {
+        // Biden is on the deny list too, for the tests that use one.
+        let banned = json!({"id": "banned", "displayName": "Banned", "fullName": "Banned"});
+        assert_eq!(daemon.put("/api/v1/Watchlists", &banned).status, 200);
+        let link = json!({"watchlistId": "banned", "watchlistMembersIds": ["biden"]});
+        let reply = daemon.post("/api/v1/WatchlistMembers/LinkToWatchlist", &link);
+        assert_eq!(reply.status, 204);
+    }
+    data
+}
+
+#[test]
+fn a_member_who_comes_back_within_the_debounce_does_not_open_again_but_after_it_does() {
+    let data = enrolled(&[("obama", "obama.jpg", "staff")]);
+    // At 5 fps: there at 0 s, gone for 3 s, back at 3.8 s (within 6 s of
+    // the open), gone for 4 s, back at 8.6 s (after).
+    let shots = [
+        ("obama2.jpg", 4),
+        ("blank", 15),
+        ("obama2.jpg", 4),
+        ("blank", 20),
+        ("obama2.jpg", 4),
+    ];
+    let edge = "debounce_seconds = 6.0\ncooldown_seconds = 0.0\n";
+    let (decided, relay) = play(data.path(), edge, &scene(&shots), 47);
+    assert_eq!(
+        decided,
+        [
+            decision("granted", "obama"),
+            decision("opened for this person moments ago", "obama"),
+            decision("granted", "obama"),
+        ]
+    );
+    assert_eq!(occurrences(&relay, &OPEN), 2, "relay bytes {relay:02X?}");
+}
+
+#[test]
+fn nobody_opens_during_the_cooldown_and_the_next_member_does_after_it() {
+    let data = enrolled(&[
+        ("obama", "obama.jpg", "staff"),
+        ("biden", "biden.jpg", "staff"),
+    ]);
+    // Biden right after Obama's open (cooldown), then again 3.8 s later.
+    let shots = [
+        ("obama2.jpg", 4),
+        ("biden.jpg", 4),
+        ("blank", 15),
+        ("biden.jpg", 4),
+    ];
+    let edge = "debounce_seconds = 0.0\ncooldown_seconds = 2.5\n";
+    let (decided, relay) = play(data.path(), edge, &scene(&shots), 27);
+    assert_eq!(
+        decided,
+        [
+            decision("granted", "obama"),
+            decision("door cooling down after an open", "biden"),
+            decision("granted", "biden"),
+        ]
+    );
+    assert_eq!(occurrences(&relay, &OPEN), 2, "relay bytes {relay:02X?}");
+}
+
+#[test]
+fn a_deny_listed_member_never_opens_whatever_else_they_match() {
+    let data = enrolled(&[("biden", "biden.jpg", "staff")]);
+    let shots = [("biden.jpg", 4), ("blank", 15), ("biden.jpg", 4)];
+    let edge = "deny_watchlists = [\"banned\"]\ndebounce_seconds = 0.0\ncooldown_seconds = 0.0\n";
+    let (decided, relay) = play(data.path(), edge, &scene(&shots), 23);
+    assert_eq!(
+        decided,
+        [
+            decision("on a deny list", "biden"),
+            decision("on a deny list", "biden"),
+        ]
+    );
+    assert_eq!(occurrences(&relay, &OPEN), 0, "relay bytes {relay:02X?}");
+}
+
 fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
@@ -83,16 +256,7 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
         daemon.enrol("obama", "obama.jpg", "staff");
     }
     // A scene: Obama (another photo) for six frames, then Biden for six.
-    let scene = tempfile::tempdir().unwrap();
-    let testdata = artifacts().join("testdata");
-    for i in 0..12 {
-        let photo = if i < 6 { "obama2.jpg" } else { "biden.jpg" };
-        std::fs::copy(
-            testdata.join(photo),
-            scene.path().join(format!("{i:02}.jpg")),
-        )
-        .unwrap();
-    }
+    let scene = scene(&[("obama2.jpg", 6), ("biden.jpg", 6)]);
     let (mut board, port) = pty();
     let config = "[edge]\ndebounce_seconds = 60.0\ncooldown_seconds = 0.0\npulse_ms = 100\n";
     let mut daemon = Daemon::start_in_with_args(
@@ -106,23 +270,7 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
         ],
     );
     let live = follow_live_events(&daemon.base);
-    // Wait (bounded) until all sixteen frames have been taken in.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = daemon.get("/api/facegate/v1/Status").json();
-        if status["framesIn"] == 12
-            && status["framesProcessed"].as_u64().unwrap()
-                + status["framesDropped"].as_u64().unwrap()
-                >= 12
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replay did not finish: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_played(&daemon, 12);
     let events = daemon.get("/api/facegate/v1/Events?PageSize=100").json();
     let crop = daemon.get(events["items"][0]["cropUrl"].as_str().unwrap());
     assert_eq!(

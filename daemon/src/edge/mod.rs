@@ -135,6 +135,7 @@ async fn process_frames(
         api.counters
             .frames_processed
             .fetch_add(1, Ordering::Relaxed);
+        tracker.next_frame(Instant::now());
         for face in seen {
             let now = Instant::now();
             let mut reason = state.judge(&settings.rules, &face.observation, now);
@@ -151,7 +152,14 @@ async fn process_frames(
                     Err(_) => reason = Reason::RelayFailed,
                 }
             }
-            if !tracker.observe(face.bbox, reason, now) {
+            let candidate = face.observation.matched.as_ref();
+            let sighting = tracker.observe(
+                face.bbox,
+                candidate.map(|m| m.member_id.as_str()),
+                reason,
+                now,
+            );
+            if !sighting.news {
                 continue;
             }
             match reason {
