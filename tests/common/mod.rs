@@ -260,6 +260,30 @@ pub fn problem(reply: &Reply, status: u16) -> Value {
     body
 }
 
+/// The problem details of a 400 that names exactly `field` (a JSON path such
+/// as `images[0].data`) in its `errors` map, with a message for it.
+pub fn invalid_field(reply: &Reply, field: &str) -> Value {
+    let body = problem(reply, 400);
+    assert!(
+        body["errors"].is_object(),
+        "expected errors.{field}: {body}"
+    );
+    assert_eq!(
+        keys(&body["errors"]),
+        [field],
+        "expected errors.{field}: {body}"
+    );
+    let messages = body["errors"][field].as_array().unwrap();
+    assert!(
+        !messages.is_empty()
+            && messages
+                .iter()
+                .all(|m| m.as_str().is_some_and(|m| !m.is_empty())),
+        "{body}"
+    );
+    body
+}
+
 /// The sorted keys of a JSON object.
 pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value
