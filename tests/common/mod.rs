@@ -187,6 +187,19 @@ impl Drop for Daemon {
     }
 }
 
+/// Polls `done` every 10 ms until it holds; panics naming `what` if it
+/// does not within `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The installed artifacts (`scripts/fetch-artifacts.sh`).
 pub fn artifacts() -> PathBuf {
     std::env::var_os("FACEGATE_ARTIFACTS")
