@@ -20,15 +20,21 @@ pub struct Daemon {
     _owned_dir: Option<tempfile::TempDir>,
 }
 
-/// An HTTP answer: status, content type and body.
+/// An HTTP answer: status, content type, headers and body.
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub headers: ureq::http::HeaderMap,
     pub body: String,
     pub bytes: Vec<u8>,
 }
 
 impl Reply {
+    /// The value of header `name` (any case), if sent once as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -126,6 +132,7 @@ impl Daemon {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let headers = response.headers().clone();
         let bytes = response
             .body_mut()
             .with_config()
@@ -135,6 +142,7 @@ impl Daemon {
         Reply {
             status: response.status().as_u16(),
             content_type,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
         }
