@@ -65,7 +65,7 @@ impl WriteStream {
     fn wait_for(&self, count: usize, limit: Duration) {
         wait_until(limit, &format!("{count} acknowledged writes"), || {
             if let Some(failure) = self.failure.lock().unwrap().as_ref() {
-                panic!("a write failed while the daemon ran: {failure:?}");
+                panic!("a write failed while the daemon ran: {failure}");
             }
             self.acknowledged.lock().unwrap().len() >= count
         });
@@ -76,8 +76,8 @@ impl WriteStream {
     fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap();
-        if let Some(Failed::Refused(refused)) = self.failure.lock().unwrap().as_ref() {
-            panic!("the daemon refused a write: {refused}");
+        if let Some(failure @ Failed::Refused(_)) = self.failure.lock().unwrap().as_ref() {
+            panic!("a write failed before the kill: {failure}");
         }
         let acknowledged = self.acknowledged.lock().unwrap().clone();
         acknowledged
@@ -85,12 +85,20 @@ impl WriteStream {
 }
 
 /// Why a write was not acknowledged.
-#[derive(Debug)]
 enum Failed {
     /// The daemon answered with another status.
     Refused(String),
     /// No answer: the daemon is gone.
     Unanswered(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Failed::Refused(what) => write!(f, "refused: {what}"),
+            Failed::Unanswered(what) => write!(f, "no answer: {what}"),
+        }
+    }
 }
 
 /// `Ok` when the daemon answered `what` with `status`.
