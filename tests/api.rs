@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{keys, problem, sorted, Daemon};
+use common::{artifacts, keys, photo_base64, problem, sorted, wait_until, Daemon, Reply};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const WATCHLIST_FIELDS: &[&str] = &[
     "createdAt",
@@ -760,33 +761,251 @@ fn bodies_over_the_configured_cap_are_413_and_change_nothing() {
     );
 }
 
+const API_KEY: &str = "s3cret";
+
+/// Headers that must not get through, and ones that must.
+const WRONG_KEYS: [&[(&str, &str)]; 6] = [
+    &[],
+    &[("Authorization", "Bearer wrong")],
+    &[("Authorization", "Bearer s3cre")],
+    &[("Authorization", "Basic s3cret")],
+    &[("X-Api-Key", "wrong")],
+    &[("X-Api-Key", "s3cret2")],
+];
+const RIGHT_KEYS: [&[(&str, &str)]; 3] = [
+    &[("Authorization", "Bearer s3cret")],
+    &[("authorization", "bearer s3cret")],
+    &[("X-Api-Key", "s3cret")],
+];
+
+/// A request with `headers`, and a JSON body unless `body` is null.
+fn send(
+    daemon: &Daemon,
+    method: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut headers = headers.to_vec();
+    let body = match body {
+        Value::Null => Vec::new(),
+        body => {
+            headers.push(("Content-Type", "application/json"));
+            body.to_string().into_bytes()
+        }
+    };
+    daemon.raw(method, path, &headers, &body)
+}
+
+/// The status and headers (names in lower case) of `GET path` sent with
+/// `headers` on a raw connection, which may then stay open: for the live
+/// event stream, whose body never ends.
+fn response_head(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "GET {path} {headers:?}: {other:?} after {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let head = String::from_utf8(head).unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
 #[test]
-fn an_api_key_is_required_when_configured() {
-    let daemon = Daemon::start_with_config("[server]\napi_key = \"s3cret\"\n");
-    let denied = problem(&daemon.get("/api/v1/Version"), 401);
-    assert!(denied["detail"].as_str().unwrap().contains("Bearer"));
-    problem(
-        &daemon.raw(
+fn an_api_key_guards_every_route_and_either_header_carries_it() {
+    let data = tempfile::tempdir().unwrap();
+    // The edge loop sees one face, so that there is an event and its crop.
+    let scene = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        artifacts().join("testdata/obama.jpg"),
+        scene.path().join("0.jpg"),
+    )
+    .unwrap();
+    let daemon = Daemon::start_in_with_args(
+        data.path(),
+        Some(&format!("[server]\napi_key = \"{API_KEY}\"\n")),
+        &[
+            "--camera",
+            &format!("replay:{}", scene.path().display()),
+            "--relay",
+            "fake",
+        ],
+    );
+    let key = RIGHT_KEYS[2];
+    let watchlist = json!({"id": "w", "displayName": "W", "fullName": "W"});
+    assert_eq!(
+        send(&daemon, "PUT", "/api/v1/Watchlists", &watchlist, key).status,
+        200
+    );
+    let registered = send(
+        &daemon,
+        "POST",
+        "/api/v1/WatchlistMembers/Register",
+        &json!({"id": "m", "images": [{"data": photo_base64("obama.jpg")}], "watchlistIds": ["w"]}),
+        key,
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let image_id = registered.json()["faces"][0]["imageDataId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut events = Value::Null;
+    wait_until(Duration::from_secs(60), "an edge event", || {
+        events = send(&daemon, "GET", "/api/facegate/v1/Events", &Value::Null, key).json();
+        events["items"][0]["cropUrl"].is_string()
+    });
+    let crop = events["items"][0]["cropUrl"].as_str().unwrap().to_string();
+
+    let photo = json!({"data": photo_base64("obama2.jpg")});
+    let routes = [
+        ("GET", "/api/v1/Version".to_string(), Value::Null, 200),
+        ("GET", "/api/v1/Watchlists".into(), Value::Null, 200),
+        ("PUT", "/api/v1/Watchlists".into(), watchlist.clone(), 200),
+        ("GET", "/api/v1/Watchlists/w".into(), Value::Null, 200),
+        (
             "GET",
-            "/api/v1/Version",
-            &[("Authorization", "Bearer wrong")],
-            b"",
+            "/api/v1/Watchlists/w/WatchlistMembers".into(),
+            Value::Null,
+            200,
         ),
-        401,
-    );
-    problem(
-        &daemon.raw("GET", "/api/v1/Version", &[("X-Api-Key", "s3cre")], b""),
-        401,
-    );
-    for header in [
-        ("Authorization", "Bearer s3cret"),
-        ("authorization", "bearer s3cret"),
-        ("X-Api-Key", "s3cret"),
+        (
+            "POST",
+            "/api/v1/Watchlists/Search".into(),
+            json!({"image": photo}),
+            200,
+        ),
+        ("GET", "/api/v1/WatchlistMembers".into(), Value::Null, 200),
+        (
+            "PUT",
+            "/api/v1/WatchlistMembers".into(),
+            json!({"id": "m2"}),
+            200,
+        ),
+        ("GET", "/api/v1/WatchlistMembers/m".into(), Value::Null, 200),
+        (
+            "GET",
+            "/api/v1/WatchlistMembers/m/Faces".into(),
+            Value::Null,
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/WatchlistMembers/LinkToWatchlist".into(),
+            json!({"watchlistId": "w", "watchlistMembersIds": ["m"]}),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1/Faces/Verify".into(),
+            json!({"probeImage": {"image": photo}, "referenceImage": {"image": photo}}),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/Faces/SpoofCheck".into(),
+            json!({"image": photo}),
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/Images/{image_id}"),
+            Value::Null,
+            200,
+        ),
+        ("GET", "/api/facegate/v1/Status".into(), Value::Null, 200),
+        ("GET", "/api/facegate/v1/Events".into(), Value::Null, 200),
+        ("GET", crop, Value::Null, 200),
+        // Unknown paths too: a refusal does not reveal what exists.
+        ("GET", "/api/v1/Nothing".into(), Value::Null, 404),
+    ];
+    for (method, path, body, status) in &routes {
+        for headers in WRONG_KEYS {
+            let refused = send(&daemon, method, path, body, headers);
+            let details = problem(&refused, 401);
+            assert!(
+                details["detail"].as_str().unwrap().contains("Bearer"),
+                "{details}"
+            );
+            assert_eq!(
+                refused.header("WWW-Authenticate"),
+                Some("Bearer"),
+                "{method} {path} {headers:?}"
+            );
+        }
+        for headers in RIGHT_KEYS {
+            let accepted = send(&daemon, method, path, body, headers);
+            assert_eq!(
+                accepted.status, *status,
+                "{method} {path} {headers:?}: {}",
+                accepted.body
+            );
+        }
+    }
+    // The live event stream: only its head is read.
+    let stream = "/api/facegate/v1/Events/Stream";
+    for headers in WRONG_KEYS {
+        let (status, head) = response_head(&daemon.base, stream, headers);
+        assert_eq!(status, 401, "{headers:?}");
+        assert!(
+            head.contains(&("www-authenticate".into(), "Bearer".into())),
+            "{head:?}"
+        );
+    }
+    for headers in RIGHT_KEYS {
+        let (status, head) = response_head(&daemon.base, stream, headers);
+        assert_eq!(status, 200, "{headers:?}");
+        assert!(
+            head.contains(&("content-type".into(), "text/event-stream".into())),
+            "{head:?}"
+        );
+    }
+    // Refused writes change nothing.
+    for (method, path, body) in [
+        ("DELETE", "/api/v1/WatchlistMembers/m", Value::Null),
+        ("DELETE", "/api/v1/Watchlists/w", Value::Null),
+        ("PUT", "/api/v1/WatchlistMembers", json!({"id": "intruder"})),
+    ] {
+        problem(&send(&daemon, method, path, &body, WRONG_KEYS[1]), 401);
+    }
+    for (path, status) in [
+        ("/api/v1/WatchlistMembers/m", 200),
+        ("/api/v1/Watchlists/w", 200),
+        ("/api/v1/WatchlistMembers/intruder", 404),
     ] {
         assert_eq!(
-            daemon.raw("GET", "/api/v1/Version", &[header], b"").status,
-            200,
-            "{header:?}"
+            send(&daemon, "GET", path, &Value::Null, key).status,
+            status,
+            "{path}"
         );
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{grey_png_base64, keys, photo_base64, problem, sorted, Daemon};
+use common::{grey_png_base64, invalid_field, keys, photo_base64, problem, sorted, Daemon};
 use serde_json::{json, Value};
 
 const FACE_FIELDS: &[&str] = &[
@@ -182,8 +182,7 @@ fn register_refuses_duplicates_unknown_watchlists_and_faceless_images_atomically
         "/api/v1/WatchlistMembers/Register",
         &json!({"id": "y", "images": [image("biden.jpg"), {"data": blank}], "watchlistIds": ["staff"]}),
     );
-    let details = problem(&faceless, 400);
-    assert!(details["errors"]["images[1].data"].is_array(), "{details}");
+    invalid_field(&faceless, "images[1].data");
     for refused in ["x", "y"] {
         problem(
             &daemon.get(&format!("/api/v1/WatchlistMembers/{refused}")),
@@ -216,12 +215,12 @@ fn register_refuses_duplicates_unknown_watchlists_and_faceless_images_atomically
             "faceDetectorResourceId",
         ),
     ] {
-        let details = problem(
+        invalid_field(
             &daemon.post("/api/v1/WatchlistMembers/Register", &body),
-            400,
+            field,
         );
-        assert!(details["errors"][field].is_array(), "{field}: {details}");
     }
+    problem(&daemon.get("/api/v1/WatchlistMembers/z"), 404);
 }
 
 #[test]
@@ -417,16 +416,12 @@ fn verify_separates_the_same_person_from_different_people() {
         "/api/v1/Faces/Verify",
         &json!({"probeImage": {"image": image("obama.jpg")}, "referenceImage": {"image": {"data": grey_png_base64()}}}),
     );
-    let details = problem(&faceless, 400);
-    assert!(
-        details["errors"]["referenceImage.image"].is_array(),
-        "{details}"
-    );
+    invalid_field(&faceless, "referenceImage.image");
     let missing = daemon.post(
         "/api/v1/Faces/Verify",
         &json!({"probeImage": {"image": image("obama.jpg")}}),
     );
-    problem(&missing, 400);
+    invalid_field(&missing, "referenceImage");
 }
 
 #[test]
@@ -437,17 +432,27 @@ fn spoof_check_reports_each_detector_and_agrees_with_its_thresholds() {
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.json()
     };
+    // By default only the distant check runs (see the test below).
     let default = check(json!({"image": image("obama.jpg")}));
     assert_eq!(default["distantLivenessSpoofCheck"]["performed"], true);
     assert_eq!(default["nearbyLivenessSpoofCheck"]["performed"], false);
+    // A threshold over the score fails the check, one under it passes.
     let score = default["distantLivenessSpoofCheck"]["score"]
         .as_f64()
         .unwrap();
-    assert_eq!(default["passed"], score >= 90.0);
-    assert_eq!(
-        default["distantLivenessSpoofCheck"]["passed"],
-        score >= 90.0
-    );
+    assert!((1.0..100.0).contains(&score), "{default}");
+    for (threshold, passes) in [(score - 1.0, true), ((score + 1.0).min(100.0), false)] {
+        let judged = check(json!({
+            "image": image("obama.jpg"),
+            "spoofCheckConfig": {"distantLivenessScoreThreshold": threshold}
+        }));
+        assert_eq!(judged["distantLivenessSpoofCheck"]["score"], score);
+        assert_eq!(
+            judged["distantLivenessSpoofCheck"]["passed"], passes,
+            "{threshold}: {judged}"
+        );
+        assert_eq!(judged["passed"], passes, "{threshold}: {judged}");
+    }
 
     let both = check(json!({
         "image": image("obama.jpg"),
@@ -482,7 +487,34 @@ fn spoof_check_reports_each_detector_and_agrees_with_its_thresholds() {
         "/api/v1/Faces/SpoofCheck",
         &json!({"image": image("obama.jpg"), "spoofDetectorResourceIds": ["liveness_far_cpu_remote"]}),
     );
-    problem(&bad, 400);
+    invalid_field(&bad, "spoofDetectorResourceIds");
+}
+
+/// SpoofCheck's default threshold for each check (`SpoofSettings::parse`).
+const DEFAULT_LIVENESS_THRESHOLD: f64 = 90.0;
+
+#[test]
+fn genuine_photos_pass_spoof_check_with_its_default_settings() {
+    let daemon = Daemon::start();
+    let mut scores = Vec::new();
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
+        let reply = daemon.post("/api/v1/Faces/SpoofCheck", &json!({"image": image(name)}));
+        assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+        let result = reply.json();
+        let distant = &result["distantLivenessSpoofCheck"];
+        scores.push((name, distant["score"].clone()));
+        assert_eq!(distant["performed"], true, "{name}: {result}");
+        assert_eq!(distant["passed"], true, "{name}: {result}");
+        assert_eq!(result["passed"], true, "{name}: {result}");
+        // The score clears SmartFace's documented default of 90 itself,
+        // whatever the code's default becomes.
+        let score = distant["score"].as_f64().unwrap();
+        assert!(
+            (DEFAULT_LIVENESS_THRESHOLD..=100.0).contains(&score),
+            "{name}: {result}"
+        );
+    }
+    eprintln!("SpoofCheck default scores: {scores:?}");
 }
 
 #[test]
@@ -531,8 +563,63 @@ fn black_png(width: u32, height: u32) -> String {
     base64::engine::general_purpose::STANDARD.encode(png.into_inner())
 }
 
+/// What is wrong with a bad image, which decides the field a 400 names.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// The image object itself is missing or not an object.
+    Object,
+    /// Its `data` is not a decodable image within the limits.
+    Data,
+    /// It decodes, but holds no face.
+    NoFace,
+}
+
+/// An endpoint that takes an image, as its JSON request with `image` in
+/// place, and the paths its 400s name.
+struct ImageEndpoint {
+    path: &'static str,
+    body: fn(&Value, &str) -> Value,
+    /// The path of the image object in the request.
+    object: &'static str,
+    /// The path named when the image holds no face.
+    no_face: &'static str,
+}
+
+const IMAGE_ENDPOINTS: [ImageEndpoint; 5] = [
+    ImageEndpoint {
+        path: "/api/v1/WatchlistMembers/Register",
+        body: |image, _| json!({"id": "new", "images": [image], "watchlistIds": ["staff"]}),
+        object: "images[0]",
+        no_face: "images[0].data",
+    },
+    ImageEndpoint {
+        path: "/api/v1/WatchlistMembers/m/AddNewFace",
+        body: |image, _| json!({"imageData": image}),
+        object: "imageData",
+        no_face: "imageData.data",
+    },
+    ImageEndpoint {
+        path: "/api/v1/Faces/Verify",
+        body: |image, good| json!({"probeImage": {"image": image}, "referenceImage": {"image": {"data": good}}}),
+        object: "probeImage.image",
+        no_face: "probeImage.image",
+    },
+    ImageEndpoint {
+        path: "/api/v1/Watchlists/Search",
+        body: |image, _| json!({"image": image}),
+        object: "image",
+        no_face: "image",
+    },
+    ImageEndpoint {
+        path: "/api/v1/Faces/SpoofCheck",
+        body: |image, _| json!({"image": image}),
+        object: "image",
+        no_face: "image",
+    },
+];
+
 #[test]
-fn bad_images_and_bodies_get_4xx_on_every_biometric_endpoint() {
+fn bad_images_and_bodies_get_400_naming_the_field_on_every_biometric_endpoint() {
     let daemon = Daemon::start();
     watchlist(&daemon, "staff");
     daemon.put("/api/v1/WatchlistMembers", &json!({"id": "m"}));
@@ -545,67 +632,62 @@ fn bad_images_and_bodies_get_4xx_on_every_biometric_endpoint() {
         base64::engine::general_purpose::STANDARD.encode(&bytes[..300])
     };
     let bad_images = [
-        json!(null),
-        json!("a string"),
-        json!({"data": 5}),
-        json!({"data": ""}),
-        json!({"data": "%%%"}),
-        json!({"data": truncated}),
-        json!({"data": black_png(1, 1)}),
+        (json!(null), Fault::Object),
+        (json!("a string"), Fault::Object),
+        (json!({"data": 5}), Fault::Data),
+        (json!({"data": ""}), Fault::Data),
+        (json!({"data": "%%%"}), Fault::Data),
+        (json!({"data": truncated}), Fault::Data),
         // Over the 40 megapixel limit: refused from the header.
-        json!({"data": black_png(8000, 6000)}),
+        (json!({"data": black_png(8000, 6000)}), Fault::Data),
+        (json!({"data": black_png(1, 1)}), Fault::NoFace),
     ];
-    for image in &bad_images {
-        let bodies = [
-            (
-                "/api/v1/WatchlistMembers/Register",
-                json!({"id": "r", "images": [image], "watchlistIds": ["staff"]}),
-            ),
-            (
-                "/api/v1/WatchlistMembers/m/AddNewFace",
-                json!({"imageData": image}),
-            ),
-            (
-                "/api/v1/Faces/Verify",
-                json!({"probeImage": {"image": image}, "referenceImage": {"image": {"data": jpeg}}}),
-            ),
-            ("/api/v1/Watchlists/Search", json!({"image": image})),
-            ("/api/v1/Faces/SpoofCheck", json!({"image": image})),
-        ];
-        for (path, body) in bodies {
-            let reply = daemon.post(path, &body);
-            assert!(
-                (400..500).contains(&reply.status),
-                "{path} with {image}: {} {}",
-                reply.status,
-                reply.body
+    for (image, fault) in &bad_images {
+        for endpoint in &IMAGE_ENDPOINTS {
+            let field = match fault {
+                Fault::Object => endpoint.object.to_string(),
+                Fault::Data => format!("{}.data", endpoint.object),
+                Fault::NoFace => endpoint.no_face.to_string(),
+            };
+            let body = (endpoint.body)(image, &jpeg);
+            let reply = daemon.post(endpoint.path, &body);
+            assert_eq!(
+                reply.status, 400,
+                "{} with {image}: {}",
+                endpoint.path, reply.body
             );
+            invalid_field(&reply, &field);
         }
     }
-    for (path, body) in [
+    for (path, body, field) in [
         (
             "/api/v1/Watchlists/Search",
             json!({"image": {"data": jpeg}, "threshold": 101}),
+            "threshold",
         ),
         (
             "/api/v1/Watchlists/Search",
             json!({"image": {"data": jpeg}, "maxResultCount": 0}),
+            "maxResultCount",
         ),
         (
             "/api/v1/Watchlists/Search",
             json!({"image": {"data": jpeg}, "faceDetectorConfig": {"maxFaces": -1}}),
+            "faceDetectorConfig.maxFaces",
         ),
         (
             "/api/v1/Faces/SpoofCheck",
             json!({"image": {"data": jpeg}, "spoofCheckConfig": {"distantLivenessScoreThreshold": 101}}),
+            "spoofCheckConfig.distantLivenessScoreThreshold",
         ),
-        ("/api/v1/WatchlistMembers/m/RemoveFace", json!({})),
+        ("/api/v1/WatchlistMembers/m/RemoveFace", json!({}), "faceId"),
         (
             "/api/v1/WatchlistMembers/m/AddFaceFromSystem",
             json!({"faceId": 3}),
+            "faceId",
         ),
     ] {
-        problem(&daemon.post(path, &body), 400);
+        invalid_field(&daemon.post(path, &body), field);
     }
     // Nothing was stored by the refused requests.
     let faces = daemon

@@ -278,13 +278,13 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
         (200, "image/jpeg")
     );
     assert!(facegate_models::image::load_from_memory(&crop.bytes).is_ok());
-    assert!(daemon.terminate(), "SIGTERM stops the daemon cleanly");
-
+    // The stream delivers the event while the daemon runs, not at its end.
     let streamed = live.join().unwrap();
     assert!(
         streamed.contains("\"reason\":\"granted\""),
         "live stream: {streamed}"
     );
+    assert!(daemon.terminate(), "SIGTERM stops the daemon cleanly");
 
     let mut received = Vec::new();
     let _ = board.read_to_end(&mut received);

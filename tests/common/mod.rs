@@ -20,27 +20,23 @@ pub struct Daemon {
     _owned_dir: Option<tempfile::TempDir>,
 }
 
-/// An HTTP answer: status, headers and body.
+/// An HTTP answer: status, content type, headers and body.
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
-    /// Every header, names lower-cased.
-    pub headers: Vec<(String, String)>,
+    pub headers: ureq::http::HeaderMap,
     pub body: String,
     pub bytes: Vec<u8>,
 }
 
 impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    /// The value of header `name` (any case), if sent once as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The value of header `name` (any case), if sent.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -145,14 +141,7 @@ impl Daemon {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_string(), value)
-            })
-            .collect();
+        let headers = response.headers().clone();
         let bytes = response
             .body_mut()
             .with_config()
@@ -212,6 +201,19 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Polls `done` every 10 ms until it holds; panics naming `what` if it
+/// does not within `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -299,6 +301,30 @@ pub fn problem(reply: &Reply, status: u16) -> Value {
         "{body}"
     );
     assert!(body["detail"].is_string(), "{body}");
+    body
+}
+
+/// The problem details of a 400 that names exactly `field` (a JSON path such
+/// as `images[0].data`) in its `errors` map, with a message for it.
+pub fn invalid_field(reply: &Reply, field: &str) -> Value {
+    let body = problem(reply, 400);
+    assert!(
+        body["errors"].is_object(),
+        "expected errors.{field}: {body}"
+    );
+    assert_eq!(
+        keys(&body["errors"]),
+        [field],
+        "expected errors.{field}: {body}"
+    );
+    let messages = body["errors"][field].as_array().unwrap();
+    assert!(
+        !messages.is_empty()
+            && messages
+                .iter()
+                .all(|m| m.as_str().is_some_and(|m| !m.is_empty())),
+        "{body}"
+    );
     body
 }
 

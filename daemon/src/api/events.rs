@@ -8,7 +8,7 @@ use super::{rfc3339, Api};
 use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
-use std::io::Read;
+use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
@@ -75,41 +75,53 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
     Ok(Response::json(&api.counters.snapshot()))
 }
 
-/// A Server-Sent Events body: one `data:` line per event, and a comment
-/// every 15 s so that a departed client is noticed.
+/// The live event stream as Server-Sent Events: one `data:` line per
+/// event, and a comment every 15 s so that a departed client is noticed.
+///
+/// tiny_http, under rouille, sends a body of unknown length in 8 KiB chunks
+/// and flushes only when a chunk is full, so a streamed body would reach
+/// the client (headers included) only once 8 KiB of events had gathered.
+/// The stream therefore takes the connection over, as an upgrade does:
+/// tiny_http sends the head at once (with `Connection: upgrade`, which
+/// clients ignore on a 200), and each event is written and flushed by
+/// itself. The body, without a length, ends when the connection closes.
 struct EventStream {
-    events: Receiver<String>,
-    pending: Vec<u8>,
+    events: Option<Receiver<String>>,
 }
 
-impl Read for EventStream {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        while self.pending.is_empty() {
-            match self.events.recv_timeout(Duration::from_secs(15)) {
-                Ok(event) => self.pending = format!("data: {event}\n\n").into_bytes(),
-                Err(RecvTimeoutError::Timeout) => self.pending = b": keep-alive\n\n".to_vec(),
-                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+impl rouille::Upgrade for EventStream {
+    fn build(&mut self, mut socket: Box<dyn rouille::ReadWrite + Send>) {
+        let Some(events) = self.events.take() else {
+            return;
+        };
+        let mut message = b": connected\n\n".to_vec();
+        loop {
+            if socket
+                .write_all(&message)
+                .and_then(|()| socket.flush())
+                .is_err()
+            {
+                return; // the client is gone
             }
+            message = match events.recv_timeout(Duration::from_secs(15)) {
+                Ok(event) => format!("data: {event}\n\n").into_bytes(),
+                Err(RecvTimeoutError::Timeout) => b": keep-alive\n\n".to_vec(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
         }
-        let n = buffer.len().min(self.pending.len());
-        buffer[..n].copy_from_slice(&self.pending[..n]);
-        self.pending.drain(..n);
-        Ok(n)
     }
 }
 
 pub fn stream(api: &Api) -> Result<Response, Problem> {
-    let body = EventStream {
-        events: api.bus.subscribe(),
-        pending: b": connected\n\n".to_vec(),
-    };
     Ok(Response {
         status_code: 200,
         headers: vec![
             ("Content-Type".into(), "text/event-stream".into()),
             ("Cache-Control".into(), "no-cache".into()),
         ],
-        data: ResponseBody::from_reader(body),
-        upgrade: None,
+        data: ResponseBody::empty(),
+        upgrade: Some(Box::new(EventStream {
+            events: Some(api.bus.subscribe()),
+        })),
     })
 }
