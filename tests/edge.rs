@@ -35,6 +35,10 @@ fn pty() -> (std::fs::File, String) {
         libc::cfmakeraw(&mut termios);
         libc::tcsetattr(slave, libc::TCSANOW, &termios);
         libc::fcntl(master, libc::F_SETFL, libc::O_NONBLOCK);
+        // Not inherited by the daemons the tests start: a board the test
+        // unplugs (closes) must be gone for the daemon too.
+        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
         let path = std::ffi::CStr::from_ptr(name.as_ptr())
             .to_string_lossy()
             .into_owned();
@@ -326,4 +330,67 @@ fn a_missing_camera_leaves_the_api_serving() {
     assert_eq!(daemon.get("/api/v1/Version").status, 200);
     let status = daemon.get("/api/facegate/v1/Status").json();
     assert_eq!(status["running"], false);
+}
+
+/// Reads what the relay board receives until it holds `wanted` (or 60 s
+/// pass, which fails the test with the daemon's status and decisions).
+fn read_until(board: &mut std::fs::File, wanted: &[u8], daemon: &Daemon) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut received = Vec::new();
+    while occurrences(&received, wanted) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the relay never received {wanted:02X?}: {received:02X?}; status {}, decisions {:?}",
+            daemon.get("/api/facegate/v1/Status").body,
+            decisions(daemon)
+        );
+        let _ = board.read_to_end(&mut received);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    received
+}
+
+#[test]
+fn a_relay_board_unplugged_and_plugged_back_is_reconnected_and_opens_for_the_next_member() {
+    let data = enrolled(&[("obama", "obama.jpg", "staff")]);
+    // The configured port is a link, as udev makes for a USB relay board;
+    // the board behind it goes away and comes back as another device.
+    let ports = tempfile::tempdir().unwrap();
+    let link = ports.path().join("relay");
+    let (mut first_board, first_port) = pty();
+    std::os::unix::fs::symlink(&first_port, &link).unwrap();
+    // Obama at the door, away for 4 s, back for 2 s.
+    let shots = [("obama2.jpg", 4), ("blank", 20), ("obama2.jpg", 10)];
+    let scene = scene(&shots);
+    let config = "[edge]\npulse_ms = 100\ndebounce_seconds = 3.0\ncooldown_seconds = 0.0\n";
+    let mut daemon = Daemon::start_in_with_args(
+        data.path(),
+        Some(config),
+        &[
+            "--camera",
+            &format!("replay:{}@5", scene.path().display()),
+            "--relay",
+            &format!("serial:{}", link.display()),
+        ],
+    );
+    read_until(&mut first_board, &OPEN, &daemon);
+    drop(first_board);
+    let (mut second_board, second_port) = pty();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&second_port, &link).unwrap();
+    read_until(&mut second_board, &OPEN, &daemon);
+    wait_until_played(&daemon, 34);
+    let relay = daemon.get("/api/facegate/v1/Status").json()["relay"].clone();
+    assert_eq!(relay["connected"], true, "{relay}");
+    assert!(relay["failures"].as_u64().unwrap() >= 1, "{relay}");
+    assert!(relay["lastError"].is_string(), "{relay}");
+    let opened: Vec<_> = decisions(&daemon)
+        .into_iter()
+        .filter(|(reason, _)| reason == "granted")
+        .collect();
+    assert_eq!(
+        opened,
+        [decision("granted", "obama"), decision("granted", "obama")]
+    );
+    assert!(daemon.terminate());
 }
