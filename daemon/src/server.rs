@@ -58,8 +58,8 @@ pub fn serve(config: Config) -> Result<(), String> {
     let handler_api = api.clone();
     let counted = in_flight.clone();
     let server = rouille::Server::new(server_config.listen, move |request| {
-        let _answering = counted.begin();
-        handler_api.handle(request)
+        let answering = counted.begin();
+        answering.until_sent(handler_api.handle(request))
     })
     .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
     .pool_size(server_config.threads);
@@ -117,6 +117,35 @@ impl InFlight {
             .wait_timeout_while(count, limit, |n| *n > 0)
             .unwrap_or_else(|e| e.into_inner())
             .0
+    }
+}
+
+impl Answering {
+    /// Keeps the request counted until the response's body has been
+    /// written, which rouille does after the handler returns.
+    fn until_sent(self, mut response: rouille::Response) -> rouille::Response {
+        let (body, length) = response.data.into_reader_and_size();
+        let body = SentWith {
+            body,
+            _answering: self,
+        };
+        response.data = match length {
+            Some(length) => rouille::ResponseBody::from_reader_and_size(body, length),
+            None => rouille::ResponseBody::from_reader(body),
+        };
+        response
+    }
+}
+
+/// A response body that holds its request's count until dropped.
+struct SentWith {
+    body: Box<dyn std::io::Read + Send>,
+    _answering: Answering,
+}
+
+impl std::io::Read for SentWith {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.body.read(buffer)
     }
 }
 

@@ -52,6 +52,26 @@ pub struct FaceEngine {
 /// A face aligned to 112x112 (eyes level, ArcFace reference points).
 pub struct AlignedFace(Patch);
 
+/// What an analysis computes for each face it finds.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisRequest {
+    pub detector: DetectorConfig,
+    pub attributes: AttributeSet,
+    pub liveness: bool,
+}
+
+/// One face found in an image, analysed as requested.
+#[derive(Debug, Clone)]
+pub struct FaceAnalysis {
+    pub located: LocatedFace,
+    pub template: Template,
+    pub attributes: Attributes,
+    pub liveness: Option<Liveness>,
+    /// 1-based rank by size among the faces found.
+    pub rank: usize,
+    pub faces_in_image: usize,
+}
+
 /// One detected face with its landmarks: what every later stage needs.
 #[derive(Debug, Clone)]
 pub struct LocatedFace {
@@ -145,6 +165,39 @@ impl FaceEngine {
         self.detect(image, config)?
             .into_iter()
             .map(|detection| self.landmarks(image, detection))
+            .collect()
+    }
+
+    /// The whole pipeline, the one every front end uses: detect, then for
+    /// each face (largest first) landmarks, alignment, template, and the
+    /// attributes and liveness asked for.
+    pub fn analyse(
+        &self,
+        image: &RgbImage,
+        request: &AnalysisRequest,
+    ) -> Result<Vec<FaceAnalysis>, EngineError> {
+        let located = self.locate(image, &request.detector)?;
+        let faces_in_image = located.len();
+        located
+            .into_iter()
+            .enumerate()
+            .map(|(i, face)| {
+                let aligned = self.align(image, &face);
+                let template = self.template(&aligned)?;
+                let attributes = self.attributes(image, &face, &aligned, request.attributes)?;
+                let liveness = match request.liveness {
+                    true => Some(self.liveness(image, &face)?),
+                    false => None,
+                };
+                Ok(FaceAnalysis {
+                    located: face,
+                    template,
+                    attributes,
+                    liveness,
+                    rank: i + 1,
+                    faces_in_image,
+                })
+            })
             .collect()
     }
 

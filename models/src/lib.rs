@@ -23,7 +23,9 @@ pub use align::FivePoints;
 pub use attributes::{AttributeSet, Attributes, HeadPose};
 pub use decode::{decode_image, DecodedImage};
 pub use detector::{BoundingBox, Detection, DetectorConfig};
-pub use engine::{AlignedFace, EngineConfig, FaceEngine, LocatedFace};
+pub use engine::{
+    AlignedFace, AnalysisRequest, EngineConfig, FaceAnalysis, FaceEngine, LocatedFace,
+};
 pub use error::EngineError;
 pub use landmarks::Landmarks;
 pub use liveness::Liveness;

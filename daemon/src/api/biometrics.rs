@@ -5,12 +5,12 @@
 use super::body::JsonObject;
 use super::problem::Problem;
 use super::{rfc3339, rfc3339_opt, Api};
-use crate::store::{Face, StoredImage, Timestamp};
+use crate::store::{Face, StoredImage};
 use base64::Engine as _;
 use facegate_hal::{Accelerator, ResourceId};
 use facegate_models::{
-    decode_image, AttributeSet, Attributes, DetectorConfig, EngineError, LocatedFace, RgbImage,
-    Template,
+    decode_image, AnalysisRequest, AttributeSet, DetectorConfig, EngineError, FaceAnalysis,
+    RgbImage,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -19,16 +19,6 @@ use sha2::{Digest, Sha256};
 pub struct RequestImage {
     pub pixels: RgbImage,
     pub stored: StoredImage,
-}
-
-/// One face the engine analysed.
-pub struct AnalysedFace {
-    pub located: LocatedFace,
-    pub template: Template,
-    pub attributes: Attributes,
-    /// 1-based rank by size.
-    pub order: i32,
-    pub faces_in_image: i32,
 }
 
 /// Maps an engine failure to the client's fault (400) or the server's.
@@ -136,34 +126,15 @@ pub fn analyse(
     config: &DetectorConfig,
     wanted: AttributeSet,
     field: &str,
-) -> Result<Vec<AnalysedFace>, Problem> {
-    let located = api
-        .engine
-        .locate(image, config)
-        .map_err(|e| engine_problem(field, e))?;
-    let count = located.len() as i32;
-    located
-        .into_iter()
-        .enumerate()
-        .map(|(i, face)| {
-            let aligned = api.engine.align(image, &face);
-            let template = api
-                .engine
-                .template(&aligned)
-                .map_err(|e| engine_problem(field, e))?;
-            let attributes = api
-                .engine
-                .attributes(image, &face, &aligned, wanted)
-                .map_err(|e| engine_problem(field, e))?;
-            Ok(AnalysedFace {
-                located: face,
-                template,
-                attributes,
-                order: i as i32 + 1,
-                faces_in_image: count,
-            })
-        })
-        .collect()
+) -> Result<Vec<FaceAnalysis>, Problem> {
+    let request = AnalysisRequest {
+        detector: *config,
+        attributes: wanted,
+        liveness: false,
+    };
+    api.engine
+        .analyse(image, &request)
+        .map_err(|e| engine_problem(field, e))
 }
 
 /// The largest face of the image at `field`, or 400 naming the field.
@@ -173,7 +144,7 @@ pub fn largest_face(
     config: &DetectorConfig,
     wanted: AttributeSet,
     field: &str,
-) -> Result<AnalysedFace, Problem> {
+) -> Result<FaceAnalysis, Problem> {
     let single = DetectorConfig {
         max_faces: 1,
         ..*config
@@ -184,37 +155,6 @@ pub fn largest_face(
         .ok_or_else(|| {
             Problem::invalid_field(field, format!("{field}: no face was found in the image"))
         })
-}
-
-impl AnalysedFace {
-    /// The face as a record to store for `member_id`.
-    pub fn to_record(&self, id: String, member_id: Option<String>, image_id: &str) -> Face {
-        let detection = &self.located.detection;
-        let points = self.located.landmarks.five_points().0;
-        let pose = self.attributes.pose;
-        Face {
-            id,
-            member_id,
-            image_id: image_id.to_string(),
-            template: self.template.vector.clone(),
-            template_quality: self.template.quality(),
-            quality: detection.confidence().round() as i32,
-            bbox: detection.bbox,
-            left_eye: points[0],
-            right_eye: points[1],
-            age: self.attributes.age,
-            gender: self.attributes.gender,
-            yaw: pose.map(|p| p.yaw),
-            pitch: pose.map(|p| p.pitch),
-            roll: pose.map(|p| p.roll),
-            sharpness: self.attributes.sharpness,
-            brightness: self.attributes.brightness,
-            face_order: self.order,
-            faces_in_image: self.faces_in_image,
-            created_at: Timestamp::now(),
-            updated_at: None,
-        }
-    }
 }
 
 fn f64s(v: Option<f32>) -> Option<f64> {

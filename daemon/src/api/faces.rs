@@ -2,15 +2,16 @@
 //! (passive liveness).
 
 use super::biometrics::{
-    check_device, detector_config, image_field, largest_face, resource_id, AnalysedFace,
-    FaceAttributesDto, REPORTED,
+    check_device, detector_config, image_field, largest_face, resource_id, FaceAttributesDto,
+    REPORTED,
 };
 use super::body::{read_json, JsonObject};
 use super::problem::Problem;
 use super::{new_id, Api};
 use crate::score::confidence_of;
+use crate::store::Face;
 use facegate_hal::ResourceId;
-use facegate_models::AttributeSet;
+use facegate_models::{AttributeSet, FaceAnalysis};
 use rouille::{Request, Response};
 use serde::Serialize;
 
@@ -23,7 +24,7 @@ struct VerificationResponse {
 }
 
 /// The largest face of a `FaceProbe` in field `name`.
-fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<AnalysedFace, Problem> {
+fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<FaceAnalysis, Problem> {
     let probe = body
         .optional_object(name)?
         .ok_or_else(|| Problem::invalid_field(name, format!("{name} is required")))?;
@@ -45,8 +46,9 @@ pub fn verify(api: &Api, request: &Request) -> Result<Response, Problem> {
     let probe = probe_face(api, &body, "probeImage")?;
     let reference = probe_face(api, &body, "referenceImage")?;
     let cosine = probe.template.similarity(&reference.template);
-    let details =
-        |face: &AnalysedFace| FaceAttributesDto::from(&face.to_record(new_id(), None, ""));
+    let details = |face: &FaceAnalysis| {
+        FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, ""))
+    };
     Ok(Response::json(&VerificationResponse {
         // Rounded to 0.01: finer than any threshold needs, and stable.
         confidence: (confidence_of(cosine) * 100.0).round() / 100.0,
@@ -158,7 +160,7 @@ fn not_performed(reason: &str) -> LivenessCheck {
 pub fn spoof_check(
     api: &Api,
     image: &facegate_models::RgbImage,
-    face: &AnalysedFace,
+    face: &FaceAnalysis,
     settings: &SpoofSettings,
 ) -> Result<SpoofCheckResponse, Problem> {
     let mut failed = false;

@@ -74,7 +74,12 @@ fn enrol(
     let path = image.path_of("data");
     let decoded = request_image(api, &path, image.optional_string("data", usize::MAX)?)?;
     let face = largest_face(api, &decoded.pixels, detector, REPORTED, &path)?;
-    let record = face.to_record(new_id(), Some(member_id.to_string()), &decoded.stored.id);
+    let record = Face::from_analysis(
+        &face,
+        new_id(),
+        Some(member_id.to_string()),
+        &decoded.stored.id,
+    );
     Ok((record, decoded.stored))
 }
 

@@ -9,6 +9,7 @@ use super::watchlist_members::LabelDto;
 use super::{new_id, Api, ID_MAX_CHARS};
 use crate::gallery::Scope;
 use crate::score::{cosine_for_score, score_of};
+use crate::store::Face;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
 use serde::Serialize;
@@ -149,7 +150,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
         responses.push(SearchResponse {
             match_results: results,
             spoof_check_result: spoof_check(api, &image.pixels, face, &spoof)?,
-            face: FaceAttributesDto::from(&face.to_record(new_id(), None, "")),
+            face: FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, "")),
         });
     }
     Ok(Response::json(&responses))

@@ -3,6 +3,7 @@
 //! postcard is not self-describing: a change to any of these structs is a
 //! schema change and needs a migration in `schema.rs`.
 
+use facegate_models::FaceAnalysis;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,43 @@ pub struct Face {
     pub faces_in_image: i32,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+}
+
+impl Face {
+    /// The record of an analysed face, owned by `member_id` (if any), found
+    /// in the stored image `image_id`.
+    pub fn from_analysis(
+        analysis: &FaceAnalysis,
+        id: String,
+        member_id: Option<String>,
+        image_id: &str,
+    ) -> Face {
+        let detection = &analysis.located.detection;
+        let points = analysis.located.landmarks.five_points().0;
+        let pose = analysis.attributes.pose;
+        Face {
+            id,
+            member_id,
+            image_id: image_id.to_string(),
+            template: analysis.template.vector.clone(),
+            template_quality: analysis.template.quality(),
+            quality: detection.confidence().round() as i32,
+            bbox: detection.bbox,
+            left_eye: points[0],
+            right_eye: points[1],
+            age: analysis.attributes.age,
+            gender: analysis.attributes.gender,
+            yaw: pose.map(|p| p.yaw),
+            pitch: pose.map(|p| p.pitch),
+            roll: pose.map(|p| p.roll),
+            sharpness: analysis.attributes.sharpness,
+            brightness: analysis.attributes.brightness,
+            face_order: analysis.rank as i32,
+            faces_in_image: analysis.faces_in_image as i32,
+            created_at: Timestamp::now(),
+            updated_at: None,
+        }
+    }
 }
 
 /// An image as uploaded, for `GET /api/v1/Images/{id}`.
