@@ -394,3 +394,126 @@ fn a_relay_board_unplugged_and_plugged_back_is_reconnected_and_opens_for_the_nex
     );
     assert!(daemon.terminate());
 }
+
+/// Starts a daemon on `data` replaying `scene` at 5 fps into a relay on a
+/// fresh pty; returns it with the relay board's side.
+fn door(data: &std::path::Path, edge: &str, scene: &tempfile::TempDir) -> (Daemon, std::fs::File) {
+    let (board, port) = pty();
+    let daemon = Daemon::start_in_with_args(
+        data,
+        Some(&format!("[edge]\npulse_ms = 100\n{edge}")),
+        &[
+            "--camera",
+            &format!("replay:{}@5", scene.path().display()),
+            "--relay",
+            &format!("serial:{port}"),
+        ],
+    );
+    (daemon, board)
+}
+
+#[test]
+fn a_visitor_enrolled_from_the_face_the_camera_saw_opens_the_door_on_the_next_visit() {
+    // As SmartFace's auto-enrolment integration does it: take the face id
+    // from the stranger's event, create a member, link it, add the face.
+    let data = tempfile::tempdir().unwrap();
+    let edge = "debounce_seconds = 0.0\ncooldown_seconds = 0.0\n";
+    let first_visit = scene(&[("obama2.jpg", 4)]);
+    let (mut daemon, mut board) = door(data.path(), edge, &first_visit);
+    wait_until_played(&daemon, 4);
+    let events = daemon.get("/api/facegate/v1/Events").json();
+    let [stranger] = &events["items"].as_array().unwrap()[..] else {
+        panic!("one event for one stranger: {events}")
+    };
+    assert_eq!(stranger["reason"], "unknown person", "{stranger}");
+    let face_id = stranger["faceId"].as_str().unwrap().to_string();
+    let tracklet_id = stranger["trackletId"].as_str().unwrap().to_string();
+
+    let visitor = daemon.post(
+        "/api/v1/WatchlistMembers",
+        &json!({"displayName": "Visitor"}),
+    );
+    assert_eq!(visitor.status, 201, "{}", visitor.body);
+    let visitor = visitor.json()["id"].as_str().unwrap().to_string();
+    let visitors = json!({"id": "visitors", "displayName": "Visitors", "fullName": "Visitors"});
+    assert_eq!(daemon.put("/api/v1/Watchlists", &visitors).status, 200);
+    let link = json!({"watchlistId": "visitors", "watchlistMembersIds": [visitor]});
+    let linked = daemon.post("/api/v1/WatchlistMembers/LinkToWatchlist", &link);
+    assert_eq!(linked.status, 204, "{}", linked.body);
+    let add = |member: &str, face: &str| {
+        daemon.post(
+            &format!("/api/v1/WatchlistMembers/{member}/AddFaceFromSystem"),
+            &json!({"faceId": face}),
+        )
+    };
+    let added = add(&visitor, &face_id);
+    assert_eq!(added.status, 204, "{}", added.body);
+
+    // The face is the member's now, with the camera's tracklet and a crop
+    // large enough to enrol from; the index has it at once.
+    let faces = daemon
+        .get(&format!("/api/v1/WatchlistMembers/{visitor}/Faces"))
+        .json();
+    let face = &faces["items"][0];
+    assert_eq!(face["id"], face_id.as_str(), "{faces}");
+    assert_eq!(face["trackletId"], tracklet_id.as_str(), "{face}");
+    let image = daemon.get(&format!(
+        "/api/v1/Images/{}",
+        face["imageDataId"].as_str().unwrap()
+    ));
+    assert_eq!(
+        (image.status, image.content_type.as_str()),
+        (200, "image/jpeg")
+    );
+    let crop = facegate_models::image::load_from_memory(&image.bytes).unwrap();
+    assert!(
+        crop.width().max(crop.height()) <= 400 && crop.width() >= 100,
+        "{}x{}",
+        crop.width(),
+        crop.height()
+    );
+    let search = json!({"image": {"data": common::photo_base64("obama3.jpg")}});
+    let found = daemon.post("/api/v1/Watchlists/Search", &search).json();
+    assert_eq!(
+        found[0]["matchResults"][0]["watchlistMemberId"],
+        visitor.as_str(),
+        "{found}"
+    );
+
+    // Another member cannot take it; an unknown face is 404.
+    let other = daemon.post("/api/v1/WatchlistMembers", &json!({})).json();
+    let taken = add(other["id"].as_str().unwrap(), &face_id);
+    common::problem(&taken, 409);
+    common::problem(&add(&visitor, &uuid::Uuid::new_v4().to_string()), 404);
+    assert!(daemon.terminate());
+    let mut before = Vec::new();
+    let _ = board.read_to_end(&mut before);
+    assert_eq!(
+        occurrences(&before, &OPEN),
+        0,
+        "the stranger was let in: {before:02X?}"
+    );
+
+    // The next visit: the visitor (another photo) opens the door, and a
+    // different stranger still does not.
+    let next_visit = scene(&[("obama3.jpg", 4), ("blank", 10), ("biden.jpg", 4)]);
+    let (mut daemon, mut board) = door(data.path(), edge, &next_visit);
+    wait_until_played(&daemon, 18);
+    let decided = decisions(&daemon);
+    assert!(daemon.terminate());
+    let mut received = Vec::new();
+    let _ = board.read_to_end(&mut received);
+    assert_eq!(
+        occurrences(&received, &OPEN),
+        1,
+        "relay bytes {received:02X?}"
+    );
+    let later: Vec<_> = decided.into_iter().skip(1).collect();
+    assert_eq!(
+        later,
+        [
+            decision("granted", &visitor),
+            decision("unknown person", "")
+        ]
+    );
+}

@@ -65,8 +65,8 @@ fn run(data: &std::path::Path, scene: &std::path::Path, frames: usize, fps: u32)
         status["framesProcessed"].as_f64().unwrap() / elapsed,
         status["frameToDecisionP50Ms"].as_f64().unwrap(),
         status["frameToDecisionP99Ms"].as_f64().unwrap(),
-        status["detectMs"].as_f64().unwrap(),
-        status["recogniseMs"].as_f64().unwrap(),
+        status["analyseMs"].as_f64().unwrap(),
+        status["searchMs"].as_f64().unwrap(),
     );
 }
 

@@ -72,6 +72,8 @@ pub struct EdgeConfig {
     pub debounce_seconds: f64,
     pub cooldown_seconds: f64,
     pub events_kept: u64,
+    pub faces_kept: u64,
+    pub faces_kept_hours: f64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -168,6 +170,16 @@ impl Config {
         whole("edge.fps", u64::from(edge.fps), 1, 1000)?;
         whole("edge.pulse_ms", edge.pulse_ms, 1, 600_000)?;
         whole("edge.events_kept", edge.events_kept, 1, 100_000_000)?;
+        whole("edge.faces_kept", edge.faces_kept, 0, 10_000_000)?;
+        match (0.0..=MAX_FACE_HOURS).contains(&edge.faces_kept_hours) {
+            true => {}
+            false => {
+                return Err(format!(
+                    "invalid config: edge.faces_kept_hours = {} is not a number of hours from 0 to {MAX_FACE_HOURS}",
+                    edge.faces_kept_hours
+                ))
+            }
+        }
         number(
             "edge.liveness_threshold",
             edge.liveness_threshold,
@@ -198,6 +210,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// A camera face is kept a year at the most.
+const MAX_FACE_HOURS: f64 = 24.0 * 366.0;
 
 /// Durations in the config: a day at the most, which no door needs to
 /// exceed and every clock can add.

@@ -32,15 +32,20 @@ pub struct DetectorConfig {
     pub accurate: bool,
 }
 
+impl DetectorConfig {
+    /// SmartFace's defaults.
+    pub const DEFAULT: DetectorConfig = DetectorConfig {
+        min_face_size: 35.0,
+        max_face_size: 600.0,
+        max_faces: 20,
+        confidence_threshold: 450.0,
+        accurate: false,
+    };
+}
+
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig {
-            min_face_size: 35.0,
-            max_face_size: 600.0,
-            max_faces: 20,
-            confidence_threshold: 450.0,
-            accurate: false,
-        }
+        DetectorConfig::DEFAULT
     }
 }
 

@@ -13,7 +13,6 @@ use facegate_models::{
     RgbImage,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// An image from a request: its pixels and what to store.
 pub struct RequestImage {
@@ -44,18 +43,9 @@ pub fn request_image(
     }
     let decoded =
         decode_image(&bytes, api.max_image_pixels).map_err(|e| engine_problem(path, e))?;
-    let digest = Sha256::digest(&bytes);
     Ok(RequestImage {
         pixels: decoded.pixels,
-        stored: StoredImage {
-            // Content-addressed: the same upload is stored once.
-            id: uuid::Builder::from_slice(&digest[..16])
-                .expect("16 bytes")
-                .into_uuid()
-                .to_string(),
-            content_type: decoded.format.to_mime_type().to_string(),
-            bytes,
-        },
+        stored: StoredImage::new(bytes, decoded.format.to_mime_type()),
     })
 }
 
@@ -307,7 +297,7 @@ impl From<&Face> for FaceDto {
         let a = FaceAttributesDto::from(f);
         FaceDto {
             // A registered photo is its own frame and its own tracklet.
-            tracklet_id: f.id.clone(),
+            tracklet_id: f.tracklet_id.clone().unwrap_or_else(|| f.id.clone()),
             quality: f.quality,
             template_quality: Some(f.template_quality),
             state: "Extracted",
@@ -318,7 +308,7 @@ impl From<&Face> for FaceDto {
             left_eye_y: a.left_eye_y,
             right_eye_x: a.right_eye_x,
             right_eye_y: a.right_eye_y,
-            frame_id: f.image_id.clone(),
+            frame_id: f.frame_id.clone().unwrap_or_else(|| f.image_id.clone()),
             kind: "Regular",
             age: f64s(f.age),
             gender: f64s(f.gender),

@@ -23,6 +23,10 @@ struct EventDto {
     door_opened: bool,
     reason: String,
     crop_url: String,
+    /// The face decided on, a SmartFace `Face` (`AddFaceFromSystem`
+    /// enrols from it) while retention keeps it.
+    face_id: Option<String>,
+    tracklet_id: Option<String>,
 }
 
 impl From<&Event> for EventDto {
@@ -36,6 +40,8 @@ impl From<&Event> for EventDto {
             door_opened: e.opened,
             reason: e.reason.clone(),
             crop_url: format!("/api/facegate/v1/Events/{}/Crop", e.sequence),
+            face_id: e.face_id.clone(),
+            tracklet_id: e.tracklet_id.clone(),
         }
     }
 }

@@ -13,7 +13,7 @@
 use super::svg::Canvas;
 use crate::gallery::{Gallery, Scope};
 use crate::score::cosine_for_score;
-use crate::store::{Face, MemberFields, Store, StoredImage, Timestamp};
+use crate::store::{Face, MemberFields, Store, StoredImage};
 use facegate_models::TEMPLATE_DIMENSION;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -230,28 +230,7 @@ fn cold_start_report(n: usize) -> Result<String, String> {
     let started = Instant::now();
     for i in 0..n {
         let id = format!("m{i}");
-        let face = Face {
-            id: format!("f{i}"),
-            member_id: Some(id.clone()),
-            image_id: image.id.clone(),
-            template: random.unit(),
-            template_quality: 80,
-            quality: 5000,
-            bbox: [0.0, 0.0, 100.0, 100.0],
-            left_eye: [30.0, 40.0],
-            right_eye: [70.0, 40.0],
-            age: None,
-            gender: None,
-            yaw: None,
-            pitch: None,
-            roll: None,
-            sharpness: None,
-            brightness: None,
-            face_order: 1,
-            faces_in_image: 1,
-            created_at: Timestamp::now(),
-            updated_at: None,
-        };
+        let face = Face::with_template(&format!("f{i}"), &id, &image.id, random.unit());
         store
             .register(
                 &id,

@@ -20,8 +20,9 @@ pub struct Counters {
     pub frames_failed: AtomicU64,
     pub opens: AtomicU64,
     pub denials: AtomicU64,
-    pub detect_micros: AtomicU64,
-    pub recognise_micros: AtomicU64,
+    /// Time in the engine (detection to liveness) and in the 1:N search.
+    pub analyse_micros: AtomicU64,
+    pub search_micros: AtomicU64,
     frame_to_decision_micros: AtomicU64,
     /// The latest frame-to-decision latencies, for percentiles.
     recent_latencies: Mutex<VecDeque<u64>>,
@@ -42,9 +43,10 @@ pub struct CountersDto {
     frames_failed: u64,
     opens: u64,
     denials: u64,
-    /// Mean milliseconds per processed frame.
-    detect_ms: f64,
-    recognise_ms: f64,
+    /// Mean milliseconds per processed frame: the engine (detect,
+    /// landmarks, template, pose, liveness) and the 1:N search.
+    analyse_ms: f64,
+    search_ms: f64,
     frame_to_decision_ms: f64,
     /// Over the latest decisions (up to 4096), from capture to decision;
     /// the relay command follows at once.
@@ -83,8 +85,8 @@ impl Counters {
             frames_failed: self.frames_failed.load(Ordering::Relaxed),
             opens: self.opens.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
-            detect_ms: mean(&self.detect_micros),
-            recognise_ms: mean(&self.recognise_micros),
+            analyse_ms: mean(&self.analyse_micros),
+            search_ms: mean(&self.search_micros),
             frame_to_decision_ms: mean(&self.frame_to_decision_micros),
             frame_to_decision_p50_ms: percentile(0.5),
             frame_to_decision_p99_ms: percentile(0.99),

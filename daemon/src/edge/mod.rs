@@ -19,7 +19,7 @@ mod tracker;
 use crate::api::Api;
 use crate::gallery::Scope;
 use crate::score::score_of;
-use crate::store::{Event, Timestamp};
+use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
 use capture::Latest;
 use counters::add_micros;
 pub use counters::Counters;
@@ -28,7 +28,7 @@ use decision::{DecisionState, Match, Observation, Reason};
 use door::Door;
 use facegate_hal::{Camera, CameraError, DoorRelay, Frame, RelayError};
 use facegate_models::image::{imageops, ImageFormat};
-use facegate_models::{AttributeSet, DetectorConfig};
+use facegate_models::{AnalysisRequest, AttributeSet, DetectorConfig, FaceAnalysis, RgbImage};
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub struct EdgeSettings {
     /// Watchlists searched; empty means all.
     pub watchlists: Vec<String>,
     pub pulse: Duration,
-    pub events_kept: u64,
+    pub retention: Retention,
 }
 
 /// A running loop; `stop` ends it and leaves the relay closed.
@@ -122,9 +122,9 @@ async fn process_frames(
         }
         let (api_for_work, settings_for_work) = (api.clone(), settings.clone());
         let work =
-            tokio::task::spawn_blocking(move || observe(&api_for_work, &frame, &settings_for_work));
-        let seen = match work.await {
-            Ok(seen) => seen,
+            tokio::task::spawn_blocking(move || observe(&api_for_work, frame, &settings_for_work));
+        let observed = match work.await {
+            Ok(observed) => observed,
             Err(failure) => {
                 // A bug met by one frame must not stop the door.
                 log::error!("processing a frame failed: {failure}");
@@ -136,7 +136,7 @@ async fn process_frames(
             .frames_processed
             .fetch_add(1, Ordering::Relaxed);
         tracker.next_frame(Instant::now());
-        for face in seen {
+        for face in &observed.faces {
             let now = Instant::now();
             let mut reason = state.judge(&settings.rules, &face.observation, now);
             api.counters
@@ -154,7 +154,7 @@ async fn process_frames(
             }
             let candidate = face.observation.matched.as_ref();
             let sighting = tracker.observe(
-                face.bbox,
+                face.analysis.located.detection.bbox,
                 candidate.map(|m| m.member_id.as_str()),
                 reason,
                 now,
@@ -166,55 +166,72 @@ async fn process_frames(
                 Reason::Granted => api.counters.opens.fetch_add(1, Ordering::Relaxed),
                 _ => api.counters.denials.fetch_add(1, Ordering::Relaxed),
             };
-            record(&api, &face, reason, settings.events_kept);
+            let decided = Decided {
+                frame: &observed,
+                face,
+                reason,
+                tracklet_id: sighting.tracklet_id,
+            };
+            record(&api, decided, &settings.retention);
         }
     }
 }
 
-/// One face in a frame, judged.
+/// One face in a frame, analysed and judged.
 struct SeenFace {
-    bbox: [f32; 4],
+    analysis: FaceAnalysis,
     observation: Observation,
     captured_at: Instant,
-    crop: Vec<u8>,
 }
 
-fn observe(api: &Api, frame: &Frame, settings: &EdgeSettings) -> Vec<SeenFace> {
+/// A processed frame and the faces in it.
+struct Observed {
+    image: RgbImage,
+    /// SmartFace's `frameId` of the faces found in it.
+    frame_id: String,
+    faces: Vec<SeenFace>,
+}
+
+/// A decision worth an event, with what it was made on.
+struct Decided<'a> {
+    frame: &'a Observed,
+    face: &'a SeenFace,
+    reason: Reason,
+    tracklet_id: String,
+}
+
+/// What the loop computes for each face: the pose is a door rule, and
+/// liveness when it is required (or logged).
+const DOOR_ANALYSIS: AnalysisRequest = AnalysisRequest {
+    detector: DetectorConfig::DEFAULT,
+    attributes: AttributeSet {
+        pose: true,
+        ..AttributeSet::NONE
+    },
+    liveness: true,
+};
+
+fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
     let started = Instant::now();
-    let faces = match api.engine.locate(&frame.image, &DetectorConfig::default()) {
+    let faces = match api.engine.analyse(&frame.image, &DOOR_ANALYSIS) {
         Ok(faces) => faces,
         Err(e) => {
-            log::warn!("detection failed: {e}");
-            return Vec::new();
+            log::warn!("analysing a frame failed: {e}");
+            Vec::new()
         }
     };
-    add_micros(&api.counters.detect_micros, started);
+    add_micros(&api.counters.analyse_micros, started);
     let started = Instant::now();
     let scope = match settings.watchlists.is_empty() {
         true => Scope::AnyWatchlist,
         false => Scope::Watchlists(&settings.watchlists),
     };
     let seen = faces
-        .iter()
-        .filter_map(|face| {
-            let aligned = api.engine.align(&frame.image, face);
-            let template = api.engine.template(&aligned).ok()?;
-            let pose = AttributeSet {
-                pose: true,
-                ..AttributeSet::NONE
-            };
-            let attributes = api
-                .engine
-                .attributes(&frame.image, face, &aligned, pose)
-                .ok()?;
-            let liveness = api
-                .engine
-                .liveness(&frame.image, face)
-                .ok()
-                .map(|l| l.score);
+        .into_iter()
+        .map(|analysis| {
             let best = api
                 .catalog
-                .search(&template.vector, scope, -1.0, 1)
+                .search(&analysis.template.vector, scope, -1.0, 1)
                 .into_iter()
                 .next();
             let matched = best.map(|candidate| Match {
@@ -229,62 +246,129 @@ fn observe(api: &Api, frame: &Frame, settings: &EdgeSettings) -> Vec<SeenFace> {
                     .collect(),
                 member_id: candidate.member_id,
             });
-            let pose = attributes.pose.unwrap_or(facegate_models::HeadPose {
-                yaw: 0.0,
-                pitch: 0.0,
-                roll: 0.0,
-            });
-            Some(SeenFace {
-                bbox: face.detection.bbox,
+            let pose = analysis.attributes.pose;
+            SeenFace {
                 observation: Observation {
                     matched,
-                    liveness,
-                    face_size: face.detection.size(),
-                    yaw: pose.yaw,
-                    pitch: pose.pitch,
+                    liveness: analysis.liveness.map(|l| l.score),
+                    face_size: analysis.located.detection.size(),
+                    yaw: pose.map_or(0.0, |p| p.yaw),
+                    pitch: pose.map_or(0.0, |p| p.pitch),
                 },
+                analysis,
                 captured_at: frame.captured_at,
-                crop: crop_jpeg(&frame.image, face.detection.bbox),
-            })
+            }
         })
         .collect();
-    add_micros(&api.counters.recognise_micros, started);
-    seen
+    add_micros(&api.counters.search_micros, started);
+    Observed {
+        image: frame.image,
+        frame_id: uuid::Uuid::new_v4().to_string(),
+        faces: seen,
+    }
 }
 
 /// The face box as a 96x96 JPEG for the event log.
-fn crop_jpeg(image: &facegate_models::RgbImage, bbox: [f32; 4]) -> Vec<u8> {
-    let x = bbox[0].max(0.0) as u32;
-    let y = bbox[1].max(0.0) as u32;
-    let w = ((bbox[2] - bbox[0]) as u32).clamp(1, image.width().saturating_sub(x).max(1));
-    let h = ((bbox[3] - bbox[1]) as u32).clamp(1, image.height().saturating_sub(y).max(1));
-    let face = imageops::crop_imm(image, x, y, w, h).to_image();
-    let small = imageops::resize(&face, 96, 96, imageops::FilterType::Triangle);
+fn crop_jpeg(image: &RgbImage, bbox: [f32; 4]) -> Vec<u8> {
+    let face = crop(image, bbox, 0.0);
+    jpeg(&imageops::resize(
+        &face,
+        96,
+        96,
+        imageops::FilterType::Triangle,
+    ))
+}
+
+/// Half the face's size on each side: enough context to enrol from, as
+/// a photo of the person would give.
+const FACE_IMAGE_MARGIN: f32 = 0.5;
+/// The longer side of a stored camera face image, at most.
+const FACE_IMAGE_MAX_SIDE: u32 = 400;
+
+/// The face with a margin, at most 400 px, as a JPEG: the image of a
+/// camera face, large enough to re-enrol from.
+fn face_image_jpeg(image: &RgbImage, bbox: [f32; 4]) -> Vec<u8> {
+    let face = crop(image, bbox, FACE_IMAGE_MARGIN);
+    let scale = (FACE_IMAGE_MAX_SIDE as f32 / face.width().max(face.height()) as f32).min(1.0);
+    let (width, height) = (
+        ((face.width() as f32 * scale) as u32).max(1),
+        ((face.height() as f32 * scale) as u32).max(1),
+    );
+    match scale < 1.0 {
+        true => jpeg(&imageops::resize(
+            &face,
+            width,
+            height,
+            imageops::FilterType::Triangle,
+        )),
+        false => jpeg(&face),
+    }
+}
+
+/// The box widened by `margin` times its size on each side, within the
+/// image.
+fn crop(image: &RgbImage, bbox: [f32; 4], margin: f32) -> RgbImage {
+    let [x1, y1, x2, y2] = bbox;
+    let (dx, dy) = ((x2 - x1) * margin, (y2 - y1) * margin);
+    let x = (x1 - dx).max(0.0) as u32;
+    let y = (y1 - dy).max(0.0) as u32;
+    let w = ((x2 + dx) as u32)
+        .saturating_sub(x)
+        .clamp(1, image.width().saturating_sub(x).max(1));
+    let h = ((y2 + dy) as u32)
+        .saturating_sub(y)
+        .clamp(1, image.height().saturating_sub(y).max(1));
+    imageops::crop_imm(image, x, y, w, h).to_image()
+}
+
+fn jpeg(image: &RgbImage) -> Vec<u8> {
     let mut jpeg = Cursor::new(Vec::new());
-    match small.write_to(&mut jpeg, ImageFormat::Jpeg) {
+    match image.write_to(&mut jpeg, ImageFormat::Jpeg) {
         Ok(()) => jpeg.into_inner(),
         Err(_) => Vec::new(),
     }
 }
 
-fn record(api: &Api, face: &SeenFace, reason: Reason, keep: u64) {
+/// Logs a decision: the event, and the face it was made on as a stored
+/// `Face` with its image (so a client can enrol the person from it), in
+/// one transaction.
+fn record(api: &Api, decided: Decided, keep: &Retention) {
+    let Decided {
+        frame,
+        face,
+        reason,
+        tracklet_id,
+    } = decided;
+    let bbox = face.analysis.located.detection.bbox;
+    let image = StoredImage::jpeg(face_image_jpeg(&frame.image, bbox));
+    let mut record = Face::from_analysis(
+        &face.analysis,
+        uuid::Uuid::new_v4().to_string(),
+        None,
+        &image.id,
+    );
+    record.tracklet_id = Some(tracklet_id);
+    record.frame_id = Some(frame.frame_id.clone());
     // A stranger's closest member is not named; the score stays, for tuning.
-    let named = face
-        .observation
-        .matched
-        .as_ref()
-        .filter(|_| reason != Reason::Unknown);
+    let matched = face.observation.matched.as_ref();
+    let named = matched.filter(|_| reason != Reason::Unknown);
     let event = Event {
         sequence: 0,
         at: Timestamp::now(),
         member_id: named.map(|m| m.member_id.clone()),
-        score: face.observation.matched.as_ref().map(|m| m.score),
+        score: matched.map(|m| m.score),
         liveness: face.observation.liveness,
         opened: reason == Reason::Granted,
         reason: reason.as_str().to_string(),
-        crop: face.crop.clone(),
+        crop: crop_jpeg(&frame.image, bbox),
+        face_id: None,
+        tracklet_id: None,
     };
-    match api.catalog.store.record_event(event, keep) {
+    match api
+        .catalog
+        .store
+        .record_event(event, Some((record, image)), keep)
+    {
         Ok(event) => {
             log::info!(
                 "door: {} ({}, score {:?})",

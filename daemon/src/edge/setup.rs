@@ -2,6 +2,7 @@
 
 use super::{EdgeSettings, LoggingRelay, Rules};
 use crate::config::{EdgeConfig, PixelFormatName};
+use crate::store::Retention;
 use facegate_hal::{
     parse_hex_bytes, Camera, CameraError, DoorRelay, PixelFormat, RelayError, ReplayCamera,
     SerialRelay, V4lCamera,
@@ -116,6 +117,10 @@ pub fn settings(config: &EdgeConfig) -> EdgeSettings {
         },
         watchlists: config.watchlists.clone(),
         pulse: Duration::from_millis(config.pulse_ms),
-        events_kept: config.events_kept,
+        retention: Retention {
+            events: config.events_kept,
+            faces: config.faces_kept,
+            face_age: Duration::from_secs_f64(config.faces_kept_hours * 3600.0),
+        },
     }
 }

@@ -1,10 +1,11 @@
 //! The door's event log: every decision, in a bounded ring in redb.
 
+use super::faces::{delete_face, insert_face};
 use super::paging::{window, Page, PageRequest};
-use super::records::{decode, encode, Timestamp};
-use super::schema::EVENTS;
-use super::{Store, StoreError};
-use redb::{ReadableTable, ReadableTableMetadata};
+use super::records::{decode, encode, Face, StoredImage, Timestamp};
+use super::schema::{CAMERA_FACES, EVENTS, FACES};
+use super::{get_record, Store, StoreError};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,18 +20,72 @@ pub struct Event {
     pub reason: String,
     /// A small JPEG of the face.
     pub crop: Vec<u8>,
+    /// The face decided on, stored with the event (see `Retention`).
+    pub face_id: Option<String>,
+    pub tracklet_id: Option<String>,
+}
+
+/// How much of the door's history is kept: the newest `events` events,
+/// and the faces the camera saw that no member owns, up to `faces` of them
+/// and `face_age` old. A face linked to a member is never dropped by it.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub events: u64,
+    pub faces: u64,
+    pub face_age: std::time::Duration,
+}
+
+/// Drops the oldest camera faces beyond `keep.faces` or older than
+/// `keep.face_age`, with the images only they use.
+fn drop_expired_camera_faces(txn: &WriteTransaction, keep: &Retention) -> Result<(), StoreError> {
+    let oldest_kept = Timestamp::now()
+        .0
+        .saturating_sub(u64::try_from(keep.face_age.as_nanos()).unwrap_or(u64::MAX));
+    loop {
+        let mut camera_faces = txn.open_table(CAMERA_FACES)?;
+        let Some((created, id)) = camera_faces
+            .first()?
+            .map(|(key, _)| (key.value().0, key.value().1.to_string()))
+        else {
+            return Ok(());
+        };
+        if camera_faces.len()? <= keep.faces && created >= oldest_kept {
+            return Ok(());
+        }
+        camera_faces.remove((created, id.as_str()))?;
+        drop(camera_faces);
+        let face: Option<Face> = get_record(&txn.open_table(FACES)?, &id)?;
+        if let Some(face) = face {
+            delete_face(txn, &face)?;
+        }
+    }
 }
 
 impl Store {
-    /// Appends an event (its `sequence` is assigned here) and drops the
-    /// oldest beyond `keep`.
-    pub fn record_event(&self, mut event: Event, keep: u64) -> Result<Event, StoreError> {
+    /// Appends an event (its `sequence` is assigned here), with the face it
+    /// decided on and that face's image, in one transaction, then drops
+    /// what `keep` no longer keeps.
+    pub fn record_event(
+        &self,
+        mut event: Event,
+        face: Option<(Face, StoredImage)>,
+        keep: &Retention,
+    ) -> Result<Event, StoreError> {
         self.write(|txn| {
+            if let Some((face, image)) = face {
+                let created = face.created_at.0;
+                event.face_id = Some(face.id.clone());
+                event.tracklet_id = face.tracklet_id.clone();
+                txn.open_table(CAMERA_FACES)?
+                    .insert((created, face.id.as_str()), ())?;
+                insert_face(txn, face, &image)?;
+            }
+            drop_expired_camera_faces(txn, keep)?;
             let mut table = txn.open_table(EVENTS)?;
             let next = table.last()?.map_or(0, |(key, _)| key.value() + 1);
             event.sequence = next;
             table.insert(next, encode(&event)?.as_slice())?;
-            while table.len()? > keep {
+            while table.len()? > keep.events {
                 table.pop_first()?;
             }
             Ok(event)
@@ -77,7 +132,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::face;
     use super::*;
+    use std::time::Duration;
 
     fn event(reason: &str) -> Event {
         Event {
@@ -89,15 +146,41 @@ mod tests {
             opened: false,
             reason: reason.into(),
             crop: vec![],
+            face_id: None,
+            tracklet_id: None,
         }
+    }
+
+    fn keep(events: u64, faces: u64, face_age: Duration) -> Retention {
+        Retention {
+            events,
+            faces,
+            face_age,
+        }
+    }
+
+    /// A face the camera saw (no member), with an image of its own.
+    fn seen(id: &str) -> (Face, StoredImage) {
+        let (mut face, image) = face(id, "", vec![1.0], id.as_bytes().to_vec());
+        face.member_id = None;
+        face.tracklet_id = Some(format!("track-{id}"));
+        (face, image)
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
     }
 
     #[test]
     fn the_ring_keeps_the_newest_events_with_rising_sequences() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = store();
         for i in 0..7 {
-            store.record_event(event(&format!("e{i}")), 5).unwrap();
+            let kept = keep(5, 0, Duration::ZERO);
+            store
+                .record_event(event(&format!("e{i}")), None, &kept)
+                .unwrap();
         }
         let request = PageRequest {
             number: 1,
@@ -115,5 +198,56 @@ mod tests {
         assert_eq!(kept.first().unwrap(), &(2, "e2".to_string()));
         assert_eq!(kept.last().unwrap(), &(6, "e6".to_string()));
         assert!(store.event(1).unwrap().is_none() && store.event(6).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_event_names_its_stored_face_and_tracklet() {
+        let (_dir, store) = store();
+        let kept = keep(10, 10, Duration::from_secs(3600));
+        let recorded = store
+            .record_event(event("unknown person"), Some(seen("f1")), &kept)
+            .unwrap();
+        assert_eq!(recorded.face_id.as_deref(), Some("f1"));
+        assert_eq!(recorded.tracklet_id.as_deref(), Some("track-f1"));
+        assert_eq!(store.event(recorded.sequence).unwrap(), Some(recorded));
+        assert!(store.image("image-f1").unwrap().is_some());
+    }
+
+    #[test]
+    fn camera_faces_beyond_the_count_go_oldest_first_with_their_images() {
+        let (_dir, store) = store();
+        let kept = keep(100, 2, Duration::from_secs(3600));
+        for id in ["f1", "f2", "f3", "f4"] {
+            store
+                .record_event(event(id), Some(seen(id)), &kept)
+                .unwrap();
+        }
+        for (id, kept) in [("f1", false), ("f2", false), ("f3", true), ("f4", true)] {
+            let image = store.image(&format!("image-{id}")).unwrap();
+            assert_eq!(image.is_some(), kept, "{id}");
+        }
+    }
+
+    #[test]
+    fn camera_faces_older_than_the_age_go_but_a_members_face_stays() {
+        let (_dir, store) = store();
+        let young = keep(100, 100, Duration::from_millis(300));
+        store
+            .register("ann", Default::default(), &[], vec![])
+            .unwrap();
+        store
+            .record_event(event("a"), Some(seen("old")), &young)
+            .unwrap();
+        store
+            .record_event(event("b"), Some(seen("enrolled")), &young)
+            .unwrap();
+        store.attach_face("ann", "enrolled").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        store
+            .record_event(event("c"), Some(seen("new")), &young)
+            .unwrap();
+        assert!(store.image("image-old").unwrap().is_none());
+        assert!(store.image("image-enrolled").unwrap().is_some());
+        assert!(store.image("image-new").unwrap().is_some());
     }
 }

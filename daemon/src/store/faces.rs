@@ -4,7 +4,7 @@
 use super::paging::{Page, PageRequest};
 use super::records::{encode, Face, Member, StoredImage, Timestamp, Watchlist};
 use super::schema::{
-    FACES, IMAGES, IMAGE_FACES, MEMBERS, MEMBER_FACES, MEMBER_WATCHLISTS, WATCHLISTS,
+    CAMERA_FACES, FACES, IMAGES, IMAGE_FACES, MEMBERS, MEMBER_FACES, MEMBER_WATCHLISTS, WATCHLISTS,
 };
 use super::{get_record, get_records, owned_by, page_owned_by, MemberFields, Store, StoreError};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
@@ -103,6 +103,9 @@ impl Store {
             face.member_id = Some(member_id.to_string());
             face.updated_at = Some(Timestamp::now());
             put_face(txn, &face)?;
+            // A member's face is no longer the camera's to drop.
+            txn.open_table(CAMERA_FACES)?
+                .remove((face.created_at.0, face.id.as_str()))?;
             Ok(face)
         })
     }
@@ -170,7 +173,7 @@ fn put_face(txn: &WriteTransaction, face: &Face) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn insert_face(
+pub(super) fn insert_face(
     txn: &WriteTransaction,
     face: Face,
     image: &StoredImage,
@@ -192,6 +195,8 @@ pub(super) fn delete_face(txn: &WriteTransaction, face: &Face) -> Result<(), Sto
         ))?;
     }
     txn.open_table(FACES)?.remove(face.id.as_str())?;
+    txn.open_table(CAMERA_FACES)?
+        .remove((face.created_at.0, face.id.as_str()))?;
     // Biometric data no face needs any more is erased, not kept.
     let mut users = txn.open_multimap_table(IMAGE_FACES)?;
     users.remove(face.image_id.as_str(), face.id.as_str())?;

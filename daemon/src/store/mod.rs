@@ -8,6 +8,7 @@
 
 mod events;
 mod faces;
+mod legacy;
 mod members;
 mod paging;
 mod records;
@@ -16,7 +17,7 @@ mod schema;
 pub mod testing;
 mod watchlists;
 
-pub use events::Event;
+pub use events::{Event, Retention};
 pub use faces::{FaceError, Registered};
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};

@@ -5,6 +5,7 @@
 
 use facegate_models::FaceAnalysis;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch.
@@ -88,9 +89,47 @@ pub struct Face {
     pub faces_in_image: i32,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+    /// The camera track the face belongs to; `None` for an uploaded photo,
+    /// which is its own tracklet.
+    pub tracklet_id: Option<String>,
+    /// The camera frame the face was found in; `None` for an uploaded
+    /// photo, which is its own frame.
+    pub frame_id: Option<String>,
+    /// 0..100, when the liveness check ran.
+    pub liveness: Option<f32>,
 }
 
 impl Face {
+    /// A face known only by its template (synthetic galleries, tests): no
+    /// box, eyes or attributes.
+    pub fn with_template(id: &str, member_id: &str, image_id: &str, template: Vec<f32>) -> Face {
+        Face {
+            id: id.to_string(),
+            member_id: Some(member_id.to_string()),
+            image_id: image_id.to_string(),
+            template,
+            template_quality: 0,
+            quality: 0,
+            bbox: [0.0; 4],
+            left_eye: [0.0; 2],
+            right_eye: [0.0; 2],
+            age: None,
+            gender: None,
+            yaw: None,
+            pitch: None,
+            roll: None,
+            sharpness: None,
+            brightness: None,
+            face_order: 1,
+            faces_in_image: 1,
+            created_at: Timestamp::now(),
+            updated_at: None,
+            tracklet_id: None,
+            frame_id: None,
+            liveness: None,
+        }
+    }
+
     /// The record of an analysed face, owned by `member_id` (if any), found
     /// in the stored image `image_id`.
     pub fn from_analysis(
@@ -123,6 +162,9 @@ impl Face {
             faces_in_image: analysis.faces_in_image as i32,
             created_at: Timestamp::now(),
             updated_at: None,
+            tracklet_id: None,
+            frame_id: None,
+            liveness: analysis.liveness.map(|l| l.score),
         }
     }
 }
@@ -133,4 +175,24 @@ pub struct StoredImage {
     pub id: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
+}
+
+impl StoredImage {
+    /// An image whose id derives from its content's sha256, so the same
+    /// bytes are stored once.
+    pub fn new(bytes: Vec<u8>, content_type: &str) -> StoredImage {
+        let digest = Sha256::digest(&bytes);
+        StoredImage {
+            id: uuid::Builder::from_slice(&digest[..16])
+                .expect("16 bytes")
+                .into_uuid()
+                .to_string(),
+            content_type: content_type.to_string(),
+            bytes,
+        }
+    }
+
+    pub fn jpeg(bytes: Vec<u8>) -> StoredImage {
+        StoredImage::new(bytes, "image/jpeg")
+    }
 }

@@ -1,6 +1,7 @@
 //! Table layout, the stored schema version, and migrations.
 
-use super::records::Timestamp;
+use super::events::Event;
+use super::records::{decode, encode, Face, Timestamp};
 use super::StoreError;
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableMultimapTable, ReadableTable,
@@ -9,14 +10,50 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations from version `n` to `n + 1`, indexed by `n - 1`.
-const MIGRATIONS: &[Migration] = &[add_biometric_tables, add_event_log, index_image_users];
+const MIGRATIONS: &[Migration] = &[
+    add_biometric_tables,
+    add_event_log,
+    index_image_users,
+    add_camera_faces,
+];
+
+/// 4 -> 5: faces the camera saw. Faces gain their tracklet, frame and
+/// liveness, events the face they decided on; both are re-encoded.
+fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CAMERA_FACES)?;
+    let mut faces = txn.open_table(FACES)?;
+    let upgraded: Vec<(String, Vec<u8>)> = faces
+        .iter()?
+        .map(|entry| {
+            let (id, bytes) = entry?;
+            let face: Face = decode::<super::legacy::FaceV4>(bytes.value())?.into();
+            Ok((id.value().to_string(), encode(&face)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (id, bytes) in &upgraded {
+        faces.insert(id.as_str(), bytes.as_slice())?;
+    }
+    let mut events = txn.open_table(EVENTS)?;
+    let upgraded: Vec<(u64, Vec<u8>)> = events
+        .iter()?
+        .map(|entry| {
+            let (sequence, bytes) = entry?;
+            let event: Event = decode::<super::legacy::EventV4>(bytes.value())?.into();
+            Ok((sequence.value(), encode(&event)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (sequence, bytes) in upgraded {
+        events.insert(sequence, bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// 3 -> 4: which faces use each image, so that an image no face uses is
 /// erased with its last face. Images that no face uses any more (left by
@@ -92,6 +129,10 @@ pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 pub const IMAGE_FACES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("image_faces");
 
+/// (created_at, face id): the faces the camera saw that no member owns, in
+/// age order, for retention.
+pub const CAMERA_FACES: TableDefinition<(u64, &str), ()> = TableDefinition::new("camera_faces");
+
 /// Event sequence -> postcard `Event`: the door's decisions, a bounded ring.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -158,6 +199,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     add_biometric_tables(txn)?;
     add_event_log(txn)?;
     txn.open_multimap_table(IMAGE_FACES)?;
+    txn.open_table(CAMERA_FACES)?;
     Ok(())
 }
 
