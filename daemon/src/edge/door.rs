@@ -55,8 +55,9 @@ impl RelayHealth {
     }
 }
 
-/// A request to open, answered once the relay took (or refused) it.
-type OpenRequest = oneshot::Sender<Result<(), RelayError>>;
+/// A request to open, answered once the relay took (or refused) it: true
+/// when the door opened, false when an opening under way was extended.
+type OpenRequest = oneshot::Sender<Result<bool, RelayError>>;
 
 /// The handle the loop opens the door with; dropping it ends the task,
 /// which leaves the door closed.
@@ -89,9 +90,10 @@ impl Door {
         (Door { requests }, tokio::spawn(task.run(received)))
     }
 
-    /// Opens the door for one pulse, or extends the opening under way.
-    /// Returns once the relay has taken the command, not after the pulse.
-    pub async fn open(&self) -> Result<(), RelayError> {
+    /// Opens the door for one pulse (true), or extends the opening under
+    /// way (false). Returns once the relay has taken the command, not after
+    /// the pulse.
+    pub async fn open(&self) -> Result<bool, RelayError> {
         let (answer, answered) = oneshot::channel();
         self.requests
             .send(answer)
@@ -186,11 +188,11 @@ where
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    async fn open(&mut self) -> Result<(), RelayError> {
+    async fn open(&mut self) -> Result<bool, RelayError> {
         let until = Instant::now() + self.pulse;
         if self.relay.is_some() && self.open_until.is_some() {
             self.open_until = Some(until);
-            return Ok(());
+            return Ok(false);
         }
         // Someone is waiting: a broken connection is retried at once, once.
         let mut last_error = None;
@@ -204,7 +206,7 @@ where
             match relay.open().await {
                 Ok(()) => {
                     self.open_until = Some(until);
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(error) => {
                     self.failed(&error);
@@ -256,7 +258,7 @@ mod tests {
                 health.clone(),
             );
             let asked = Instant::now();
-            door.open().await.unwrap();
+            assert!(door.open().await.unwrap(), "a closed door opens");
             assert!(
                 asked.elapsed() < Duration::from_millis(150),
                 "open waited for the pulse"
@@ -278,9 +280,9 @@ mod tests {
             let pulse = Duration::from_millis(300);
             let (door, _task) =
                 Door::start(move || Ok(connected.clone()), pulse, Default::default());
-            door.open().await.unwrap();
+            assert!(door.open().await.unwrap());
             tokio::time::sleep(Duration::from_millis(200)).await;
-            door.open().await.unwrap();
+            assert!(!door.open().await.unwrap(), "an open door is held longer");
             // 350 ms after the first open: past its pulse, within the second.
             tokio::time::sleep(Duration::from_millis(150)).await;
             assert_eq!(commands(&relay), ["close", "open"]);

@@ -141,10 +141,12 @@ async fn process_frames(
             let mut reason = state.judge(&settings.rules, &face.observation, now);
             api.counters
                 .note_latency(face.captured_at.elapsed().as_micros() as u64);
+            let mut opened_anew = false;
             if reason == Reason::Granted {
                 // Only the door's answer says whether it opened.
                 match door.open().await {
-                    Ok(()) => {
+                    Ok(anew) => {
+                        opened_anew = anew;
                         if let Some(matched) = &face.observation.matched {
                             state.opened(&matched.member_id, now);
                         }
@@ -159,7 +161,9 @@ async fn process_frames(
                 reason,
                 now,
             );
-            if !sighting.news {
+            // Every time the door opens is an event; holding it open for the
+            // same person is not.
+            if !(sighting.news || opened_anew) {
                 continue;
             }
             match reason {

@@ -36,8 +36,7 @@ pub struct Tracker {
 #[derive(Debug, PartialEq)]
 pub struct Sighting {
     pub tracklet_id: String,
-    /// A new face, an open, or a decision that differs from the track's
-    /// last one.
+    /// A new face, or a decision that differs from the track's last one.
     pub news: bool,
 }
 
@@ -89,8 +88,7 @@ impl Tracker {
                 track.bbox = bbox;
                 track.last_seen = now;
                 track.last_frame = frame;
-                // Every open is news: the door moved.
-                let news = reason == Reason::Granted || !repeats(track.last_reason, reason);
+                let news = !repeats(track.last_reason, reason);
                 if news {
                     track.last_reason = reason;
                 }
@@ -138,12 +136,9 @@ mod tests {
         assert_eq!((same.news, &same.tracklet_id), (false, &first.tracklet_id));
         tracker.next_frame(at(200));
         assert!(tracker.observe(MOVED, ann, Reason::Granted, at(200)).news);
-        // Held by the debounce while still in view: no new decision; let
-        // in again once it has passed: news.
+        // Held by the debounce while still in view: no new decision.
         tracker.next_frame(at(300));
         assert!(!tracker.observe(MOVED, ann, Reason::Debounced, at(300)).news);
-        tracker.next_frame(at(300));
-        assert!(tracker.observe(MOVED, ann, Reason::Granted, at(300)).news);
         // Another face elsewhere is news; the first one forgotten is news again.
         let other = tracker.observe([400.0, 100.0, 500.0, 200.0], None, Reason::Unknown, at(300));
         assert!(other.news && other.tracklet_id != first.tracklet_id);
