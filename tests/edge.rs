@@ -330,6 +330,15 @@ fn a_missing_camera_leaves_the_api_serving() {
     assert_eq!(daemon.get("/api/v1/Version").status, 200);
     let status = daemon.get("/api/facegate/v1/Status").json();
     assert_eq!(status["running"], false);
+    assert_eq!(status["camera"]["state"], "reopening", "{status}");
+    // The default security level with nobody enrolled: one face's worth.
+    let door = &status["door"];
+    assert_eq!(door["maxStrangerRate"], 0.001, "{door}");
+    assert_eq!(
+        (door["galleryFaces"].as_u64(), door["threshold"].as_i64()),
+        (Some(0), Some(30))
+    );
+    assert!(door["expectedStrangerRate"].as_f64().unwrap() <= 0.001);
 }
 
 /// Reads what the relay board receives until it holds `wanted` (or 60 s

@@ -74,6 +74,7 @@ pub struct EdgeConfig {
     pub events_kept: u64,
     pub faces_kept: u64,
     pub faces_kept_hours: f64,
+    pub max_stranger_rate: f64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -171,6 +172,12 @@ impl Config {
         whole("edge.pulse_ms", edge.pulse_ms, 1, 600_000)?;
         whole("edge.events_kept", edge.events_kept, 1, 100_000_000)?;
         whole("edge.faces_kept", edge.faces_kept, 0, 10_000_000)?;
+        if !(edge.max_stranger_rate > 0.0 && edge.max_stranger_rate <= 1.0) {
+            return Err(format!(
+                "invalid config: edge.max_stranger_rate = {} is not a rate in (0, 1]",
+                edge.max_stranger_rate
+            ));
+        }
         match (0.0..=MAX_FACE_HOURS).contains(&edge.faces_kept_hours) {
             true => {}
             false => {

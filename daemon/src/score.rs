@@ -27,6 +27,65 @@ const KNOTS: [(f32, f32); 13] = [
     (60.0, 0.5358),
 ];
 
+/// (score, TAR) over the 26 525 genuine pairs of the same run: the share of
+/// a person's other photos that reach each score (docs/BENCHMARKS.md).
+const GENUINE_ACCEPTANCE: [(f64, f64); 21] = [
+    (0.0, 1.0),
+    (5.0, 0.9963),
+    (10.0, 0.9951),
+    (15.0, 0.9942),
+    (20.0, 0.9927),
+    (25.0, 0.9893),
+    (30.0, 0.9834),
+    (35.0, 0.9757),
+    (40.0, 0.9657),
+    (45.0, 0.9497),
+    (50.0, 0.9320),
+    (55.0, 0.9142),
+    (60.0, 0.8714),
+    (65.0, 0.8095),
+    (70.0, 0.7217),
+    (75.0, 0.6056),
+    (80.0, 0.4704),
+    (85.0, 0.3287),
+    (90.0, 0.1993),
+    (95.0, 0.1025),
+    (100.0, 0.0412),
+];
+
+/// The per-comparison false-accept rate of a score threshold, as the scale
+/// is calibrated: 10^(-score/10).
+pub fn false_accept_rate(score: i32) -> f64 {
+    10f64.powf(-f64::from(score) / 10.0)
+}
+
+/// The lowest score threshold (0..=100) that keeps the chance of a
+/// stranger matching any of `faces` enrolled faces at or below
+/// `stranger_rate`: each face is one more chance, so the per-comparison
+/// rate must be `stranger_rate / faces`.
+pub fn threshold_for_stranger_rate(stranger_rate: f64, faces: usize) -> i32 {
+    let per_comparison = stranger_rate / faces.max(1) as f64;
+    (-10.0 * per_comparison.log10()).ceil().clamp(0.0, 100.0) as i32
+}
+
+/// The expected share of strangers let in at `threshold` with `faces`
+/// enrolled faces.
+pub fn expected_stranger_rate(threshold: i32, faces: usize) -> f64 {
+    1.0 - (1.0 - false_accept_rate(threshold)).powf(faces as f64)
+}
+
+/// The expected share of members refused at `threshold`, from one photo
+/// against another (the calibration's genuine pairs).
+pub fn expected_refusal_rate(threshold: i32) -> f64 {
+    let score = f64::from(threshold.clamp(0, 100));
+    let segment = GENUINE_ACCEPTANCE
+        .windows(2)
+        .find(|w| score <= w[1].0)
+        .unwrap_or(&GENUINE_ACCEPTANCE[GENUINE_ACCEPTANCE.len() - 2..]);
+    let [(s0, t0), (s1, t1)] = [segment[0], segment[1]];
+    1.0 - (t0 + (score - s0) * (t1 - t0) / (s1 - s0))
+}
+
 /// The score of a cosine similarity on the continuous 0..=100 scale, as
 /// Verify's `confidence` (a double) reports it.
 pub fn confidence_of(cosine: f32) -> f64 {
@@ -68,6 +127,29 @@ mod tests {
         }
         assert_eq!(score_of(-1.0), 0);
         assert_eq!(score_of(1.0), 100);
+    }
+
+    #[test]
+    fn the_door_threshold_rises_with_the_gallery_to_hold_the_stranger_rate() {
+        // One face: 1e-3 per comparison is score 30.
+        assert_eq!(threshold_for_stranger_rate(1e-3, 1), 30);
+        assert_eq!(threshold_for_stranger_rate(1e-3, 1000), 60);
+        assert_eq!(threshold_for_stranger_rate(1e-3, 10_000), 70);
+        assert_eq!(threshold_for_stranger_rate(1e-3, 0), 30);
+        for faces in [1, 10, 100, 1000, 10_000] {
+            let threshold = threshold_for_stranger_rate(1e-3, faces);
+            assert!(expected_stranger_rate(threshold, faces) <= 1e-3 * 1.0001);
+            assert!(expected_stranger_rate(threshold - 1, faces) > 1e-3);
+        }
+    }
+
+    #[test]
+    fn the_refusal_rate_follows_the_genuine_pairs() {
+        assert!((expected_refusal_rate(40) - (1.0 - 0.9657)).abs() < 1e-9);
+        assert!((expected_refusal_rate(42) - (1.0 - 0.9593)).abs() < 1e-9);
+        assert!(expected_refusal_rate(0) == 0.0);
+        let rates: Vec<f64> = (0..=100).map(expected_refusal_rate).collect();
+        assert!(rates.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
 }
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
-    Ok(Response::json(&api.counters.snapshot()))
+    Ok(Response::json(
+        &api.counters.snapshot(api.catalog.indexed_faces()),
+    ))
 }
 
 /// The live event stream as Server-Sent Events: one `data:` line per

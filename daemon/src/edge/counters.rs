@@ -2,10 +2,11 @@
 
 use super::capture::{CameraHealth, CameraHealthDto, CameraState};
 use super::door::{RelayHealth, RelayHealthDto};
+use crate::score::{expected_refusal_rate, expected_stranger_rate, threshold_for_stranger_rate};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// How many recent latencies the percentiles cover.
@@ -26,6 +27,23 @@ pub struct Counters {
     frame_to_decision_micros: AtomicU64,
     /// The latest frame-to-decision latencies, for percentiles.
     recent_latencies: Mutex<VecDeque<u64>>,
+    /// The door's `max_stranger_rate`, once the loop runs.
+    max_stranger_rate: OnceLock<f64>,
+}
+
+/// What the door asks of a match now, and what that is expected to give.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoorPolicyDto {
+    max_stranger_rate: f64,
+    /// Enrolled faces: each is one more chance for a stranger.
+    gallery_faces: usize,
+    /// The score a match needs (a watchlist's own threshold may ask more).
+    threshold: i32,
+    /// From the score's calibration (docs/EDGE.md): strangers let in, and
+    /// members refused on one photo against another.
+    expected_stranger_rate: f64,
+    expected_member_refusal_rate: f64,
 }
 
 #[derive(Serialize)]
@@ -33,6 +51,8 @@ pub struct Counters {
 pub struct CountersDto {
     /// The camera is streaming into the loop.
     running: bool,
+    /// `None` when the edge loop is not configured.
+    door: Option<DoorPolicyDto>,
     camera: CameraHealthDto,
     relay: RelayHealthDto,
     frames_in: u64,
@@ -55,7 +75,12 @@ pub struct CountersDto {
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> CountersDto {
+    pub fn door_policy(&self, max_stranger_rate: f64) {
+        let _ = self.max_stranger_rate.set(max_stranger_rate);
+    }
+
+    /// The counters, with the door's policy for `gallery_faces` enrolled.
+    pub fn snapshot(&self, gallery_faces: usize) -> CountersDto {
         let processed = self.frames_processed.load(Ordering::Relaxed);
         let mean = |micros: &AtomicU64| {
             micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
@@ -74,8 +99,19 @@ impl Counters {
                 .map_or(0.0, |micros| *micros as f64 / 1e3)
         };
         let camera = &self.camera;
+        let door = self.max_stranger_rate.get().map(|&max_stranger_rate| {
+            let threshold = threshold_for_stranger_rate(max_stranger_rate, gallery_faces);
+            DoorPolicyDto {
+                max_stranger_rate,
+                gallery_faces,
+                threshold,
+                expected_stranger_rate: expected_stranger_rate(threshold, gallery_faces),
+                expected_member_refusal_rate: expected_refusal_rate(threshold),
+            }
+        });
         CountersDto {
             running: camera.state() == CameraState::Streaming,
+            door,
             camera: camera.snapshot(),
             relay: self.relay.snapshot(),
             frames_in: camera.frames_in.load(Ordering::Relaxed),

@@ -34,6 +34,9 @@ pub struct Match {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub matched: Option<Match>,
+    /// The score the door asks of any match, for its stranger rate; a
+    /// watchlist may ask more.
+    pub door_threshold: i32,
     pub liveness: Option<f32>,
     pub face_size: f32,
     pub yaw: f32,
@@ -94,11 +97,12 @@ impl DecisionState {
         if seen.yaw.abs() > rules.max_yaw || seen.pitch.abs() > rules.max_pitch {
             return Reason::PoseOutOfRange;
         }
-        // A best match under every threshold of its watchlists is nobody.
+        // A best match under every threshold of its watchlists (raised to
+        // the door's) is nobody.
         let Some(matched) = seen.matched.as_ref().filter(|m| {
             m.watchlists
                 .iter()
-                .any(|(_, threshold)| m.score >= *threshold)
+                .any(|(_, threshold)| m.score >= (*threshold).max(seen.door_threshold))
         }) else {
             return Reason::Unknown;
         };
@@ -163,6 +167,7 @@ mod tests {
                 score,
                 watchlists: lists.iter().map(|(w, t)| (w.to_string(), *t)).collect(),
             }),
+            door_threshold: 0,
             liveness: Some(95.0),
             face_size: 200.0,
             yaw: 0.0,
@@ -234,6 +239,12 @@ mod tests {
         let mut turned = seen(Some(("ann", 60, &[("staff", 40)])));
         turned.yaw = -45.0;
         assert_eq!(decide(&turned), Reason::PoseOutOfRange);
+        // The door's threshold raises a watchlist's.
+        let mut strict = seen(Some(("ann", 45, &[("staff", 40)])));
+        strict.door_threshold = 50;
+        assert_eq!(decide(&strict), Reason::Unknown);
+        strict.door_threshold = 45;
+        assert_eq!(decide(&strict), Reason::Granted);
         let mut no_liveness_needed = rules();
         no_liveness_needed.liveness_required = false;
         assert_eq!(

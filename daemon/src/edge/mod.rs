@@ -18,7 +18,7 @@ mod tracker;
 
 use crate::api::Api;
 use crate::gallery::Scope;
-use crate::score::score_of;
+use crate::score::{score_of, threshold_for_stranger_rate};
 use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
 use capture::Latest;
 use counters::add_micros;
@@ -41,6 +41,8 @@ pub struct EdgeSettings {
     pub watchlists: Vec<String>,
     pub pulse: Duration,
     pub retention: Retention,
+    /// The largest share of strangers the door may let in.
+    pub max_stranger_rate: f64,
 }
 
 /// A running loop; `stop` ends it and leaves the relay closed.
@@ -63,6 +65,7 @@ impl EdgeLoop {
     {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(Latest::default());
+        api.counters.door_policy(settings.max_stranger_rate);
         let capture = {
             let (stop, latest, counters) = (stop.clone(), latest.clone(), api.counters.clone());
             std::thread::spawn(move || capture::run(camera, &latest, &counters.camera, &stop))
@@ -230,6 +233,8 @@ fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
         true => Scope::AnyWatchlist,
         false => Scope::Watchlists(&settings.watchlists),
     };
+    let door_threshold =
+        threshold_for_stranger_rate(settings.max_stranger_rate, api.catalog.indexed_faces());
     let seen = faces
         .into_iter()
         .map(|analysis| {
@@ -254,6 +259,7 @@ fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
             SeenFace {
                 observation: Observation {
                     matched,
+                    door_threshold,
                     liveness: analysis.liveness.map(|l| l.score),
                     face_size: analysis.located.detection.size(),
                     yaw: pose.map_or(0.0, |p| p.yaw),

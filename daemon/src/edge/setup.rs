@@ -117,6 +117,7 @@ pub fn settings(config: &EdgeConfig) -> EdgeSettings {
         },
         watchlists: config.watchlists.clone(),
         pulse: Duration::from_millis(config.pulse_ms),
+        max_stranger_rate: config.max_stranger_rate,
         retention: Retention {
             events: config.events_kept,
             faces: config.faces_kept,
