@@ -20,6 +20,8 @@ pub struct Counters {
     pub frames_failed: AtomicU64,
     pub opens: AtomicU64,
     pub denials: AtomicU64,
+    /// Events the store refused (a full disk, say): the door still acted.
+    pub events_not_stored: AtomicU64,
     pub detect_micros: AtomicU64,
     pub recognise_micros: AtomicU64,
     frame_to_decision_micros: AtomicU64,
@@ -42,6 +44,7 @@ pub struct CountersDto {
     frames_failed: u64,
     opens: u64,
     denials: u64,
+    events_not_stored: u64,
     /// Mean milliseconds per processed frame.
     detect_ms: f64,
     recognise_ms: f64,
@@ -83,6 +86,7 @@ impl Counters {
             frames_failed: self.frames_failed.load(Ordering::Relaxed),
             opens: self.opens.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
+            events_not_stored: self.events_not_stored.load(Ordering::Relaxed),
             detect_ms: mean(&self.detect_micros),
             recognise_ms: mean(&self.recognise_micros),
             frame_to_decision_ms: mean(&self.frame_to_decision_micros),
