@@ -249,12 +249,13 @@ fn serve_fails(data_dir: &Path) -> (bool, String) {
         exit = child.try_wait().unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    if exit.is_none() {
-        let _ = child.kill(); // it serves: the damage went unnoticed
-        let _ = child.wait();
+    let served = exit.is_none();
+    if served {
+        let _ = child.kill(); // the damage went unnoticed
     }
+    let status = child.wait().unwrap();
     log.push_str(&reader.join().unwrap());
-    (exit.is_some_and(|status| !status.success()), log)
+    (!served && !status.success(), log)
 }
 
 #[test]
