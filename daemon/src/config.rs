@@ -30,12 +30,16 @@ pub struct ServerConfig {
     pub api_key: String,
     pub allow_unauthenticated: bool,
     pub shutdown_timeout_seconds: f64,
+    pub max_event_streams: usize,
+    pub biometric_queue: usize,
+    pub biometric_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+    pub low_space_warning_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,17 +97,20 @@ pub enum Device {
 }
 
 impl EngineSettings {
+    /// Threads each network uses: the configured number, or one per core.
+    pub fn resolved_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads => threads,
+        }
+    }
+
     /// The face engine's configuration; 0 threads means one per core.
     pub fn engine_config(&self) -> EngineConfig {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         EngineConfig {
             model_dir: self.model_dir.clone(),
             runtime_library: self.runtime_library.clone(),
-            threads: if self.threads == 0 {
-                cores
-            } else {
-                self.threads
-            },
+            threads: self.resolved_threads(),
             accelerator: match self.device {
                 Device::Cpu => Accelerator::Cpu,
                 Device::Gpu => Accelerator::Gpu,
@@ -158,6 +165,24 @@ impl Config {
         seconds(
             "server.shutdown_timeout_seconds",
             server.shutdown_timeout_seconds,
+        )?;
+        whole(
+            "server.max_event_streams",
+            server.max_event_streams as u64,
+            0,
+            100_000,
+        )?;
+        whole(
+            "server.biometric_queue",
+            server.biometric_queue as u64,
+            0,
+            10_000,
+        )?;
+        whole(
+            "server.biometric_wait_ms",
+            server.biometric_wait_ms,
+            0,
+            MAX_SECONDS as u64 * 1000,
         )?;
         whole("engine.threads", self.engine.threads as u64, 0, 1024)?;
         whole(
@@ -322,6 +347,10 @@ mod tests {
                 "server.shutdown_timeout_seconds",
             ),
             ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
+            (
+                "[server]\nbiometric_wait_ms = 100000000000",
+                "server.biometric_wait_ms",
+            ),
             ("[engine]\nmax_image_pixels = 0", "engine.max_image_pixels"),
         ] {
             std::fs::write(&path, line).unwrap();

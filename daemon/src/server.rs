@@ -1,8 +1,10 @@
 //! Running the daemon: open the store, serve the API, stop on a signal.
 
+use crate::api::admission::Admission;
 use crate::api::Api;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::edge::bus::EventBus;
 use crate::edge::{self, EdgeLoop};
 use crate::store::Store;
 use facegate_models::FaceEngine;
@@ -51,7 +53,13 @@ pub fn serve(config: Config) -> Result<(), String> {
         api_key: server_config.api_key.clone(),
         binary_modified: binary_modified_time(),
         counters: Default::default(),
-        bus: Default::default(),
+        bus: EventBus::new(server_config.max_event_streams, EVENT_STREAM_BACKLOG),
+        admission: Admission::new(
+            config.engine.resolved_threads(),
+            server_config.biometric_queue,
+            Duration::from_millis(server_config.biometric_wait_ms),
+        ),
+        low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
     let edge = start_edge(&config, api.clone())?;
     let in_flight = InFlight::default();
@@ -62,7 +70,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         answering.until_sent(handler_api.handle(request))
     })
     .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
-    .pool_size(server_config.threads);
+    // Admitted biometric requests hold workers beyond `threads`, so they
+    // never leave management requests waiting for one.
+    .pool_size(server_config.threads + api.admission.capacity());
     if !disable_nagle(server.server_addr()) {
         log::warn!("could not set TCP_NODELAY: responses over 1 KiB may wait 40 ms");
     }
@@ -88,13 +98,26 @@ pub fn serve(config: Config) -> Result<(), String> {
         edge.stop();
         log::info!("edge loop stopped, relay closed");
     }
+    // Streams end now: they would never finish by themselves.
+    api.bus.close();
     let limit = Duration::from_secs_f64(server_config.shutdown_timeout_seconds);
-    match in_flight.wait_until_idle(limit) {
-        0 => log::info!("stopped cleanly"),
-        left => log::warn!("stopped with {left} requests unfinished after {limit:?}"),
+    let deadline = std::time::Instant::now() + limit;
+    let requests_left = in_flight.wait_until_idle(limit);
+    let streams_left = api
+        .bus
+        .wait_until_unsubscribed(deadline.saturating_duration_since(std::time::Instant::now()));
+    match (requests_left, streams_left) {
+        (0, 0) => log::info!("stopped cleanly"),
+        _ => log::warn!(
+            "stopped with {requests_left} requests and {streams_left} event streams \
+             unfinished after {limit:?}"
+        ),
     }
     Ok(())
 }
+
+/// Events a stream may fall behind by before it loses the oldest.
+const EVENT_STREAM_BACKLOG: usize = 256;
 
 /// The requests being answered, so that shutdown can wait for them.
 #[derive(Clone, Default)]

@@ -2,14 +2,18 @@
 //! SmartFace paths: the door's event log (paged, and live as Server-Sent
 //! Events), each event's face crop, and the edge loop's counters.
 
+use super::admission::AdmissionDto;
 use super::paging::{page_request, paged_response};
 use super::problem::Problem;
 use super::{rfc3339, Api};
+use crate::edge::bus::{Delivery, Subscription};
+use crate::edge::counters::CountersDto;
+use crate::store::free_space;
 use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
 use std::io::Write;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Serialize)]
@@ -57,7 +61,7 @@ pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .events(&page_request)
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from)?;
     Ok(paged_response(
         "/api/facegate/v1/Events",
         &page_request,
@@ -72,19 +76,83 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
         .catalog
         .store
         .event(sequence)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(not_found)?;
     Ok(Response::from_data("image/jpeg", event.crop))
 }
 
+/// The status: the edge loop's counters, the data directory's space, the
+/// biometric queue and the event streams.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDto {
+    #[serde(flatten)]
+    edge: CountersDto,
+    storage: StorageDto,
+    biometric: AdmissionDto,
+    event_streams: EventStreamsDto,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StorageDto {
+    data_dir: String,
+    /// `None` when the filesystem cannot be asked.
+    free_bytes: Option<u64>,
+    total_bytes: Option<u64>,
+    low_space_warning_bytes: u64,
+    /// Set when free space is below `low_space_warning_bytes` or unknown.
+    warning: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventStreamsDto {
+    open: usize,
+    max: usize,
+}
+
+fn storage_status(api: &Api) -> StorageDto {
+    let dir = api.catalog.store.data_dir();
+    let threshold = api.low_space_warning_bytes;
+    let space = free_space(dir);
+    let warning = match &space {
+        Ok(space) if space.free < threshold => Some(format!(
+            "only {} bytes are free on the data directory's filesystem \
+             (warning below {threshold}); writes get 507 once it is full",
+            space.free
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "cannot read the free space of the data directory: {e}"
+        )),
+    };
+    let space = space.ok();
+    StorageDto {
+        data_dir: dir.display().to_string(),
+        free_bytes: space.map(|s| s.free),
+        total_bytes: space.map(|s| s.total),
+        low_space_warning_bytes: threshold,
+        warning,
+    }
+}
+
 pub fn status(api: &Api) -> Result<Response, Problem> {
-    Ok(Response::json(
-        &api.counters.snapshot(api.catalog.indexed_faces()),
-    ))
+    Ok(Response::json(&StatusDto {
+        edge: api.counters.snapshot(api.catalog.indexed_faces()),
+        storage: storage_status(api),
+        biometric: api.admission.snapshot(),
+        event_streams: EventStreamsDto {
+            open: api.bus.subscribers(),
+            max: api.bus.max_subscribers(),
+        },
+    }))
 }
 
 /// The live event stream as Server-Sent Events: one `data:` line per
-/// event, and a comment every 15 s so that a departed client is noticed.
+/// event, `: dropped N events` when the client fell so far behind that the
+/// oldest of its undelivered events were discarded, and a comment every
+/// 15 s so that a departed client is noticed.
 ///
 /// tiny_http, under rouille, sends a body of unknown length in 8 KiB chunks
 /// and flushes only when a chunk is full, so a streamed body would reach
@@ -94,33 +162,85 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
 /// clients ignore on a 200), and each event is written and flushed by
 /// itself. The body, without a length, ends when the connection closes.
 struct EventStream {
-    events: Option<Receiver<String>>,
+    subscription: Option<Subscription>,
 }
 
+/// Comments keep an idle connection alive this often.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A writer only formats and writes short messages.
+const WRITER_STACK_BYTES: usize = 64 * 1024;
+
+/// Seconds a client refused for the stream cap is asked to wait.
+const STREAM_RETRY_AFTER_SECONDS: u64 = 5;
+
 impl rouille::Upgrade for EventStream {
-    fn build(&mut self, mut socket: Box<dyn rouille::ReadWrite + Send>) {
-        let Some(events) = self.events.take() else {
+    /// Runs on the request worker, which must go back to the pool at once:
+    /// the stream gets a thread of its own. The socket is an opaque blocking
+    /// writer, so one thread serving every stream would stall them all
+    /// behind a single client whose TCP window is full; a thread per stream
+    /// with a small stack costs little, and tiny_http already holds one per
+    /// open connection.
+    fn build(&mut self, socket: Box<dyn rouille::ReadWrite + Send>) {
+        let Some(subscription) = self.subscription.take() else {
             return;
         };
-        let mut message = b": connected\n\n".to_vec();
-        loop {
-            if socket
-                .write_all(&message)
-                .and_then(|()| socket.flush())
-                .is_err()
-            {
-                return; // the client is gone
-            }
-            message = match events.recv_timeout(Duration::from_secs(15)) {
-                Ok(event) => format!("data: {event}\n\n").into_bytes(),
-                Err(RecvTimeoutError::Timeout) => b": keep-alive\n\n".to_vec(),
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
+        let spawned = std::thread::Builder::new()
+            .name("event-stream".into())
+            .stack_size(WRITER_STACK_BYTES)
+            .spawn(move || write_events(socket, &subscription));
+        if let Err(e) = spawned {
+            log::warn!("cannot start an event stream: {e}");
         }
     }
 }
 
+/// Writes the subscription's events to the client until either ends.
+fn write_events(mut socket: Box<dyn rouille::ReadWrite + Send>, subscription: &Subscription) {
+    let mut message = b": connected\n\n".to_vec();
+    loop {
+        if socket
+            .write_all(&message)
+            .and_then(|()| socket.flush())
+            .is_err()
+        {
+            return; // the client is gone
+        }
+        message = match subscription.next(KEEP_ALIVE) {
+            Delivery::Events { dropped, events } => sse_messages(dropped, &events),
+            Delivery::Idle => b": keep-alive\n\n".to_vec(),
+            Delivery::Closed => {
+                let _ = socket
+                    .write_all(b": the server is shutting down\n\n")
+                    .and_then(|()| socket.flush());
+                return;
+            }
+        };
+    }
+}
+
+/// Events as SSE text, after a notice of the `dropped` ones.
+fn sse_messages(dropped: u64, events: &[Arc<str>]) -> Vec<u8> {
+    let mut text = match dropped {
+        0 => String::new(),
+        n => format!(": dropped {n} events\n\n"),
+    };
+    for event in events {
+        text.push_str(&format!("data: {event}\n\n"));
+    }
+    text.into_bytes()
+}
+
 pub fn stream(api: &Api) -> Result<Response, Problem> {
+    let subscription = api.bus.subscribe().ok_or_else(|| {
+        Problem::service_unavailable(
+            format!(
+                "at most {} event streams may be open at once (server.max_event_streams)",
+                api.bus.max_subscribers()
+            ),
+            STREAM_RETRY_AFTER_SECONDS,
+        )
+    })?;
     Ok(Response {
         status_code: 200,
         headers: vec![
@@ -129,7 +249,25 @@ pub fn stream(api: &Api) -> Result<Response, Problem> {
         ],
         data: ResponseBody::empty(),
         upgrade: Some(Box::new(EventStream {
-            events: Some(api.bus.subscribe()),
+            subscription: Some(subscription),
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_events_are_announced_before_the_ones_that_follow() {
+        let events: Vec<Arc<str>> = vec![Arc::from("{\"a\":1}"), Arc::from("{\"b\":2}")];
+        assert_eq!(
+            String::from_utf8(sse_messages(3, &events)).unwrap(),
+            ": dropped 3 events\n\ndata: {\"a\":1}\n\ndata: {\"b\":2}\n\n"
+        );
+        assert_eq!(
+            String::from_utf8(sse_messages(0, &events[..1])).unwrap(),
+            "data: {\"a\":1}\n\n"
+        );
+    }
 }

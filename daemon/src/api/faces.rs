@@ -1,6 +1,7 @@
 //! `/api/v1/Faces`: `Verify` (one photo against another) and `SpoofCheck`
 //! (passive liveness).
 
+use super::admission::Ticket;
 use super::biometrics::{
     check_device, detector_config, image_field, largest_face, resource_id, FaceAttributesDto,
     REPORTED,
@@ -41,8 +42,9 @@ fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<FaceAnalysis, 
     )
 }
 
-pub fn verify(api: &Api, request: &Request) -> Result<Response, Problem> {
+pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
+    let _turn = ticket.turn()?;
     let probe = probe_face(api, &body, "probeImage")?;
     let reference = probe_face(api, &body, "referenceImage")?;
     let cosine = probe.template.similarity(&reference.template);
@@ -223,8 +225,13 @@ pub fn spoof_check(
     })
 }
 
-pub fn spoof_check_endpoint(api: &Api, request: &Request) -> Result<Response, Problem> {
+pub fn spoof_check_endpoint(
+    api: &Api,
+    request: &Request,
+    ticket: Ticket,
+) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
+    let _turn = ticket.turn()?;
     let accurate = resource_id(api, &body, "faceDetectorResourceId")?.accurate;
     let detector = detector_config(&body, "faceDetectorConfig", accurate)?;
     let settings = SpoofSettings::parse(

@@ -46,7 +46,7 @@ pub fn get(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> 
         .catalog
         .store
         .image(id)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| Problem::not_found(format!("image `{id}` does not exist")))?;
     if min_size.is_none() && max_size.is_none() {
         return Ok(Response::from_data(image.content_type, image.bytes));

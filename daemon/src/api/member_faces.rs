@@ -1,6 +1,7 @@
 //! Members' faces: `WatchlistMembers/Register`, `{id}/AddNewFace`,
 //! `{id}/AddFaceFromSystem`, `{id}/RemoveFace` and `{id}/Faces`.
 
+use super::admission::Ticket;
 use super::biometrics::{
     detector_config, largest_face, request_image, resource_id, FaceDto, REPORTED,
 };
@@ -44,7 +45,7 @@ fn face_problem(error: FaceError, member_id: &str, face_id: &str) -> Problem {
         FaceError::FaceTaken => {
             Problem::conflict(format!("face `{face_id}` belongs to another member"))
         }
-        FaceError::Store(e) => Problem::internal(&e),
+        FaceError::Store(e) => Problem::from(e),
     }
 }
 
@@ -83,8 +84,9 @@ fn enrol(
     Ok((record, decoded.stored))
 }
 
-pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
+pub fn register(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
+    let _turn = ticket.turn()?;
     let id = required_id(&body)?;
     let watchlists = body
         .optional_strings("watchlistIds", ID_MAX_CHARS)?
@@ -131,8 +133,14 @@ pub fn register(api: &Api, request: &Request) -> Result<Response, Problem> {
     Ok(Response::json(&reply).with_status_code(201))
 }
 
-pub fn add_new_face(api: &Api, request: &Request, member_id: &str) -> Result<Response, Problem> {
+pub fn add_new_face(
+    api: &Api,
+    request: &Request,
+    member_id: &str,
+    ticket: Ticket,
+) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
+    let _turn = ticket.turn()?;
     let detector = enrolment_detector(api, &body)?;
     let image = body
         .optional_object("imageData")?
@@ -180,7 +188,7 @@ pub fn faces(api: &Api, request: &Request, member_id: &str) -> Result<Response, 
         .catalog
         .store
         .member_faces(member_id, &page_request)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| {
             Problem::not_found(format!("watchlist member `{member_id}` does not exist"))
         })?;

@@ -4,6 +4,7 @@
 //! Paths match case-insensitively and accept a trailing slash, as the real
 //! server does; ids in paths are percent-decoded.
 
+pub mod admission;
 mod biometrics;
 mod body;
 mod events;
@@ -21,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::edge::bus::EventBus;
 use crate::edge::Counters;
 use crate::store::Timestamp;
+use admission::Admission;
 use body::JsonObject;
 pub use events::event_json;
 use facegate_models::FaceEngine;
@@ -43,6 +45,10 @@ pub struct Api {
     /// The edge loop's counters and health, and its live events.
     pub counters: Arc<Counters>,
     pub bus: EventBus,
+    /// The queue of the requests that run the face engine.
+    pub admission: Admission,
+    /// The status warns below this many free bytes in the data directory.
+    pub low_space_warning_bytes: u64,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     /// Empty when the API is open.
@@ -106,9 +112,9 @@ impl Api {
                 "PUT" => watchlists::upsert(self, request),
                 _ => Err(Problem::method_not_allowed("GET, POST, PUT")),
             },
-            ["api", "v1", "watchlists", "search"] => {
-                only(method, "POST", || search::search(self, request))
-            }
+            ["api", "v1", "watchlists", "search"] => only(method, "POST", || {
+                search::search(self, request, self.admission.admit()?)
+            }),
             ["api", "v1", "watchlists", _] => match method {
                 "GET" => watchlists::get(self, id),
                 "DELETE" => watchlists::delete(self, id),
@@ -131,16 +137,16 @@ impl Api {
                     watchlist_members::change_links(self, request, false)
                 })
             }
-            ["api", "v1", "watchlistmembers", "register"] => {
-                only(method, "POST", || member_faces::register(self, request))
-            }
+            ["api", "v1", "watchlistmembers", "register"] => only(method, "POST", || {
+                member_faces::register(self, request, self.admission.admit()?)
+            }),
             ["api", "v1", "watchlistmembers", _] => match method {
                 "GET" => watchlist_members::get(self, id),
                 "DELETE" => watchlist_members::delete(self, id),
                 _ => Err(Problem::method_not_allowed("GET, DELETE")),
             },
             ["api", "v1", "watchlistmembers", _, "addnewface"] => only(method, "POST", || {
-                member_faces::add_new_face(self, request, id)
+                member_faces::add_new_face(self, request, id, self.admission.admit()?)
             }),
             ["api", "v1", "watchlistmembers", _, "addfacefromsystem"] => {
                 only(method, "POST", || {
@@ -153,11 +159,11 @@ impl Api {
             ["api", "v1", "watchlistmembers", _, "faces"] => {
                 only(method, "GET", || member_faces::faces(self, request, id))
             }
-            ["api", "v1", "faces", "verify"] => {
-                only(method, "POST", || faces::verify(self, request))
-            }
+            ["api", "v1", "faces", "verify"] => only(method, "POST", || {
+                faces::verify(self, request, self.admission.admit()?)
+            }),
             ["api", "v1", "faces", "spoofcheck"] => only(method, "POST", || {
-                faces::spoof_check_endpoint(self, request)
+                faces::spoof_check_endpoint(self, request, self.admission.admit()?)
             }),
             ["api", "facegate", "v1", "events"] => {
                 only(method, "GET", || events::list(self, request))

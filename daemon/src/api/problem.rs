@@ -1,5 +1,6 @@
 //! RFC 7807 problem details: the body of every error response.
 
+use crate::store::{Cause, StoreError};
 use rouille::Response;
 use serde_json::{json, Map, Value};
 
@@ -13,6 +14,8 @@ pub struct Problem {
     detail: String,
     field: Option<String>,
     allow: Option<&'static str>,
+    /// Seconds the client should wait before trying again.
+    retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -23,6 +26,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -81,6 +85,32 @@ impl Problem {
         )
     }
 
+    /// 408: a biometric request waited too long for the face engine.
+    pub fn request_timeout(detail: impl Into<String>) -> Problem {
+        Problem::new(408, "Request Timeout", detail)
+    }
+
+    /// 429: too many biometric requests are running or waiting.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: u64) -> Problem {
+        let mut problem = Problem::new(429, "Too Many Requests", detail);
+        problem.retry_after = Some(retry_after);
+        problem
+    }
+
+    /// 503: a capacity limit other than the biometric queue is reached.
+    pub fn service_unavailable(detail: impl Into<String>, retry_after: u64) -> Problem {
+        let mut problem = Problem::new(503, "Service Unavailable", detail);
+        problem.retry_after = Some(retry_after);
+        problem
+    }
+
+    /// 507: a write failed because the data directory's disk is full. It
+    /// is the operator's to fix, and the daemon recovers once space is
+    /// freed, so the client is told what happened.
+    pub fn insufficient_storage(detail: impl Into<String>) -> Problem {
+        Problem::new(507, "Insufficient Storage", detail)
+    }
+
     /// 500: the server failed, not the request. The cause goes to the log,
     /// not to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Problem {
@@ -114,6 +144,9 @@ impl Problem {
         if let Some(allow) = self.allow {
             response = response.with_additional_header("Allow", allow);
         }
+        if let Some(seconds) = self.retry_after {
+            response = response.with_additional_header("Retry-After", seconds.to_string());
+        }
         if self.status == 401 {
             response = response.with_additional_header("WWW-Authenticate", "Bearer");
         }
@@ -121,17 +154,38 @@ impl Problem {
     }
 }
 
-/// The RFC 9110 section describing each status, as ASP.NET Core links it.
-fn type_uri(status: u16) -> String {
-    let section = match status {
-        400 => "15.5.1",
-        401 => "15.5.2",
-        404 => "15.5.5",
-        405 => "15.5.6",
-        409 => "15.5.10",
-        413 => "15.5.14",
-        415 => "15.5.16",
-        _ => "15.6.1",
-    };
-    format!("https://tools.ietf.org/html/rfc9110#section-{section}")
+/// A storage failure: 507 when the disk is full, else 500.
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Problem {
+        match error.cause() {
+            Cause::DiskFull => {
+                log::warn!("a write failed: {error}");
+                Problem::insufficient_storage(
+                    "the disk of the data directory is full, so nothing was stored; \
+                     free space on it and retry",
+                )
+            }
+            Cause::Io | Cause::Other => Problem::internal(&error),
+        }
+    }
+}
+
+/// The RFC section describing each status, as ASP.NET Core links it: RFC
+/// 9110 for the statuses it defines, RFC 6585 for 429 and RFC 4918 (WebDAV)
+/// for 507.
+fn type_uri(status: u16) -> &'static str {
+    match status {
+        400 => "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+        401 => "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+        404 => "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+        405 => "https://tools.ietf.org/html/rfc9110#section-15.5.6",
+        408 => "https://tools.ietf.org/html/rfc9110#section-15.5.9",
+        409 => "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+        413 => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+        415 => "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+        429 => "https://tools.ietf.org/html/rfc6585#section-4",
+        503 => "https://tools.ietf.org/html/rfc9110#section-15.6.4",
+        507 => "https://tools.ietf.org/html/rfc4918#section-11.5",
+        _ => "https://tools.ietf.org/html/rfc9110#section-15.6.1",
+    }
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/Watchlists/Search`: every face in a photo against the
 //! enrolled faces of the requested watchlists.
 
+use super::admission::Ticket;
 use super::biometrics::{analyse, detector_config, image_field, resource_id, FaceAttributesDto};
 use super::body::{read_json, JsonObject};
 use super::faces::{spoof_check, SpoofCheckResponse, SpoofSettings};
@@ -68,8 +69,9 @@ fn wanted_features(body: &JsonObject) -> Result<AttributeSet, Problem> {
     Ok(wanted)
 }
 
-pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
+pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
+    let _turn = ticket.turn()?;
     let watchlist_ids = body
         .optional_strings("watchlistIds", ID_MAX_CHARS)?
         .unwrap_or_default();
@@ -85,7 +87,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
             .catalog
             .store
             .watchlist(id)
-            .map_err(|e| Problem::internal(&e))?
+            .map_err(Problem::from)?
             .is_none()
         {
             return Err(Problem::not_found(format!(
@@ -119,7 +121,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
                 .catalog
                 .store
                 .member(&candidate.member_id)
-                .map_err(|e| Problem::internal(&e))?
+                .map_err(Problem::from)?
             else {
                 continue; // deleted since the scan
             };
@@ -128,7 +130,7 @@ pub fn search(api: &Api, request: &Request) -> Result<Response, Problem> {
                     .catalog
                     .store
                     .watchlist(watchlist_id)
-                    .map_err(|e| Problem::internal(&e))?
+                    .map_err(Problem::from)?
                 else {
                     continue; // deleted since the scan
                 };

@@ -17,11 +17,7 @@ struct VersionInfo {
 }
 
 pub fn get(api: &Api) -> Result<Response, Problem> {
-    let schema = api
-        .catalog
-        .store
-        .schema_info()
-        .map_err(|e| Problem::internal(&e))?;
+    let schema = api.catalog.store.schema_info().map_err(Problem::from)?;
     let version = env!("CARGO_PKG_VERSION");
     Ok(Response::json(&VersionInfo {
         database_version: schema.version.to_string(),

@@ -96,7 +96,7 @@ pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .list_members(&page_request)
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from)?;
     Ok(paged_response(
         "/api/v1/WatchlistMembers",
         &page_request,
@@ -112,7 +112,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .create_member(&id, fields)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| Problem::conflict(format!("watchlist member `{id}` already exists")))?;
     Ok(Response::json(&MemberDto::from(created)).with_status_code(201))
 }
@@ -125,7 +125,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .upsert_member(&id, fields)
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from)?;
     Ok(Response::json(&MemberDto::from(member)))
 }
 
@@ -134,7 +134,7 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
         .catalog
         .store
         .member(id)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| not_found(id))?;
     Ok(Response::json(&MemberDto::from(member)))
 }
@@ -143,7 +143,7 @@ pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
     match api.catalog.delete_member(id) {
         Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
-        Err(e) => Err(Problem::internal(&e)),
+        Err(e) => Err(Problem::from(e)),
     }
 }
 
@@ -169,6 +169,6 @@ pub fn change_links(api: &Api, request: &Request, link: bool) -> Result<Response
             "watchlist `{watchlist}` does not exist"
         ))),
         Err(LinkError::MemberNotFound(id)) => Err(not_found(&id)),
-        Err(LinkError::Store(e)) => Err(Problem::internal(&e)),
+        Err(LinkError::Store(e)) => Err(Problem::from(e)),
     }
 }

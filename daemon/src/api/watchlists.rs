@@ -76,7 +76,7 @@ pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .list_watchlists(&page_request)
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from)?;
     Ok(paged_response(
         "/api/v1/Watchlists",
         &page_request,
@@ -92,7 +92,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .create_watchlist(&id, fields)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| Problem::conflict(format!("watchlist `{id}` already exists")))?;
     Ok(Response::json(&WatchlistDto::from(created)).with_status_code(201))
 }
@@ -105,7 +105,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
         .catalog
         .store
         .upsert_watchlist(&id, fields)
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(Problem::from)?;
     Ok(Response::json(&WatchlistDto::from(watchlist)))
 }
 
@@ -114,7 +114,7 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
         .catalog
         .store
         .watchlist(id)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| not_found(id))?;
     Ok(Response::json(&WatchlistDto::from(watchlist)))
 }
@@ -123,7 +123,7 @@ pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
     match api.catalog.delete_watchlist(id) {
         Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
-        Err(e) => Err(Problem::internal(&e)),
+        Err(e) => Err(Problem::from(e)),
     }
 }
 
@@ -133,7 +133,7 @@ pub fn members(api: &Api, request: &Request, id: &str) -> Result<Response, Probl
         .catalog
         .store
         .watchlist_members(id, &page_request)
-        .map_err(|e| Problem::internal(&e))?
+        .map_err(Problem::from)?
         .ok_or_else(|| not_found(id))?;
     let path = format!("/api/v1/Watchlists/{}/WatchlistMembers", escape_segment(id));
     Ok(paged_response(

@@ -21,6 +21,8 @@ pub struct Counters {
     pub frames_failed: AtomicU64,
     pub opens: AtomicU64,
     pub denials: AtomicU64,
+    /// Events the store refused (a full disk, say): the door still acted.
+    pub events_not_stored: AtomicU64,
     /// Time in the engine (detection to liveness) and in the 1:N search.
     pub analyse_micros: AtomicU64,
     pub search_micros: AtomicU64,
@@ -63,6 +65,7 @@ pub struct CountersDto {
     frames_failed: u64,
     opens: u64,
     denials: u64,
+    events_not_stored: u64,
     /// Mean milliseconds per processed frame: the engine (detect,
     /// landmarks, template, pose, liveness) and the 1:N search.
     analyse_ms: f64,
@@ -121,6 +124,7 @@ impl Counters {
             frames_failed: self.frames_failed.load(Ordering::Relaxed),
             opens: self.opens.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
+            events_not_stored: self.events_not_stored.load(Ordering::Relaxed),
             analyse_ms: mean(&self.analyse_micros),
             search_ms: mean(&self.search_micros),
             frame_to_decision_ms: mean(&self.frame_to_decision_micros),

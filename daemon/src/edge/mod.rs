@@ -388,7 +388,13 @@ fn record(api: &Api, decided: Decided, keep: &Retention) {
             );
             api.bus.publish(&crate::api::event_json(&event));
         }
-        Err(e) => log::error!("cannot record an event: {e}"),
+        Err(e) => {
+            // The door has acted already; only the log entry is lost.
+            api.counters
+                .events_not_stored
+                .fetch_add(1, Ordering::Relaxed);
+            log::error!("cannot record an event (the door acted anyway): {e}");
+        }
     }
 }
 

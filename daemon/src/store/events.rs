@@ -105,7 +105,7 @@ impl Store {
             .map(|sequence| {
                 let bytes = table
                     .get(sequence)?
-                    .ok_or_else(|| StoreError(format!("event {sequence} vanished")))?;
+                    .ok_or_else(|| StoreError::other(format!("event {sequence} vanished")))?;
                 Ok(decode(bytes.value())?)
             })
             .collect::<Result<_, StoreError>>()?;

@@ -134,7 +134,7 @@ impl Store {
         request: &PageRequest,
     ) -> Result<Option<Page<Face>>, StoreError> {
         page_owned_by(
-            &self.read()?,
+            &*self.read()?,
             MEMBERS,
             MEMBER_FACES,
             FACES,

@@ -97,7 +97,7 @@ impl Store {
     }
 
     pub fn list_members(&self, request: &PageRequest) -> Result<Page<Member>, StoreError> {
-        list_in_creation_order(&self.read()?, MEMBERS_BY_CREATION, MEMBERS, request)
+        list_in_creation_order(&*self.read()?, MEMBERS_BY_CREATION, MEMBERS, request)
     }
 
     /// Links every member to the watchlist, all or none. Linking a member

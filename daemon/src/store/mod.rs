@@ -8,108 +8,204 @@
 
 mod events;
 mod faces;
+pub(crate) mod failure;
 mod legacy;
 mod members;
 mod paging;
 mod records;
 mod schema;
+mod space;
 #[cfg(test)]
 pub mod testing;
 mod watchlists;
 
 pub use events::{Event, Retention};
 pub use faces::{FaceError, Registered};
+pub(crate) use failure::engine_errors_into;
+pub use failure::{Cause, StoreError};
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
 pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
+pub use space::free_space;
 pub use watchlists::WatchlistFields;
 
+use failure::WriteFailure;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::de::DeserializeOwned;
-use std::path::Path;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "facegate.redb";
 
 pub struct Store {
-    db: Database,
+    path: PathBuf,
+    /// Every transaction holds this shared, so the database can be closed
+    /// and re-opened in place between them; `None` when a re-open failed.
+    db: RwLock<Option<Database>>,
+    /// An I/O error (a full disk, say) latched redb's failure flag, which
+    /// only closing and re-opening the file clears: the next transaction
+    /// does that first.
+    needs_reopen: AtomicBool,
 }
 
-/// A failure of the storage engine itself (I/O, corruption), as opposed to a
-/// request that names something absent: those are `Option`s and enums.
-#[derive(Debug)]
-pub struct StoreError(pub(crate) String);
+/// A read transaction, which keeps the database from being re-opened
+/// under it.
+pub(crate) struct Reading<'a> {
+    txn: ReadTransaction,
+    _db: RwLockReadGuard<'a, Option<Database>>,
+}
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Deref for Reading<'_> {
+    type Target = ReadTransaction;
+
+    fn deref(&self) -> &ReadTransaction {
+        &self.txn
     }
 }
 
-impl std::error::Error for StoreError {}
-
-/// Every storage-engine and codec error converts the same way (keep the
-/// message), into `StoreError` and into the domain errors that wrap it.
-macro_rules! engine_errors_into {
-    ($target:ty) => {
-        $crate::store::engine_errors_into!(@each $target:
-            redb::DatabaseError, redb::TransactionError, redb::TableError,
-            redb::StorageError, redb::CommitError, redb::SetDurabilityError,
-            postcard::Error);
-    };
-    (@each $target:ty: $($source:ty),*) => {$(
-        impl From<$source> for $target {
-            fn from(e: $source) -> Self {
-                $crate::store::StoreError(e.to_string()).into()
-            }
-        }
-    )*};
-}
-pub(crate) use engine_errors_into;
-engine_errors_into!(StoreError);
-
 impl Store {
-    /// Opens (or creates) `facegate.redb` in `data_dir`, creating the
-    /// directory, and brings its schema to the current version.
+    /// Opens `facegate.redb` in `data_dir` (creating the directory and an
+    /// empty database when there is none) and brings its schema to the
+    /// current version. An existing file that is not a sound database is
+    /// refused, never replaced: the error names it and what to do.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError(format!(
+            StoreError::other(format!(
                 "cannot create data directory {}: {e}",
                 data_dir.display()
             ))
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let db = Database::create(&path)
-            .map_err(|e| StoreError(format!("cannot open database {}: {e}", path.display())))?;
-        let store = Store { db };
+        let mut builder = Database::builder();
+        let db = match path.exists() {
+            // Every page's checksum is verified, so damage anywhere in the
+            // file is found now rather than by some later request.
+            true => builder.set_check_integrity_on_open(true).open(&path),
+            false => builder.create(&path),
+        }
+        .map_err(|e| open_error(&path, e))?;
+        let store = Store {
+            path,
+            db: RwLock::new(Some(db)),
+            needs_reopen: AtomicBool::new(false),
+        };
         store.write(schema::prepare)?;
         Ok(store)
     }
 
-    pub fn schema_info(&self) -> Result<SchemaInfo, StoreError> {
-        schema::info(&self.read()?)
+    /// The directory holding the database file.
+    pub fn data_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
-    fn read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+    pub fn schema_info(&self) -> Result<SchemaInfo, StoreError> {
+        schema::info(&*self.read()?)
+    }
+
+    fn read(&self) -> Result<Reading<'_>, StoreError> {
+        let db = self.usable_database()?;
+        let txn = db
+            .as_ref()
+            .ok_or_else(|| self.closed())?
+            .begin_read()
+            .map_err(|e| self.noticed(e.into()))?;
+        Ok(Reading { txn, _db: db })
     }
 
     /// Runs `change` in one write transaction and commits it durably; an
     /// error from `change` aborts the transaction, leaving nothing behind.
-    fn write<T, E>(&self, change: impl FnOnce(&WriteTransaction) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(StoreError::from)?;
-        let value = change(&txn)?;
-        txn.commit().map_err(StoreError::from)?;
-        Ok(value)
+    fn write<T, E: WriteFailure>(
+        &self,
+        change: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let db = self.usable_database()?;
+        let db = db.as_ref().ok_or_else(|| self.closed())?;
+        let result: Result<T, E> = (|| {
+            let mut txn = db.begin_write().map_err(StoreError::from)?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(StoreError::from)?;
+            let value = change(&txn)?;
+            txn.commit().map_err(StoreError::from)?;
+            Ok(value)
+        })();
+        if let Err(e) = &result {
+            if let Some(failure) = e.storage_failure() {
+                self.noticed_ref(failure);
+            }
+        }
+        result
+    }
+
+    /// Marks the database for re-opening when `error` latched redb.
+    fn noticed_ref(&self, error: &StoreError) {
+        if error.latches_engine() {
+            log::warn!("storage failed ({error}); the database will be re-opened");
+            self.needs_reopen.store(true, Ordering::Release);
+        }
+    }
+
+    fn noticed(&self, error: StoreError) -> StoreError {
+        self.noticed_ref(&error);
+        error
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::other(format!(
+            "the database {} is closed after an I/O error",
+            self.path.display()
+        ))
+    }
+
+    /// The database, re-opened first if an I/O error latched it. redb
+    /// refuses a second handle on the file, so the old one is closed first;
+    /// its committed transactions are all in the file, so nothing
+    /// acknowledged is lost.
+    fn usable_database(&self) -> Result<RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        if self.needs_reopen.load(Ordering::Acquire) {
+            let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+            // Another thread may have re-opened it while this one waited.
+            if self.needs_reopen.load(Ordering::Acquire) {
+                drop(db.take());
+                let reopened = Database::create(&self.path).map_err(|e| {
+                    failure::from_engine(e).context(&format!(
+                        "cannot re-open the database {}",
+                        self.path.display()
+                    ))
+                })?;
+                *db = Some(reopened);
+                self.needs_reopen.store(false, Ordering::Release);
+                log::info!("database {} re-opened", self.path.display());
+            }
+        }
+        Ok(self.db.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Why the database file at `path` cannot be opened, and what to do.
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    let damaged = match &error {
+        DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+        DatabaseError::Storage(redb::StorageError::Io(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
+    };
+    match damaged {
+        true => StoreError::other(format!(
+            "the database file {} is damaged ({error}); Facegate does not replace it. \
+             Restore it from a backup, or move it aside to start with an empty database",
+            path.display()
+        )),
+        false => failure::from_engine(error)
+            .context(&format!("cannot open the database {}", path.display())),
     }
 }
 
@@ -133,7 +229,7 @@ fn get_records<T: DeserializeOwned>(
     ids.iter()
         .map(|id| {
             get_record(table, id)?
-                .ok_or_else(|| StoreError(format!("an index names the missing record {id}")))
+                .ok_or_else(|| StoreError::other(format!("an index names the missing record {id}")))
         })
         .collect()
 }

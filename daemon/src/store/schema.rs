@@ -163,7 +163,7 @@ pub fn prepare(txn: &WriteTransaction) -> Result<(), StoreError> {
             Ok(())
         }
         Some(version) if version == SCHEMA_VERSION => Ok(()),
-        Some(version) if version > SCHEMA_VERSION => Err(StoreError(format!(
+        Some(version) if version > SCHEMA_VERSION => Err(StoreError::other(format!(
             "the database has schema version {version}, newer than this build's \
              {SCHEMA_VERSION}: upgrade Facegate"
         ))),
@@ -176,7 +176,9 @@ fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
         let step = usize::try_from(version - 1)
             .ok()
             .and_then(|index| MIGRATIONS.get(index))
-            .ok_or_else(|| StoreError(format!("no migration from schema version {version}")))?;
+            .ok_or_else(|| {
+                StoreError::other(format!("no migration from schema version {version}"))
+            })?;
         step(txn)?;
         log::info!("migrated database schema {version} -> {}", version + 1);
     }
@@ -208,7 +210,7 @@ pub fn info(txn: &ReadTransaction) -> Result<SchemaInfo, StoreError> {
     let read = |key: &str| -> Result<u64, StoreError> {
         meta.get(key)?
             .map(|v| v.value())
-            .ok_or_else(|| StoreError(format!("database metadata lacks {key}")))
+            .ok_or_else(|| StoreError::other(format!("database metadata lacks {key}")))
     };
     Ok(SchemaInfo {
         version: read(VERSION_KEY)?,

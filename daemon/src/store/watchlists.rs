@@ -109,7 +109,7 @@ impl Store {
     }
 
     pub fn list_watchlists(&self, request: &PageRequest) -> Result<Page<Watchlist>, StoreError> {
-        list_in_creation_order(&self.read()?, WATCHLISTS_BY_CREATION, WATCHLISTS, request)
+        list_in_creation_order(&*self.read()?, WATCHLISTS_BY_CREATION, WATCHLISTS, request)
     }
 
     /// The members of watchlist `id` in their creation order; `None` when
@@ -120,7 +120,7 @@ impl Store {
         request: &PageRequest,
     ) -> Result<Option<Page<Member>>, StoreError> {
         page_owned_by(
-            &self.read()?,
+            &*self.read()?,
             WATCHLISTS,
             WATCHLIST_MEMBERS,
             MEMBERS,
