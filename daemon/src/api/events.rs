@@ -1,9 +1,11 @@
 //! Facegate's own endpoints, under `/api/facegate/v1`, apart from the
 //! SmartFace paths: the door's event log (paged, and live as Server-Sent
-//! Events), each event's face crop, and the edge loop's counters.
+//! Events), each event's face crop, and the status: the edge loop's
+//! counters and the engine's execution providers.
 
 use super::paging::{page_request, paged_response};
 use super::problem::Problem;
+use super::status::{EngineStatus, Status};
 use super::{rfc3339, Api};
 use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
@@ -78,7 +80,10 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
 }
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
-    Ok(Response::json(&api.counters.snapshot()))
+    Ok(Response::json(&Status {
+        edge: api.counters.snapshot(),
+        engine: EngineStatus::of(&api.engine),
+    }))
 }
 
 /// The live event stream as Server-Sent Events: one `data:` line per
