@@ -4,15 +4,18 @@
 # in models/manifest.toml. Idempotent: files already present and verified are
 # left alone, so a second run does no network access.
 #
-# Usage: scripts/fetch-artifacts.sh [--check] [DEST]
-#   DEST      default: $FACEGATE_ARTIFACTS, else <repo>/artifacts
-#   --check   verify only (no network, no changes); exit 1 if anything is
-#             missing or wrong
+# Usage: scripts/fetch-artifacts.sh [--check] [--arch=ARCH] [DEST]
+#   DEST         default: $FACEGATE_ARTIFACTS, else <repo>/artifacts
+#   --check      verify only (no network, no changes); exit 1 if anything is
+#                missing or wrong
+#   --arch=ARCH  ONNX Runtime for x86_64 or aarch64 instead of this machine's
+#                (for packaging; installed in DEST/onnxruntime-ARCH)
 #   FACEGATE_MANIFEST overrides the manifest path (for testing).
 #
 # Layout:
 #   DEST/models/*.onnx                       (fr_* models; some subnormal-flushed)
 #   DEST/onnxruntime/libonnxruntime.so.X.Y.Z (+ symlinks .so.1 and .so)
+#   DEST/onnxruntime-ARCH/...                (the same for another ARCH)
 #   DEST/testdata/{obama,obama2,obama3,biden}.jpg
 #
 # Needs: bash, python3 >= 3.11 (stdlib only), sha256sum, tar, npm, pip.
@@ -26,10 +29,13 @@ FLUSH="$SCRIPT_DIR/flush_subnormals.py"
 
 CHECK_ONLY=0
 DEST_ARG=""
+ARCH="$(uname -m)"
+HOST_ARCH="$ARCH"
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK_ONLY=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --arch=*) ARCH="${arg#--arch=}" ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "fetch-artifacts: unknown option $arg" >&2; exit 2 ;;
     *) [[ -z "$DEST_ARG" ]] || { echo "fetch-artifacts: more than one DEST given" >&2; exit 2; }
        DEST_ARG="$arg" ;;
@@ -150,12 +156,14 @@ else
 fi
 
 # ---------------------------------------------------------------- onnxruntime
-ARCH="$(uname -m)"
-case "$ARCH" in
-  x86_64|aarch64) ;;
-  arm64) ARCH=aarch64 ;;
-  *) die "no ONNX Runtime wheel pinned for arch $ARCH (manifest has x86_64, aarch64)" ;;
-esac
+arch_name() {
+  case "$1" in
+    x86_64|aarch64) echo "$1" ;;
+    arm64) echo aarch64 ;;
+    *) die "no ONNX Runtime wheel pinned for arch $1 (manifest has x86_64, aarch64)" ;;
+  esac
+}
+ARCH="$(arch_name "$ARCH")"
 ORT_VER="$(mget onnxruntime.version)"
 ORT_PY="$(mget onnxruntime.python_version)"
 ORT_LIB="$(mget onnxruntime.lib)"
@@ -165,6 +173,8 @@ ORT_WHL_SHA="$(mget "onnxruntime.wheels.$ARCH.sha256")"
 ORT_LIB_MEMBER="$(mget "onnxruntime.wheels.$ARCH.lib_member")"
 ORT_LIB_SHA="$(mget "onnxruntime.wheels.$ARCH.lib_sha256")"
 ORT_DIR="$DEST/onnxruntime"
+# Another machine's library goes beside this machine's, never over it.
+[[ "$ARCH" == "$(arch_name "$HOST_ARCH")" ]] || ORT_DIR="$DEST/onnxruntime-$ARCH"
 mapfile -t ORT_FILES < <(python3 "$TOOL" files "$MANIFEST" onnxruntime)
 
 ort_ok=1

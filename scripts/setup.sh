@@ -2,7 +2,8 @@
 # Installs what building, running and testing Facegate needs, idempotently:
 #   scripts/setup.sh          build dependencies, then the models and ONNX
 #                             Runtime (scripts/fetch-artifacts.sh, checked by sha256)
-#   scripts/setup.sh --test   plus what the test suite and the aarch64 build need
+#   scripts/setup.sh --test   plus what the test suite, the aarch64 build and
+#                             the Debian packages need (cargo-deb, qemu-user)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,8 @@ as_root() {
 # libclang-dev: the v4l crate generates its V4L2 bindings with bindgen.
 packages=(pkg-config gcc libc6-dev libclang-dev)
 if $want_test; then
-    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+    # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon.
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl)
 fi
 # The artifact fetcher uses the ordinary registry clients.
 command -v npm >/dev/null || packages+=(npm)
@@ -46,6 +48,11 @@ if $want_test; then
     if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
         echo "setup: adding the aarch64-unknown-linux-gnu Rust target"
         rustup target add aarch64-unknown-linux-gnu
+    fi
+    # cargo-deb builds the Debian packages (scripts/package.sh).
+    if ! command -v cargo-deb >/dev/null; then
+        echo "setup: installing cargo-deb"
+        cargo install --locked cargo-deb
     fi
 fi
 

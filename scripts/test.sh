@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: set-up, formatting, lints, every
-# test, and the aarch64 cross build.
+# test, and the Debian packages for aarch64 and x86_64, checked (the x86_64
+# one run from a scratch root, the aarch64 one under qemu-user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
-cargo build --locked --release -p facegate --target aarch64-unknown-linux-gnu
-echo "aarch64 build: $(file -b target/aarch64-unknown-linux-gnu/release/facegate 2>/dev/null || echo built)"
+arm_deb="$(scripts/package.sh --target aarch64-unknown-linux-gnu | tail -n 1)"
+x86_deb="$(scripts/package.sh --target x86_64-unknown-linux-gnu | tail -n 1)"
+scripts/check-package.sh "$x86_deb" "$arm_deb"

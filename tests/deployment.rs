@@ -69,6 +69,7 @@ fn the_systemd_unit_is_hardened_and_verifies() {
     let unit = repo_file("systemd/facegate.service");
     for directive in [
         "DynamicUser=yes",
+        "User=facegate",
         "StateDirectory=facegate",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
@@ -84,7 +85,7 @@ fn the_systemd_unit_is_hardened_and_verifies() {
     // Verify a copy whose ExecStart names the binary just built.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("facegate.service");
-    let unit = unit.replace("/usr/local/bin/facegate", common::BINARY);
+    let unit = unit.replace("/usr/bin/facegate", common::BINARY);
     std::fs::write(&copy, unit).unwrap();
     let output = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])

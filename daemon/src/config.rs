@@ -1,9 +1,11 @@
 //! The daemon's configuration: `config/facegate.toml` is compiled in as the
 //! defaults, a user file is merged over it, and command-line flags win.
 
-use facegate_hal::Accelerator;
-use facegate_models::EngineConfig;
-use serde::Deserialize;
+use facegate_hal::{ExecutionProvider, ResourceId};
+use facegate_models::{
+    CudaOptions, EngineConfig, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions,
+};
+use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -48,9 +50,23 @@ pub struct EngineSettings {
     pub model_dir: PathBuf,
     pub runtime_library: PathBuf,
     pub threads: usize,
-    pub device: Device,
+    #[serde(deserialize_with = "provider_names")]
+    pub execution_providers: Vec<ExecutionProvider>,
     pub flip_templates: bool,
     pub max_image_pixels: u64,
+    pub tensorrt: TensorRtOptions,
+    pub cuda: CudaOptions,
+    pub openvino: OpenVinoOptions,
+    pub qnn: QnnOptions,
+}
+
+fn provider_names<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ExecutionProvider>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|name| ExecutionProvider::parse(name).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,14 +104,6 @@ pub enum PixelFormatName {
     Yuyv,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    Cpu,
-    Gpu,
-    Any,
-}
-
 impl EngineSettings {
     /// Threads each network uses: the configured number, or one per core.
     pub fn resolved_threads(&self) -> usize {
@@ -111,10 +119,12 @@ impl EngineSettings {
             model_dir: self.model_dir.clone(),
             runtime_library: self.runtime_library.clone(),
             threads: self.resolved_threads(),
-            accelerator: match self.device {
-                Device::Cpu => Accelerator::Cpu,
-                Device::Gpu => Accelerator::Gpu,
-                Device::Any => Accelerator::Any,
+            execution_providers: self.execution_providers.clone(),
+            provider_options: ProviderOptions {
+                tensorrt: self.tensorrt.clone(),
+                cuda: self.cuda.clone(),
+                openvino: self.openvino.clone(),
+                qnn: self.qnn.clone(),
             },
             flip_templates: self.flip_templates,
         }
@@ -135,6 +145,7 @@ impl Config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
             let user = parse_table(&text, &path.display().to_string())?;
+            refuse_replaced_device(&user)?;
             merge(&mut merged, user);
         }
         let config: Config = toml::Value::Table(merged)
@@ -185,6 +196,11 @@ impl Config {
             MAX_SECONDS as u64 * 1000,
         )?;
         whole("engine.threads", self.engine.threads as u64, 0, 1024)?;
+        if self.engine.execution_providers.is_empty() {
+            return Err("invalid config: engine.execution_providers is empty; \
+                 name at least one, e.g. [\"cpu\"]"
+                .into());
+        }
         whole(
             "engine.max_image_pixels",
             self.engine.max_image_pixels,
@@ -277,6 +293,31 @@ fn seconds(key: &str, value: f64) -> Result<(), String> {
     }
 }
 
+/// `engine.device` became `engine.execution_providers`; an old file says
+/// what to write instead.
+fn refuse_replaced_device(user: &toml::Table) -> Result<(), String> {
+    let Some(device) = user.get("engine").and_then(|engine| engine.get("device")) else {
+        return Ok(());
+    };
+    let instead = device
+        .as_str()
+        .and_then(|name| ResourceId::parse(name).ok())
+        .filter(|id| !id.accurate)
+        .map(|id| {
+            let names: Vec<String> = id
+                .accelerator
+                .preference()
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect();
+            format!("write execution_providers = [{}]", names.join(", "))
+        })
+        .unwrap_or_else(|| "see config/facegate.toml".into());
+    Err(format!(
+        "invalid config: engine.device = {device} was replaced by engine.execution_providers; {instead}"
+    ))
+}
+
 fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
     text.parse::<toml::Table>()
         .map_err(|e| format!("cannot parse {origin}: {e}"))
@@ -357,6 +398,60 @@ mod tests {
             let err = Config::load(Some(&path)).unwrap_err();
             assert!(err.contains(key), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn execution_providers_parse_in_order_and_an_unknown_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "[engine]\nexecution_providers = [\"XNNPACK\", \"cpu\"]",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(
+            config.engine.engine_config().execution_providers,
+            vec![ExecutionProvider::Xnnpack, ExecutionProvider::Cpu]
+        );
+        for (line, named) in [
+            ("execution_providers = [\"tpu\"]", "tpu"),
+            ("execution_providers = []", "engine.execution_providers"),
+        ] {
+            std::fs::write(&path, format!("[engine]\n{line}")).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err();
+            assert!(err.contains(named), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn provider_options_reach_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        let text = "[engine.tensorrt]\ncache_dir = \"/var/cache/facegate\"\nfp16 = true\n\
+                    [engine.cuda]\ndevice_id = 1\n";
+        std::fs::write(&path, text).unwrap();
+        let options = Config::load(Some(&path))
+            .unwrap()
+            .engine
+            .engine_config()
+            .provider_options;
+        assert_eq!(options.tensorrt.cache_dir, Path::new("/var/cache/facegate"));
+        assert!(options.tensorrt.fp16 && !options.tensorrt.int8);
+        assert_eq!(options.cuda.device_id, 1);
+        assert_eq!(options.qnn.backend_path, "libQnnHtp.so");
+    }
+
+    #[test]
+    fn the_replaced_device_key_says_what_to_write_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "[engine]\ndevice = \"gpu\"").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err();
+        assert!(
+            err.contains("execution_providers = [\"tensorrt\", \"cuda\"]"),
+            "{err}"
+        );
     }
 
     #[test]

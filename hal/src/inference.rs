@@ -1,6 +1,9 @@
-//! Where neural networks run: SmartFace resource ids name a device class
-//! (`cpu`, `gpu`, `any`); a platform's `InferenceBackend` says which ONNX
-//! Runtime execution providers it has, and `ResourceId::providers` picks.
+//! Where neural networks run: the config names ONNX Runtime execution
+//! providers in order of preference (`engine.execution_providers`); a
+//! platform's `InferenceBackend` says which of them its runtime has, and
+//! `choose` gives each network the first that accepts it. SmartFace
+//! resource ids (`cpu`, `gpu`, `any`) name device classes, which map onto
+//! such lists (`Accelerator::preference`).
 
 use std::fmt;
 
@@ -20,13 +23,70 @@ pub enum ExecutionProvider {
     Cpu,
     Cuda,
     TensorRt,
+    OpenVino,
+    Xnnpack,
+    Qnn,
 }
 
 impl ExecutionProvider {
-    pub fn is_gpu(self) -> bool {
-        !matches!(self, ExecutionProvider::Cpu)
+    pub const ALL: [ExecutionProvider; 6] = [
+        ExecutionProvider::TensorRt,
+        ExecutionProvider::Cuda,
+        ExecutionProvider::OpenVino,
+        ExecutionProvider::Qnn,
+        ExecutionProvider::Xnnpack,
+        ExecutionProvider::Cpu,
+    ];
+
+    /// The name in `engine.execution_providers` and in the status.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutionProvider::Cpu => "cpu",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::TensorRt => "tensorrt",
+            ExecutionProvider::OpenVino => "openvino",
+            ExecutionProvider::Xnnpack => "xnnpack",
+            ExecutionProvider::Qnn => "qnn",
+        }
+    }
+
+    /// A provider by its config name, case-insensitively.
+    pub fn parse(name: &str) -> Result<ExecutionProvider, UnknownProvider> {
+        ExecutionProvider::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownProvider(name.to_string()))
+    }
+
+    /// Whether networks leave the CPU: what a `gpu` resource id asks for.
+    /// XNNPACK is a faster CPU kernel library, not an accelerator.
+    pub fn is_accelerator(self) -> bool {
+        !matches!(self, ExecutionProvider::Cpu | ExecutionProvider::Xnnpack)
     }
 }
+
+impl fmt::Display for ExecutionProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownProvider(pub String);
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = ExecutionProvider::ALL.iter().map(|p| p.name()).collect();
+        write!(
+            f,
+            "unknown execution provider `{}`: expected one of {}",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
 
 /// A platform's inference runtime: which execution providers it can use.
 pub trait InferenceBackend: Send + Sync {
@@ -66,8 +126,9 @@ pub struct NoGpu;
 impl fmt::Display for NoGpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "a `gpu` resource id needs the CUDA or TensorRT execution provider, and this \
-             ONNX Runtime has neither; use `cpu` or `any`, or install a GPU build of ONNX Runtime",
+            "a `gpu` resource id needs every network on an accelerator (tensorrt, cuda, \
+             openvino or qnn in engine.execution_providers, and an ONNX Runtime build that has \
+             it); use `cpu` or `any`",
         )
     }
 }
@@ -118,29 +179,122 @@ impl ResourceId {
 }
 
 impl Accelerator {
-    /// The providers to register for this device class on `backend`, in
-    /// order of preference.
-    pub fn providers(
-        self,
-        backend: &dyn InferenceBackend,
-    ) -> Result<Vec<ExecutionProvider>, NoGpu> {
-        let mut gpus: Vec<ExecutionProvider> = backend
-            .available()
-            .into_iter()
-            .filter(|p| p.is_gpu())
-            .collect();
-        // TensorRT first: ONNX Runtime falls back from it to CUDA per node.
-        gpus.sort_by_key(|p| *p != ExecutionProvider::TensorRt);
+    /// The `engine.execution_providers` list this device class stands for.
+    pub fn preference(self) -> Vec<ExecutionProvider> {
+        // TensorRT first: ONNX Runtime hands the nodes it cannot take to
+        // CUDA, registered after it.
+        let gpus = [ExecutionProvider::TensorRt, ExecutionProvider::Cuda];
         match self {
-            Accelerator::Cpu => Ok(vec![ExecutionProvider::Cpu]),
-            Accelerator::Gpu if gpus.is_empty() => Err(NoGpu),
-            Accelerator::Gpu => Ok(gpus),
-            Accelerator::Any => {
-                gpus.push(ExecutionProvider::Cpu);
-                Ok(gpus)
-            }
+            Accelerator::Cpu => vec![ExecutionProvider::Cpu],
+            Accelerator::Gpu => gpus.to_vec(),
+            Accelerator::Any => [&gpus[..], &[ExecutionProvider::Cpu]].concat(),
         }
     }
+}
+
+/// The wanted providers split by whether the loaded runtime has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usable {
+    /// In the order wanted.
+    pub present: Vec<ExecutionProvider>,
+    /// Wanted, but not built into this runtime.
+    pub missing: Vec<ExecutionProvider>,
+}
+
+/// None of the wanted providers is in the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoneUsable {
+    pub wanted: Vec<ExecutionProvider>,
+    pub available: Vec<ExecutionProvider>,
+}
+
+impl fmt::Display for NoneUsable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "has no {} execution provider (it has: {})",
+            names(&self.wanted, " or "),
+            names(&self.available, ", ")
+        )
+    }
+}
+
+impl std::error::Error for NoneUsable {}
+
+fn names(providers: &[ExecutionProvider], separator: &str) -> String {
+    let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+    names.join(separator)
+}
+
+/// Splits `wanted` into the providers `backend` has and those it lacks;
+/// an error when it has none of them.
+pub fn usable(
+    wanted: &[ExecutionProvider],
+    backend: &dyn InferenceBackend,
+) -> Result<Usable, NoneUsable> {
+    let available = backend.available();
+    let (present, missing) = wanted.iter().copied().partition(|p| available.contains(p));
+    let usable = Usable { present, missing };
+    match usable.present.is_empty() {
+        true => Err(NoneUsable {
+            wanted: wanted.to_vec(),
+            available,
+        }),
+        false => Ok(usable),
+    }
+}
+
+/// What one network ended up with.
+#[derive(Debug)]
+pub struct Chosen<T> {
+    pub provider: ExecutionProvider,
+    pub loaded: T,
+    /// Providers tried before it that refused the network, with why.
+    pub refused: Vec<(ExecutionProvider, String)>,
+}
+
+/// Every provider refused the network; each with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllRefused(pub Vec<(ExecutionProvider, String)>);
+
+impl fmt::Display for AllRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reasons: Vec<String> = self
+            .0
+            .iter()
+            .map(|(provider, why)| format!("{provider}: {why}"))
+            .collect();
+        write!(
+            f,
+            "no execution provider accepted it ({})",
+            reasons.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for AllRefused {}
+
+/// Gives a network the first of `candidates` that `load` accepts it on.
+/// `load` receives the candidate and the candidates after it, which ONNX
+/// Runtime may use for the nodes the first cannot run.
+pub fn choose<T>(
+    candidates: &[ExecutionProvider],
+    mut load: impl FnMut(ExecutionProvider, &[ExecutionProvider]) -> Result<T, String>,
+) -> Result<Chosen<T>, AllRefused> {
+    let mut refused = Vec::new();
+    for (i, provider) in candidates.iter().enumerate() {
+        match load(*provider, &candidates[i + 1..]) {
+            Ok(loaded) => {
+                return Ok(Chosen {
+                    provider: *provider,
+                    loaded,
+                    refused,
+                })
+            }
+            Err(why) => refused.push((*provider, why)),
+        }
+    }
+    Err(AllRefused(refused))
 }
 
 #[cfg(test)]
@@ -186,33 +340,87 @@ mod tests {
     }
 
     #[test]
-    fn gpu_without_a_gpu_provider_is_an_error_and_any_falls_back_to_cpu() {
-        let cpu_only = FakeBackend::new(&[ExecutionProvider::Cpu]);
-        assert_eq!(Accelerator::Gpu.providers(&cpu_only), Err(NoGpu));
+    fn provider_names_parse_case_insensitively_and_round_trip() {
+        for provider in ExecutionProvider::ALL {
+            assert_eq!(ExecutionProvider::parse(provider.name()), Ok(provider));
+        }
         assert_eq!(
-            Accelerator::Any.providers(&cpu_only).unwrap(),
-            vec![ExecutionProvider::Cpu]
+            ExecutionProvider::parse("TensorRT"),
+            Ok(ExecutionProvider::TensorRt)
+        );
+        let unknown = ExecutionProvider::parse("tpu").unwrap_err().to_string();
+        assert!(
+            unknown.contains("tpu") && unknown.contains("xnnpack"),
+            "{unknown}"
         );
     }
 
     #[test]
-    fn gpu_prefers_tensorrt_then_cuda() {
-        let jetson = FakeBackend::new(&[
-            ExecutionProvider::Cpu,
-            ExecutionProvider::Cuda,
-            ExecutionProvider::TensorRt,
-        ]);
+    fn device_classes_map_onto_provider_lists() {
+        use ExecutionProvider::*;
+        assert_eq!(Accelerator::Cpu.preference(), vec![Cpu]);
+        assert_eq!(Accelerator::Gpu.preference(), vec![TensorRt, Cuda]);
+        assert_eq!(Accelerator::Any.preference(), vec![TensorRt, Cuda, Cpu]);
+    }
+
+    #[test]
+    fn providers_the_runtime_lacks_are_set_aside_in_order() {
+        use ExecutionProvider::*;
+        let jetson = FakeBackend::new(&[Cpu, Cuda, TensorRt]);
         assert_eq!(
-            Accelerator::Gpu.providers(&jetson).unwrap(),
-            vec![ExecutionProvider::TensorRt, ExecutionProvider::Cuda]
+            usable(&[Qnn, TensorRt, OpenVino, Cuda, Cpu], &jetson),
+            Ok(Usable {
+                present: vec![TensorRt, Cuda, Cpu],
+                missing: vec![Qnn, OpenVino],
+            })
         );
+    }
+
+    #[test]
+    fn wanting_only_providers_the_runtime_lacks_is_an_error_naming_them() {
+        use ExecutionProvider::*;
+        let cpu_only = FakeBackend::new(&[Cpu]);
+        let error = usable(&[Cuda], &cpu_only).unwrap_err();
         assert_eq!(
-            Accelerator::Any.providers(&jetson).unwrap().last(),
-            Some(&ExecutionProvider::Cpu)
+            error.to_string(),
+            "has no cuda execution provider (it has: cpu)"
         );
+        let error = usable(&Accelerator::Gpu.preference(), &cpu_only).unwrap_err();
+        assert!(error.to_string().contains("tensorrt or cuda"), "{error}");
+    }
+
+    #[test]
+    fn a_network_takes_the_first_provider_that_accepts_it_with_the_rest_behind() {
+        use ExecutionProvider::*;
+        let mut tried = Vec::new();
+        let chosen = choose(&[TensorRt, Cuda, Cpu], |provider, behind| {
+            tried.push((provider, behind.to_vec()));
+            match provider {
+                TensorRt => Err("no GPU found".to_string()),
+                _ => Ok("session"),
+            }
+        })
+        .unwrap();
+        assert_eq!(chosen.provider, Cuda);
+        assert_eq!(chosen.loaded, "session");
+        assert_eq!(chosen.refused, vec![(TensorRt, "no GPU found".to_string())]);
         assert_eq!(
-            Accelerator::Cpu.providers(&jetson).unwrap(),
-            vec![ExecutionProvider::Cpu]
+            tried,
+            vec![(TensorRt, vec![Cuda, Cpu]), (Cuda, vec![Cpu])],
+            "stops at the first that accepts"
+        );
+    }
+
+    #[test]
+    fn a_network_no_provider_accepts_is_an_error_with_every_reason() {
+        use ExecutionProvider::*;
+        let error = choose::<()>(&[Cuda, Cpu], |provider, _| {
+            Err(format!("{provider} says no"))
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no execution provider accepted it (cuda: cuda says no; cpu: cpu says no)"
         );
     }
 }

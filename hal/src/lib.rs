@@ -10,7 +10,8 @@ mod v4l_camera;
 
 pub use camera::{Camera, CameraError, CameraFault, Frame};
 pub use inference::{
-    Accelerator, ExecutionProvider, InferenceBackend, NoGpu, ResourceId, UnknownResourceId,
+    choose, usable, Accelerator, AllRefused, Chosen, ExecutionProvider, InferenceBackend, NoGpu,
+    NoneUsable, ResourceId, UnknownProvider, UnknownResourceId, Usable,
 };
 pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
 pub use replay::ReplayCamera;

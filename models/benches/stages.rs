@@ -5,7 +5,7 @@
 //!
 //! Reads the artifacts from `$FACEGATE_ARTIFACTS` or `artifacts/`.
 
-use facegate_hal::Accelerator;
+use facegate_hal::ExecutionProvider;
 use facegate_models::{
     decode_image, AttributeSet, DetectorConfig, EngineConfig, FaceEngine, RgbImage,
 };
@@ -67,7 +67,8 @@ fn main() {
             model_dir: artifacts.join("models"),
             runtime_library: artifacts.join("onnxruntime/libonnxruntime.so"),
             threads,
-            accelerator: Accelerator::Cpu,
+            execution_providers: vec![ExecutionProvider::Cpu],
+            provider_options: Default::default(),
             flip_templates: false,
         })
         .expect("engine loads (run scripts/fetch-artifacts.sh)");

@@ -7,10 +7,11 @@ use crate::error::EngineError;
 use crate::landmarks::{LandmarkNetwork, Landmarks};
 use crate::liveness::{Liveness, LivenessNetwork};
 use crate::manifest::{FIX_COMMAND, MANIFEST};
-use crate::runtime::{load_runtime, Network, OrtBackend};
+use crate::providers::{OrtBackend, ProviderOptions};
+use crate::runtime::{load_runtime, Network, SessionSettings};
 use crate::sampling::Patch;
 use crate::template::{Template, TemplateNetwork};
-use facegate_hal::{Accelerator, ExecutionProvider};
+use facegate_hal::{usable, Accelerator, ExecutionProvider};
 use image::RgbImage;
 use std::path::PathBuf;
 
@@ -33,8 +34,10 @@ pub struct EngineConfig {
     pub runtime_library: PathBuf,
     /// Threads each network run may use.
     pub threads: usize,
-    /// Where the networks run.
-    pub accelerator: Accelerator,
+    /// Execution providers in order of preference; each network takes the
+    /// first that the runtime has and that accepts it.
+    pub execution_providers: Vec<ExecutionProvider>,
+    pub provider_options: ProviderOptions,
     /// Add the mirrored face's output to each template.
     pub flip_templates: bool,
 }
@@ -45,7 +48,9 @@ pub struct FaceEngine {
     templates: TemplateNetwork,
     liveness: LivenessNetwork,
     attributes: AttributeNetworks,
-    providers: Vec<ExecutionProvider>,
+    /// Each network's manifest name and execution provider.
+    providers: Vec<(String, ExecutionProvider)>,
+    runtime_library: PathBuf,
     flip_templates: bool,
 }
 
@@ -95,40 +100,74 @@ impl FaceEngine {
             )));
         }
         let environment = load_runtime(&config.runtime_library)?;
-        let providers = config
-            .accelerator
-            .providers(&OrtBackend)
-            .map_err(|e| EngineError::Device(e.to_string()))?;
+        let library = config.runtime_library.display();
+        let wanted = &config.execution_providers;
+        let runnable = usable(wanted, &OrtBackend).map_err(|e| {
+            EngineError::Setup(format!(
+                "engine.execution_providers = {}: the ONNX Runtime library {library} {e}",
+                list(wanted)
+            ))
+        })?;
+        if !runnable.missing.is_empty() {
+            log::warn!(
+                "the ONNX Runtime library {library} has no {} execution provider; using {}",
+                list(&runnable.missing),
+                list(&runnable.present)
+            );
+        }
         let load = |name: &str| {
             let spec = MANIFEST.model(name);
             // Networks on 64x64 inputs or smaller finish before a second
             // thread pays for itself (measured: SSR-Net age and gender ran
             // slower on 2 threads than on 1).
             let small = spec.input.shape.iter().skip(2).all(|side| *side <= 64);
-            let threads = if small { 1 } else { config.threads };
-            Network::load(environment, spec, &config.model_dir, &providers, threads)
+            let settings = SessionSettings {
+                environment,
+                candidates: &runnable.present,
+                options: &config.provider_options,
+                threads: if small { 1 } else { config.threads },
+            };
+            Network::load(spec, &config.model_dir, &settings)
         };
+        let networks = NETWORKS.map(load);
+        let providers = networks
+            .iter()
+            .flatten()
+            .map(|network| (network.name().to_string(), network.provider()))
+            .collect();
+        let [detect, landmark, feature, liveness, pose, age, gender] = networks;
         Ok(FaceEngine {
-            detector: Detector::new(load("fr_detect")?),
-            landmarks: LandmarkNetwork::new(load("fr_landmark")?),
-            templates: TemplateNetwork::new(load("fr_feature")?),
-            liveness: LivenessNetwork::new(load("fr_liveness")?),
+            detector: Detector::new(detect?),
+            landmarks: LandmarkNetwork::new(landmark?),
+            templates: TemplateNetwork::new(feature?),
+            liveness: LivenessNetwork::new(liveness?),
             attributes: AttributeNetworks {
-                age: load("fr_age")?,
-                gender: load("fr_gender")?,
-                pose: load("fr_pose")?,
+                age: age?,
+                gender: gender?,
+                pose: pose?,
             },
             providers,
+            runtime_library: config.runtime_library.clone(),
             flip_templates: config.flip_templates,
         })
     }
 
-    /// Checks that a request's device class can be served: `gpu` needs the
-    /// engine to run on a GPU.
+    /// Each network by manifest name, with the execution provider it runs on.
+    pub fn providers(&self) -> &[(String, ExecutionProvider)] {
+        &self.providers
+    }
+
+    /// The ONNX Runtime library the networks run on.
+    pub fn runtime_library(&self) -> &std::path::Path {
+        &self.runtime_library
+    }
+
+    /// Checks that a request's device class can be served: `gpu` needs
+    /// every network on an accelerator.
     pub fn check_accelerator(&self, wanted: Accelerator) -> Result<(), EngineError> {
-        let on_gpu = self.providers.iter().any(|p| p.is_gpu());
+        let accelerated = self.providers().iter().all(|(_, p)| p.is_accelerator());
         match wanted {
-            Accelerator::Gpu if !on_gpu => {
+            Accelerator::Gpu if !accelerated => {
                 Err(EngineError::Device(facegate_hal::NoGpu.to_string()))
             }
             _ => Ok(()),
@@ -225,4 +264,10 @@ impl FaceEngine {
         self.attributes
             .estimate(image, &face.detection.bbox, &points, &aligned.0, wanted)
     }
+}
+
+/// Providers as the config writes them: `["cuda", "cpu"]`.
+fn list(providers: &[ExecutionProvider]) -> String {
+    let quoted: Vec<String> = providers.iter().map(|p| format!("\"{p}\"")).collect();
+    format!("[{}]", quoted.join(", "))
 }

@@ -4,7 +4,8 @@
 //! Stages, one module each: `decode` (bytes to pixels), `detector`,
 //! `landmarks`, `align`, `template`, `liveness`, `attributes`; `engine`
 //! loads the networks once and runs the stages; `manifest` and `runtime`
-//! find, check and load the model files and ONNX Runtime.
+//! find, check and load the model files and ONNX Runtime; `providers`
+//! builds its execution providers.
 
 mod align;
 mod attributes;
@@ -15,6 +16,7 @@ mod error;
 mod landmarks;
 mod liveness;
 mod manifest;
+mod providers;
 mod runtime;
 mod sampling;
 mod template;
@@ -30,7 +32,7 @@ pub use error::EngineError;
 pub use landmarks::Landmarks;
 pub use liveness::Liveness;
 pub use manifest::{ModelSpec, MANIFEST};
-pub use runtime::OrtBackend;
+pub use providers::{CudaOptions, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions};
 pub use template::{Template, TEMPLATE_DIMENSION};
 
 pub use image::{self, RgbImage};

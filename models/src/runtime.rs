@@ -1,12 +1,13 @@
-//! ONNX Runtime: loading the shared library once, the platform's execution
-//! providers, and one session per network shared by every thread.
+//! ONNX Runtime: loading the shared library once, and one session per
+//! network shared by every thread, on the first execution provider that
+//! accepts the network.
 
 use crate::error::EngineError;
 use crate::manifest::{ModelSpec, FIX_COMMAND};
-use facegate_hal::{ExecutionProvider, InferenceBackend};
+use crate::providers::{dispatch, ProviderOptions};
+use facegate_hal::{choose, ExecutionProvider};
 use ndarray::Array4;
 use ort::environment::Environment;
-use ort::ep::{self, ExecutionProvider as _};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -41,67 +42,62 @@ pub fn load_runtime(library: &Path) -> Result<&'static Environment, EngineError>
         .map_err(|e| EngineError::Setup(e.clone()))
 }
 
-/// The execution providers of the loaded ONNX Runtime.
-pub struct OrtBackend;
-
-impl InferenceBackend for OrtBackend {
-    fn available(&self) -> Vec<ExecutionProvider> {
-        let mut providers = vec![ExecutionProvider::Cpu];
-        if ep::CUDA::is_available().unwrap_or(false) {
-            providers.push(ExecutionProvider::Cuda);
-        }
-        if ep::TensorRT::is_available().unwrap_or(false) {
-            providers.push(ExecutionProvider::TensorRt);
-        }
-        providers
-    }
-}
-
 /// One network, loaded once. ort's `Session::run` takes `&mut self`, so
 /// threads take turns; each run already uses every configured core.
 pub struct Network {
     name: String,
+    provider: ExecutionProvider,
     session: Mutex<Session>,
 }
 
+/// How a network's sessions are made.
+pub struct SessionSettings<'a> {
+    pub environment: &'a Environment,
+    /// The providers to try, in order.
+    pub candidates: &'a [ExecutionProvider],
+    pub options: &'a ProviderOptions,
+    pub threads: usize,
+}
+
 impl Network {
+    /// Loads the network on the first candidate provider that accepts it,
+    /// logging each that refused.
     pub fn load(
-        environment: &Environment,
         spec: &ModelSpec,
         model_dir: &Path,
-        providers: &[ExecutionProvider],
-        threads: usize,
+        settings: &SessionSettings,
     ) -> Result<Network, EngineError> {
         let path = spec.verified_path(model_dir)?;
-        let setup =
-            |e: ort::Error| EngineError::Setup(format!("cannot load {}: {e}", path.display()));
-        let dispatch: Vec<ep::ExecutionProviderDispatch> = providers
-            .iter()
-            .map(|provider| match provider {
-                ExecutionProvider::Cpu => ep::CPU::default().build(),
-                ExecutionProvider::Cuda => ep::CUDA::default().build().error_on_failure(),
-                ExecutionProvider::TensorRt => ep::TensorRT::default().build().error_on_failure(),
-            })
-            .collect();
-        let session = Session::builder(environment)
-            .map_err(setup)?
-            .with_execution_providers(dispatch)
-            .map_err(|e| setup(e.into()))?
-            // Full fusion, measured per network (docs/BENCHMARKS.md): 2.1x
-            // faster for the detector and 1.2x for the template network
-            // than basic optimisation on this runtime.
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| setup(e.into()))?
-            .with_intra_threads(threads)
-            .map_err(|e| setup(e.into()))?
-            .with_inter_threads(1)
-            .map_err(|e| setup(e.into()))?
-            .commit_from_file(&path)
-            .map_err(setup)?;
+        let chosen = choose(settings.candidates, |provider, behind| {
+            session(&path, provider, behind, settings).map_err(|e| e.to_string())
+        })
+        .map_err(|e| EngineError::Setup(format!("cannot load {}: {e}", path.display())))?;
+        for (provider, why) in &chosen.refused {
+            log::warn!(
+                "{}: the {provider} execution provider refused it ({why}); trying the next",
+                spec.name
+            );
+        }
+        log::debug!(
+            "{}: on the {} execution provider",
+            spec.name,
+            chosen.provider
+        );
         Ok(Network {
             name: spec.name.clone(),
-            session: Mutex::new(session),
+            provider: chosen.provider,
+            session: Mutex::new(chosen.loaded),
         })
+    }
+
+    /// The manifest name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The execution provider that took the network.
+    pub fn provider(&self) -> ExecutionProvider {
+        self.provider
     }
 
     /// Runs the network on `input` (its one input, `input`) and returns the
@@ -124,4 +120,34 @@ impl Network {
             })
             .collect()
     }
+}
+
+/// A session on `provider`, which must accept it, with the providers
+/// `behind` it registered for the nodes it cannot run.
+fn session(
+    path: &Path,
+    provider: ExecutionProvider,
+    behind: &[ExecutionProvider],
+    settings: &SessionSettings,
+) -> ort::Result<Session> {
+    let threads = settings.threads;
+    let build = |p: ExecutionProvider| dispatch(p, settings.options, threads);
+    let providers: Vec<_> = std::iter::once(build(provider).error_on_failure())
+        .chain(behind.iter().map(|p| build(*p)))
+        .collect();
+    let builder = Session::builder(settings.environment)?
+        .with_execution_providers(providers)?
+        // Full fusion, measured per network (docs/BENCHMARKS.md): 2.1x
+        // faster for the detector and 1.2x for the template network
+        // than basic optimisation on this runtime.
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(threads)?
+        .with_inter_threads(1)?;
+    // XNNPACK runs its own thread pool; ONNX Runtime's spinning threads
+    // would compete with it for the cores (ONNX Runtime's XNNPACK guide).
+    let mut builder = match provider {
+        ExecutionProvider::Xnnpack => builder.with_intra_op_spinning(false)?,
+        _ => builder,
+    };
+    builder.commit_from_file(path)
 }

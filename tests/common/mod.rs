@@ -16,6 +16,8 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     pub data_dir: PathBuf,
+    /// What the daemon logged before it listened.
+    pub startup_log: Vec<String>,
     agent: ureq::Agent,
     _owned_dir: Option<tempfile::TempDir>,
 }
@@ -71,26 +73,39 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon with a fresh data directory whose [engine] section, which
+    /// points at the artifacts, also has `lines`.
+    pub fn start_with_engine(lines: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("{}{lines}\n", engine_config());
+        let mut daemon = Daemon::spawn(dir.path(), &config, &[]);
+        daemon._owned_dir = Some(dir);
+        daemon
+    }
+
     /// `start_in` with extra `serve` arguments.
     pub fn start_in_with_args(data_dir: &Path, config: Option<&str>, args: &[&str]) -> Daemon {
+        let config = format!("{}\n{}", config.unwrap_or(""), engine_config());
+        Daemon::spawn(data_dir, &config, args)
+    }
+
+    /// Starts the daemon with `config` as its whole config file.
+    fn spawn(data_dir: &Path, config: &str, args: &[&str]) -> Daemon {
         let mut command = Command::new(BINARY);
         command.arg("serve").args(args);
         command.args(["--listen", "127.0.0.1:0", "--data-dir"]);
         command.arg(data_dir);
         let path = data_dir.with_extension("toml");
-        std::fs::write(
-            &path,
-            format!("{}\n{}", config.unwrap_or(""), engine_config()),
-        )
-        .unwrap();
+        std::fs::write(&path, config).unwrap();
         command.arg("--config").arg(path);
         command.env_remove("RUST_LOG").stderr(Stdio::piped());
         let mut child = command.spawn().expect("the facegate binary starts");
-        let addr = wait_until_listening(&mut child);
+        let (addr, startup_log) = wait_until_listening(&mut child);
         Daemon {
             child,
             base: format!("http://{addr}"),
             data_dir: data_dir.to_path_buf(),
+            startup_log,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(30)))
@@ -257,7 +272,8 @@ pub fn grey_png_base64() -> String {
 
 /// Reads the daemon's log until it says where it listens, then keeps
 /// draining the log in the background so the daemon never blocks on it.
-fn wait_until_listening(child: &mut Child) -> String {
+/// Returns the address and the log before it.
+fn wait_until_listening(child: &mut Child) -> (String, Vec<String>) {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -275,7 +291,7 @@ fn wait_until_listening(child: &mut Child) -> String {
     let mut log = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => return addr,
+            Ok(Ok(addr)) => return (addr, log),
             Ok(Err(line)) => log.push(line),
             Err(_) => panic!(
                 "facegate did not start listening (status {:?}); its log:\n{}",

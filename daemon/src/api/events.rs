@@ -1,10 +1,12 @@
 //! Facegate's own endpoints, under `/api/facegate/v1`, apart from the
 //! SmartFace paths: the door's event log (paged, and live as Server-Sent
-//! Events), each event's face crop, and the edge loop's counters.
+//! Events), each event's face crop, and the status: the edge loop's
+//! counters and the engine's execution providers.
 
 use super::admission::AdmissionDto;
 use super::paging::{page_request, paged_response};
 use super::problem::Problem;
+use super::status::EngineStatus;
 use super::{rfc3339, Api};
 use crate::edge::bus::{Delivery, Subscription};
 use crate::edge::counters::CountersDto;
@@ -88,6 +90,7 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
 struct StatusDto {
     #[serde(flatten)]
     edge: CountersDto,
+    engine: EngineStatus,
     storage: StorageDto,
     biometric: AdmissionDto,
     event_streams: EventStreamsDto,
@@ -140,6 +143,7 @@ fn storage_status(api: &Api) -> StorageDto {
 pub fn status(api: &Api) -> Result<Response, Problem> {
     Ok(Response::json(&StatusDto {
         edge: api.counters.snapshot(api.catalog.indexed_faces()),
+        engine: EngineStatus::of(&api.engine),
         storage: storage_status(api),
         biometric: api.admission.snapshot(),
         event_streams: EventStreamsDto {

@@ -14,6 +14,7 @@ mod member_faces;
 mod paging;
 mod problem;
 mod search;
+mod status;
 mod version;
 mod watchlist_members;
 mod watchlists;

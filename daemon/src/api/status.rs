@@ -1,0 +1,35 @@
+//! Where the face engine's networks run, for `GET /api/facegate/v1/Status`.
+
+use facegate_models::FaceEngine;
+use serde::Serialize;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStatus {
+    runtime_library: String,
+    networks: Vec<NetworkStatus>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkStatus {
+    name: String,
+    /// As named in `engine.execution_providers`.
+    execution_provider: &'static str,
+}
+
+impl EngineStatus {
+    pub fn of(engine: &FaceEngine) -> EngineStatus {
+        EngineStatus {
+            runtime_library: engine.runtime_library().display().to_string(),
+            networks: engine
+                .providers()
+                .iter()
+                .map(|(name, provider)| NetworkStatus {
+                    name: name.clone(),
+                    execution_provider: provider.name(),
+                })
+                .collect(),
+        }
+    }
+}
