@@ -272,8 +272,8 @@ pub fn decide(cosines: &[f32], normalisation: Normalisation) -> Option<(usize, f
     Some((best, value))
 }
 
-/// Which probes may decide: faces too small, blurred, dark or turned are
-/// refused before the search.
+/// Which probes may decide: faces too small, blurred, dark, turned or with
+/// a weak template are refused before the search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gate {
     pub min_size: f32,
@@ -765,6 +765,8 @@ fn describe(name: &str, split: &Split, faces: &[Option<Face>]) -> String {
     )
 }
 
+/// Runs the benchmark; `flipping` is the engine loaded with
+/// `flip_templates`, for the flip-averaged templates.
 pub fn run(
     plain: &FaceEngine,
     flipping: &FaceEngine,
