@@ -82,6 +82,16 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// Open-set 1:N identification: members found and strangers matched,
+    /// with thresholds tuned on one half of the people and reported on the
+    /// other, and an ablation of enrolment, normalisation and quality gates.
+    Identify {
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// Also write the DET curves (FNIR against FPIR) as an SVG plot.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
     /// 1:N search speed over synthetic templates, and the cold start of the
     /// index from redb. Needs no images.
     Gallery {
@@ -167,6 +177,13 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Calibrate { images, plot } => {
             bench::calibrate::run(&engine(false)?, &images, max_pixels, plot.as_deref())?
         }
+        BenchKind::Identify { images, plot } => bench::identify::run(
+            &engine(false)?,
+            &engine(true)?,
+            &images,
+            max_pixels,
+            plot.as_deref(),
+        )?,
         BenchKind::Attributes { images, people } => {
             bench::attributes::run(&engine(false)?, &images, people, max_pixels)?
         }

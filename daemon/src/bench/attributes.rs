@@ -12,14 +12,13 @@
 //!   standard deviation.
 
 use super::progress::Progress;
-use super::{largest_face, people, read_image};
+use super::{largest_face, people, quantile, read_image};
 use facegate_models::image::imageops;
 use facegate_models::{AttributeSet, Attributes, FaceEngine, RgbImage};
 use std::path::Path;
 
-fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
+fn median(values: Vec<f32>) -> f32 {
+    quantile(values, 0.5)
 }
 
 /// The attributes and liveness score of the largest face, if any.

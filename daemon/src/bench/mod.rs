@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod calibrate;
 pub mod gallery;
+pub mod identify;
 pub mod lfw;
 mod progress;
 pub mod protocol;
@@ -38,6 +39,13 @@ fn people(images: &Path) -> Result<Vec<Vec<PathBuf>>, String> {
         .filter(|p| p.is_dir())
         .map(|dir| sorted_entries(&dir))
         .collect()
+}
+
+/// The value a share `q` (0..1) of `values` lies below; NaN when empty.
+fn quantile(mut values: Vec<f32>, q: f32) -> f32 {
+    values.sort_by(f32::total_cmp);
+    let index = ((q * values.len() as f32) as usize).min(values.len().saturating_sub(1));
+    values.get(index).copied().unwrap_or(f32::NAN)
 }
 
 fn read_image(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
