@@ -426,7 +426,8 @@ fn a_visitor_enrolled_from_the_face_the_camera_saw_opens_the_door_on_the_next_vi
     // As SmartFace's auto-enrolment integration does it: take the face id
     // from the stranger's event, create a member, link it, add the face.
     let data = tempfile::tempdir().unwrap();
-    let edge = "debounce_seconds = 0.0\ncooldown_seconds = 0.0\n";
+    // A door's debounce: the visitor standing in view opens it once.
+    let edge = "debounce_seconds = 10.0\ncooldown_seconds = 0.0\n";
     let first_visit = scene(&[("obama2.jpg", 4)]);
     let (mut daemon, mut board) = door(data.path(), edge, &first_visit);
     wait_until_played(&daemon, 4);
