@@ -13,8 +13,8 @@ fn sigterm_lets_a_request_in_flight_finish_before_the_process_exits() {
     let data = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start_in(data.path(), None);
     daemon.enrol("first", "obama.jpg", "staff");
-    // A slow request: a registration that analyses a dozen photos.
-    let images: Vec<_> = (0..12)
+    // A slow request: a registration that analyses 32 photos.
+    let images: Vec<_> = (0..32)
         .map(|_| json!({"data": photo_base64("obama2.jpg")}))
         .collect();
     let body = json!({"id": "slow", "images": images, "watchlistIds": ["staff"]}).to_string();
@@ -30,9 +30,17 @@ fn sigterm_lets_a_request_in_flight_finish_before_the_process_exits() {
         body.len()
     )
     .unwrap();
-    // Time for the daemon to take the request up (the registration itself
-    // takes seconds, which the assertion on `answered_after` checks).
-    std::thread::sleep(Duration::from_secs(1));
+    // Signal once the registration is at the engine, whatever the
+    // machine's speed (the assertion on `answered_after` checks it took
+    // longer than the signal).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while daemon.get("/api/facegate/v1/Status").json()["biometric"]["running"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the registration never reached the engine"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let signalled = Instant::now();
     let pid = daemon.pid().to_string();
     let stopper = std::thread::spawn(move || {
@@ -57,7 +65,7 @@ fn sigterm_lets_a_request_in_flight_finish_before_the_process_exits() {
 
     let restarted = Daemon::start_in(data.path(), None);
     let faces = restarted.get("/api/v1/WatchlistMembers/slow/Faces?PageSize=100");
-    assert_eq!(faces.json()["items"].as_array().unwrap().len(), 12);
+    assert_eq!(faces.json()["items"].as_array().unwrap().len(), 32);
 }
 
 #[test]
