@@ -28,12 +28,7 @@ fn measure(daemon: &Daemon, clients: usize, requests: usize, path: &str, body: &
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let requests = args
-        .iter()
-        .position(|a| a == "--requests")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(40);
+    let requests = load::argument("--requests", 40);
     let daemon = Daemon::start();
     daemon.enrol("obama", "obama.jpg", "staff");
     daemon.enrol("biden", "biden.jpg", "staff");

@@ -28,18 +28,9 @@ fn report(name: &str, clients: usize, rounds: &[Load]) {
     println!("| {name} | {clients} | {rps:.0} | {p50:.2} | {p99:.2} |");
 }
 
-fn argument(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let members = argument("--members", 10_000);
-    let rounds = argument("--rounds", 3);
+    let members = load::argument("--members", 10_000);
+    let rounds = load::argument("--rounds", 3);
     let daemon = Daemon::start();
     let watchlist = "bench";
     let reply = daemon.put(

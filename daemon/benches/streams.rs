@@ -20,15 +20,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-fn argument(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn report(name: &str, condition: &str, load: &Load) {
     println!(
         "| {name} | {condition} | {:.0} | {:.2} | {:.2} |",
@@ -68,8 +59,8 @@ fn open_stream(daemon: &Daemon) -> TcpStream {
 }
 
 fn main() {
-    let streams = argument("--streams", 500);
-    let requests = argument("--requests", 1000);
+    let streams = load::argument("--streams", 500);
+    let requests = load::argument("--requests", 1000);
     let daemon =
         Daemon::start_with_config(&format!("[server]\nmax_event_streams = {}\n", streams + 1));
     let member = json!({"id": "m1", "displayName": "M"});

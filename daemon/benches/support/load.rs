@@ -48,3 +48,13 @@ pub fn run(clients: usize, requests: usize, op: &(dyn Fn(usize, usize) + Sync)) 
         latencies,
     }
 }
+
+/// The number after `name` on the bench's command line, or `default`.
+pub fn argument(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
