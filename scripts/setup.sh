@@ -18,7 +18,9 @@ as_root() {
 
 # Debian/Ubuntu packages; only the missing ones are installed.
 # libclang-dev: the v4l crate generates its V4L2 bindings with bindgen.
-packages=(pkg-config gcc libc6-dev libclang-dev)
+# protobuf-compiler, libprotobuf-dev: protoc and google/protobuf/*.proto,
+# which tonic's build step compiles the access-notification .proto with.
+packages=(pkg-config gcc libc6-dev libclang-dev protobuf-compiler libprotobuf-dev)
 if $want_test; then
     # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon.
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl)

@@ -4,47 +4,11 @@
 
 mod common;
 
-use common::{artifacts, Daemon};
+use common::door::{occurrences, pty, scene, wait_until_played, CLOSE, OPEN};
+use common::Daemon;
 use serde_json::json;
 use std::io::Read;
-use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
-
-const OPEN: [u8; 4] = [0xA0, 0x01, 0x01, 0xA2];
-const CLOSE: [u8; 4] = [0xA0, 0x01, 0x00, 0xA1];
-
-/// A pseudo-terminal: the daemon's relay writes to the returned path, the
-/// test reads what a relay board would receive from the returned file.
-fn pty() -> (std::fs::File, String) {
-    let (mut master, mut slave) = (0, 0);
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: openpty fills the descriptors and the NUL-terminated name.
-    unsafe {
-        assert_eq!(
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                name.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null()
-            ),
-            0
-        );
-        let mut termios: libc::termios = std::mem::zeroed();
-        libc::tcgetattr(slave, &mut termios);
-        libc::cfmakeraw(&mut termios);
-        libc::tcsetattr(slave, libc::TCSANOW, &termios);
-        libc::fcntl(master, libc::F_SETFL, libc::O_NONBLOCK);
-        // Not inherited by the daemons the tests start: a board the test
-        // unplugs (closes) must be gone for the daemon too.
-        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
-        libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
-        let path = std::ffi::CStr::from_ptr(name.as_ptr())
-            .to_string_lossy()
-            .into_owned();
-        (std::fs::File::from_raw_fd(master), path)
-    }
-}
 
 /// Reads the live event stream until the door opens (or 60 s pass).
 fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
@@ -70,44 +34,6 @@ fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
         }
         seen
     })
-}
-
-/// A replay folder: each (photo, n) shows that test photo for n frames;
-/// "blank" is an empty hall.
-fn scene(shots: &[(&str, usize)]) -> tempfile::TempDir {
-    let scene = tempfile::tempdir().unwrap();
-    let testdata = artifacts().join("testdata");
-    let frames = shots
-        .iter()
-        .flat_map(|(photo, n)| std::iter::repeat_n(*photo, *n));
-    for (i, photo) in frames.enumerate() {
-        let frame = scene.path().join(format!("{i:03}.jpg"));
-        match photo {
-            "blank" => facegate_models::RgbImage::from_pixel(640, 480, [90, 90, 90].into())
-                .save(&frame)
-                .unwrap(),
-            photo => drop(std::fs::copy(testdata.join(photo), &frame).unwrap()),
-        }
-    }
-    scene
-}
-
-/// Waits (bounded) until the replay's `frames` were all taken in and
-/// processed or dropped.
-fn wait_until_played(daemon: &Daemon, frames: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = daemon.get("/api/facegate/v1/Status").json();
-        let done = |name: &str| status[name].as_u64().unwrap();
-        if done("framesIn") == frames && done("framesProcessed") + done("framesDropped") >= frames {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replay did not finish: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The door's decisions, oldest first: (reason, member or "").
@@ -242,13 +168,6 @@ fn a_deny_listed_member_never_opens_whatever_else_they_match() {
         ]
     );
     assert_eq!(occurrences(&relay, &OPEN), 0, "relay bytes {relay:02X?}");
-}
-
-fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
 }
 
 #[test]

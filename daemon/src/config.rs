@@ -19,7 +19,33 @@ pub struct Config {
     pub storage: StorageConfig,
     pub engine: EngineSettings,
     pub edge: EdgeConfig,
+    pub grpc: GrpcConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// `ADDR:PORT`, or empty for no gRPC server.
+    pub listen: String,
+    pub max_subscribers: usize,
+    /// Notifications a subscriber may fall behind by.
+    pub backlog: usize,
+}
+
+impl GrpcConfig {
+    /// Where to serve, or `None` when turned off.
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        match self.listen.trim() {
+            "" => Ok(None),
+            listen => listen.parse().map(Some).map_err(|_| {
+                format!(
+                    "invalid config: grpc.listen = {listen:?} is not ADDR:PORT \
+                     (or \"\" to turn the gRPC server off)"
+                )
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +121,9 @@ pub struct EdgeConfig {
     pub faces_kept: u64,
     pub faces_kept_hours: f64,
     pub max_stranger_rate: f64,
+    /// The camera's id in access notifications; empty: one made once and
+    /// kept in the database.
+    pub stream_id: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -239,21 +268,38 @@ impl Config {
         number("edge.max_pitch", edge.max_pitch, 0.0, 180.0)?;
         seconds("edge.debounce_seconds", edge.debounce_seconds)?;
         seconds("edge.cooldown_seconds", edge.cooldown_seconds)?;
+        if !edge.stream_id.is_empty() && uuid::Uuid::parse_str(&edge.stream_id).is_err() {
+            return Err(format!(
+                "invalid config: edge.stream_id = {:?} is not a UUID (or \"\" for one made once)",
+                edge.stream_id
+            ));
+        }
+        self.grpc.address()?;
+        whole(
+            "grpc.max_subscribers",
+            self.grpc.max_subscribers as u64,
+            0,
+            100_000,
+        )?;
+        whole("grpc.backlog", self.grpc.backlog as u64, 1, 100_000)?;
         Ok(())
     }
 
-    /// Refuses to expose an unauthenticated API beyond this machine.
+    /// Refuses to expose an unauthenticated API (REST or gRPC) beyond
+    /// this machine.
     pub fn check_exposure(&self) -> Result<(), String> {
         let server = &self.server;
-        if !server.listen.ip().is_loopback()
-            && server.api_key.is_empty()
-            && !server.allow_unauthenticated
-        {
-            return Err(format!(
-                "refusing to listen on {} without an API key: set server.api_key \
-                 (or server.allow_unauthenticated = true on a trusted network)",
-                server.listen
-            ));
+        let grpc = self.grpc.address()?;
+        for listen in std::iter::once(server.listen).chain(grpc) {
+            if !listen.ip().is_loopback()
+                && server.api_key.is_empty()
+                && !server.allow_unauthenticated
+            {
+                return Err(format!(
+                    "refusing to listen on {listen} without an API key: set server.api_key \
+                     (or server.allow_unauthenticated = true on a trusted network)"
+                ));
+            }
         }
         Ok(())
     }

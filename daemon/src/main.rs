@@ -4,8 +4,10 @@ mod api;
 mod bench;
 mod catalog;
 mod config;
+mod core;
 mod edge;
 mod gallery;
+mod grpc;
 mod score;
 mod server;
 mod store;
@@ -37,6 +39,10 @@ enum Command {
         /// Address and port to listen on, e.g. 127.0.0.1:8098.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<SocketAddr>,
+        /// Address and port of the access-notification gRPC stream, or ""
+        /// for none.
+        #[arg(long, value_name = "ADDR:PORT")]
+        grpc_listen: Option<String>,
         /// Directory of the database.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -121,10 +127,15 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             listen,
+            grpc_listen,
             data_dir,
             camera,
             relay,
         } => Config::load(config.as_deref()).and_then(|mut config| {
+            if let Some(grpc_listen) = grpc_listen {
+                config.grpc.listen = grpc_listen;
+                config.grpc.address()?;
+            }
             if let Some(camera) = camera {
                 config.edge.camera = camera;
                 config.edge.enabled = true;

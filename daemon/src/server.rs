@@ -1,11 +1,16 @@
-//! Running the daemon: open the store, serve the API, stop on a signal.
+//! Running the daemon: open the store, load the engine into the core,
+//! start the front ends over it (REST, gRPC, the edge loop), and stop them
+//! on a signal.
 
 use crate::api::admission::Admission;
 use crate::api::Api;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::edge::bus::EventBus;
+use crate::core::access::ApiKey;
+use crate::core::bus::EventBus;
+use crate::core::Core;
 use crate::edge::{self, EdgeLoop};
+use crate::grpc::{self, GrpcServer};
 use crate::store::Store;
 use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
@@ -44,16 +49,21 @@ pub fn serve(config: Config) -> Result<(), String> {
         catalog.indexed_faces(),
         started.elapsed().as_secs_f64()
     );
-    let api = Arc::new(Api {
+    let core = Arc::new(Core {
         catalog,
         engine,
+        counters: Default::default(),
+        event_streams: EventBus::new(server_config.max_event_streams, EVENT_BACKLOG),
+        notifications: EventBus::new(config.grpc.max_subscribers, config.grpc.backlog),
+    });
+    let api_key = ApiKey::new(&server_config.api_key);
+    let api = Arc::new(Api {
+        core: core.clone(),
         max_image_pixels: config.engine.max_image_pixels,
         max_body_bytes: server_config.max_body_bytes,
         max_page_size: server_config.max_page_size,
-        api_key: server_config.api_key.clone(),
+        api_key: api_key.clone(),
         binary_modified: binary_modified_time(),
-        counters: Default::default(),
-        bus: EventBus::new(server_config.max_event_streams, EVENT_STREAM_BACKLOG),
         admission: Admission::new(
             config.engine.resolved_threads(),
             server_config.biometric_queue,
@@ -61,7 +71,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
         low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
-    let edge = start_edge(&config, api.clone())?;
+    let grpc = start_grpc(&config, core.clone(), api_key)?;
+    let edge = start_edge(&config, core.clone())?;
     let in_flight = InFlight::default();
     let handler_api = api.clone();
     let counted = in_flight.clone();
@@ -99,12 +110,21 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::info!("edge loop stopped, relay closed");
     }
     // Streams end now: they would never finish by themselves.
-    api.bus.close();
+    core.close_subscriptions();
     let limit = Duration::from_secs_f64(server_config.shutdown_timeout_seconds);
     let deadline = std::time::Instant::now() + limit;
-    let requests_left = in_flight.wait_until_idle(limit);
-    let streams_left = api
-        .bus
+    if let Some(grpc) = grpc {
+        match grpc.stop(limit) {
+            true => log::info!("gRPC server stopped"),
+            false => {
+                log::warn!("gRPC subscribers that do not read left unfinished after {limit:?}")
+            }
+        }
+    }
+    let requests_left =
+        in_flight.wait_until_idle(deadline.saturating_duration_since(std::time::Instant::now()));
+    let streams_left = core
+        .event_streams
         .wait_until_unsubscribed(deadline.saturating_duration_since(std::time::Instant::now()));
     match (requests_left, streams_left) {
         (0, 0) => log::info!("stopped cleanly"),
@@ -117,7 +137,7 @@ pub fn serve(config: Config) -> Result<(), String> {
 }
 
 /// Events a stream may fall behind by before it loses the oldest.
-const EVENT_STREAM_BACKLOG: usize = 256;
+const EVENT_BACKLOG: usize = 256;
 
 /// The requests being answered, so that shutdown can wait for them.
 #[derive(Clone, Default)]
@@ -180,24 +200,43 @@ impl Drop for Answering {
     }
 }
 
+/// Starts the access-notification stream when configured.
+fn start_grpc(config: &Config, core: Arc<Core>, key: ApiKey) -> Result<Option<GrpcServer>, String> {
+    let Some(listen) = config.grpc.address()? else {
+        return Ok(None);
+    };
+    let server = grpc::start(listen, core, key)?;
+    log::info!("access notifications (gRPC) on {}", server.addr);
+    Ok(Some(server))
+}
+
 /// Starts the camera-to-door loop when configured. A camera or relay that
 /// cannot be opened yet is retried by the loop while the API serves.
-fn start_edge(config: &Config, api: Arc<Api>) -> Result<Option<EdgeLoop>, String> {
+fn start_edge(config: &Config, core: Arc<Core>) -> Result<Option<EdgeLoop>, String> {
     if !config.edge.enabled {
         return Ok(None);
     }
+    let stream_id = match config.edge.stream_id.as_str() {
+        "" => core
+            .catalog
+            .store
+            .camera_stream_id()
+            .map_err(|e| format!("cannot keep the camera's stream id: {e}"))?
+            .to_string(),
+        configured => configured.to_string(),
+    };
     let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
     let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
     log::info!(
-        "edge loop: camera {}, relay {}",
+        "edge loop: camera {} (stream id {stream_id}), relay {}",
         config.edge.camera,
         config.edge.relay
     );
     Ok(Some(EdgeLoop::start(
-        api,
+        core,
         camera,
         relay,
-        edge::setup::settings(&config.edge),
+        edge::setup::settings(&config.edge, stream_id),
     )))
 }
 

@@ -2,6 +2,8 @@
 //! with its own data directory, and talk to it over HTTP.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod door;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -93,6 +95,10 @@ impl Daemon {
     fn spawn(data_dir: &Path, config: &str, args: &[&str]) -> Daemon {
         let mut command = Command::new(BINARY);
         command.arg("serve").args(args);
+        // Daemons run side by side: each gRPC server on a port of its own.
+        if !args.contains(&"--grpc-listen") {
+            command.args(["--grpc-listen", "127.0.0.1:0"]);
+        }
         command.args(["--listen", "127.0.0.1:0", "--data-dir"]);
         command.arg(data_dir);
         let path = data_dir.with_extension("toml");
@@ -113,6 +119,16 @@ impl Daemon {
                 .into(),
             _owned_dir: None,
         }
+    }
+
+    /// The access-notification gRPC address, as `http://ADDR:PORT`.
+    pub fn grpc_url(&self) -> String {
+        let address = self
+            .startup_log
+            .iter()
+            .find_map(|line| line.split("access notifications (gRPC) on ").nth(1))
+            .expect("the daemon serves gRPC");
+        format!("http://{}", address.trim())
     }
 
     /// SIGKILL: no chance to flush or close anything.

@@ -103,7 +103,8 @@ pub fn resource_id(api: &Api, body: &JsonObject, field: &str) -> Result<Resource
 }
 
 pub fn check_device(api: &Api, field: &str, accelerator: Accelerator) -> Result<(), Problem> {
-    api.engine
+    api.core
+        .engine
         .check_accelerator(accelerator)
         .map_err(|e| Problem::invalid_field(field, e.to_string()))
 }
@@ -122,7 +123,8 @@ pub fn analyse(
         attributes: wanted,
         liveness: false,
     };
-    api.engine
+    api.core
+        .engine
         .analyse(image, &request)
         .map_err(|e| engine_problem(field, e))
 }

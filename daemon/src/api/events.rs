@@ -7,59 +7,21 @@ use super::admission::AdmissionDto;
 use super::paging::{page_request, paged_response};
 use super::problem::Problem;
 use super::status::EngineStatus;
-use super::{rfc3339, Api};
-use crate::edge::bus::{Delivery, Subscription};
-use crate::edge::counters::CountersDto;
+use super::Api;
+use crate::core::bus::{Delivery, SubscriberDto, Subscription};
+use crate::core::counters::CountersDto;
+use crate::core::event::{DoorEvent, EventDto};
 use crate::store::free_space;
-use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventDto {
-    sequence: u64,
-    at: String,
-    watchlist_member_id: Option<String>,
-    score: Option<i32>,
-    liveness_score: Option<f32>,
-    door_opened: bool,
-    reason: String,
-    crop_url: String,
-    /// The face decided on, a SmartFace `Face` (`AddFaceFromSystem`
-    /// enrols from it) while retention keeps it.
-    face_id: Option<String>,
-    tracklet_id: Option<String>,
-}
-
-impl From<&Event> for EventDto {
-    fn from(e: &Event) -> Self {
-        EventDto {
-            sequence: e.sequence,
-            at: rfc3339(e.at),
-            watchlist_member_id: e.member_id.clone(),
-            score: e.score,
-            liveness_score: e.liveness,
-            door_opened: e.opened,
-            reason: e.reason.clone(),
-            crop_url: format!("/api/facegate/v1/Events/{}/Crop", e.sequence),
-            face_id: e.face_id.clone(),
-            tracklet_id: e.tracklet_id.clone(),
-        }
-    }
-}
-
-/// An event as the JSON the list and the live stream carry.
-pub fn event_json(event: &Event) -> String {
-    serde_json::to_string(&EventDto::from(event)).unwrap_or_default()
-}
-
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .core
         .catalog
         .store
         .events(&page_request)
@@ -75,6 +37,7 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
     let not_found = || Problem::not_found(format!("event `{sequence}` does not exist"));
     let sequence: u64 = sequence.parse().map_err(|_| not_found())?;
     let event = api
+        .core
         .catalog
         .store
         .event(sequence)
@@ -94,6 +57,7 @@ struct StatusDto {
     storage: StorageDto,
     biometric: AdmissionDto,
     event_streams: EventStreamsDto,
+    access_notifications: AccessNotificationsDto,
 }
 
 #[derive(Serialize)]
@@ -115,8 +79,16 @@ struct EventStreamsDto {
     max: usize,
 }
 
+/// The gRPC subscribers, each with what it was sent and lost.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessNotificationsDto {
+    max: usize,
+    subscribers: Vec<SubscriberDto>,
+}
+
 fn storage_status(api: &Api) -> StorageDto {
-    let dir = api.catalog.store.data_dir();
+    let dir = api.core.catalog.store.data_dir();
     let threshold = api.low_space_warning_bytes;
     let space = free_space(dir);
     let warning = match &space {
@@ -142,13 +114,17 @@ fn storage_status(api: &Api) -> StorageDto {
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
     Ok(Response::json(&StatusDto {
-        edge: api.counters.snapshot(api.catalog.indexed_faces()),
-        engine: EngineStatus::of(&api.engine),
+        edge: api.core.counters.snapshot(api.core.catalog.indexed_faces()),
+        engine: EngineStatus::of(&api.core.engine),
         storage: storage_status(api),
         biometric: api.admission.snapshot(),
         event_streams: EventStreamsDto {
-            open: api.bus.subscribers(),
-            max: api.bus.max_subscribers(),
+            open: api.core.event_streams.subscribers(),
+            max: api.core.event_streams.max_subscribers(),
+        },
+        access_notifications: AccessNotificationsDto {
+            max: api.core.notifications.max_subscribers(),
+            subscribers: api.core.notifications.subscriber_stats(),
         },
     }))
 }
@@ -166,7 +142,7 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
 /// clients ignore on a 200), and each event is written and flushed by
 /// itself. The body, without a length, ends when the connection closes.
 struct EventStream {
-    subscription: Option<Subscription>,
+    subscription: Option<Subscription<DoorEvent>>,
 }
 
 /// Comments keep an idle connection alive this often.
@@ -200,7 +176,10 @@ impl rouille::Upgrade for EventStream {
 }
 
 /// Writes the subscription's events to the client until either ends.
-fn write_events(mut socket: Box<dyn rouille::ReadWrite + Send>, subscription: &Subscription) {
+fn write_events(
+    mut socket: Box<dyn rouille::ReadWrite + Send>,
+    subscription: &Subscription<DoorEvent>,
+) {
     let mut message = b": connected\n\n".to_vec();
     loop {
         if socket
@@ -224,7 +203,11 @@ fn write_events(mut socket: Box<dyn rouille::ReadWrite + Send>, subscription: &S
 }
 
 /// Events as SSE text, after a notice of the `dropped` ones.
-fn sse_messages(dropped: u64, events: &[Arc<str>]) -> Vec<u8> {
+fn sse_messages(dropped: u64, events: &[Arc<DoorEvent>]) -> Vec<u8> {
+    sse_text(dropped, events.iter().map(|event| event.json()))
+}
+
+fn sse_text(dropped: u64, events: impl Iterator<Item = String>) -> Vec<u8> {
     let mut text = match dropped {
         0 => String::new(),
         n => format!(": dropped {n} events\n\n"),
@@ -235,12 +218,13 @@ fn sse_messages(dropped: u64, events: &[Arc<str>]) -> Vec<u8> {
     text.into_bytes()
 }
 
-pub fn stream(api: &Api) -> Result<Response, Problem> {
-    let subscription = api.bus.subscribe().ok_or_else(|| {
+pub fn stream(api: &Api, request: &Request) -> Result<Response, Problem> {
+    let client = request.remote_addr().to_string();
+    let subscription = api.core.event_streams.subscribe(client).ok_or_else(|| {
         Problem::service_unavailable(
             format!(
                 "at most {} event streams may be open at once (server.max_event_streams)",
-                api.bus.max_subscribers()
+                api.core.event_streams.max_subscribers()
             ),
             STREAM_RETRY_AFTER_SECONDS,
         )
@@ -264,13 +248,13 @@ mod tests {
 
     #[test]
     fn lost_events_are_announced_before_the_ones_that_follow() {
-        let events: Vec<Arc<str>> = vec![Arc::from("{\"a\":1}"), Arc::from("{\"b\":2}")];
+        let events = || ["{\"a\":1}", "{\"b\":2}"].map(String::from).into_iter();
         assert_eq!(
-            String::from_utf8(sse_messages(3, &events)).unwrap(),
+            String::from_utf8(sse_text(3, events())).unwrap(),
             ": dropped 3 events\n\ndata: {\"a\":1}\n\ndata: {\"b\":2}\n\n"
         );
         assert_eq!(
-            String::from_utf8(sse_messages(0, &events[..1])).unwrap(),
+            String::from_utf8(sse_text(0, events().take(1))).unwrap(),
             "data: {\"a\":1}\n\n"
         );
     }

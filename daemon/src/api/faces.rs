@@ -186,6 +186,7 @@ pub fn spoof_check(
             return Ok(not_performed("not evaluated after an earlier check failed"));
         }
         let score = api
+            .core
             .engine
             .liveness(image, &face.located)
             .map_err(|e| Problem::internal(&e))?

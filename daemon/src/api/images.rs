@@ -43,6 +43,7 @@ pub fn get(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> 
         }
     }
     let image = api
+        .core
         .catalog
         .store
         .image(id)

@@ -118,6 +118,7 @@ pub fn register(api: &Api, request: &Request, ticket: Ticket) -> Result<Response
         .map(|image| enrol(api, &detector, image, &id))
         .collect::<Result<Vec<_>, Problem>>()?;
     let registered = api
+        .core
         .catalog
         .register(&id, fields, &watchlists, faces)
         .map_err(|e| face_problem(e, &id, ""))?;
@@ -148,6 +149,7 @@ pub fn add_new_face(
         .and_then(checked_registration_image)?;
     let (face, stored) = enrol(api, &detector, &image, member_id)?;
     let face = api
+        .core
         .catalog
         .add_face(member_id, face, stored)
         .map_err(|e| face_problem(e, member_id, ""))?;
@@ -167,7 +169,8 @@ pub fn add_face_from_system(
 ) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let face_id = face_id(&body)?;
-    api.catalog
+    api.core
+        .catalog
         .attach_face(member_id, &face_id)
         .map_err(|e| face_problem(e, member_id, &face_id))?;
     Ok(Response::empty_204())
@@ -176,7 +179,8 @@ pub fn add_face_from_system(
 pub fn remove_face(api: &Api, request: &Request, member_id: &str) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let face_id = face_id(&body)?;
-    api.catalog
+    api.core
+        .catalog
         .remove_face(member_id, &face_id)
         .map_err(|e| face_problem(e, member_id, &face_id))?;
     Ok(Response::empty_204())
@@ -185,6 +189,7 @@ pub fn remove_face(api: &Api, request: &Request, member_id: &str) -> Result<Resp
 pub fn faces(api: &Api, request: &Request, member_id: &str) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .core
         .catalog
         .store
         .member_faces(member_id, &page_request)

@@ -19,14 +19,12 @@ mod version;
 mod watchlist_members;
 mod watchlists;
 
-use crate::catalog::Catalog;
-use crate::edge::bus::EventBus;
-use crate::edge::Counters;
+use crate::core::access::ApiKey;
+use crate::core::event::rfc3339;
+use crate::core::Core;
 use crate::store::Timestamp;
 use admission::Admission;
 use body::JsonObject;
-pub use events::event_json;
-use facegate_models::FaceEngine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use problem::Problem;
 use rouille::{Request, Response};
@@ -39,21 +37,15 @@ pub const ID_MAX_CHARS: usize = 200;
 
 /// What every request handler may use.
 pub struct Api {
-    /// The enrolled people: store and search index.
-    pub catalog: Catalog,
-    pub engine: FaceEngine,
+    pub core: Arc<Core>,
     pub max_image_pixels: u64,
-    /// The edge loop's counters and health, and its live events.
-    pub counters: Arc<Counters>,
-    pub bus: EventBus,
     /// The queue of the requests that run the face engine.
     pub admission: Admission,
     /// The status warns below this many free bytes in the data directory.
     pub low_space_warning_bytes: u64,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
-    /// Empty when the API is open.
-    pub api_key: String,
+    pub api_key: ApiKey,
     /// Reported as the assembly's modification time.
     pub binary_modified: SystemTime,
 }
@@ -83,17 +75,12 @@ impl Api {
     }
 
     fn authorize(&self, request: &Request) -> Result<(), Problem> {
-        if self.api_key.is_empty() {
-            return Ok(());
-        }
-        let bearer = request.header("Authorization").and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-        let offered = bearer.or_else(|| request.header("X-Api-Key").map(str::trim));
-        match offered {
-            Some(key) if constant_time_eq(key.as_bytes(), self.api_key.as_bytes()) => Ok(()),
-            _ => Err(Problem::unauthorized()),
+        match self
+            .api_key
+            .admits(request.header("Authorization"), request.header("X-Api-Key"))
+        {
+            true => Ok(()),
+            false => Err(Problem::unauthorized()),
         }
     }
 
@@ -170,7 +157,7 @@ impl Api {
                 only(method, "GET", || events::list(self, request))
             }
             ["api", "facegate", "v1", "events", "stream"] => {
-                only(method, "GET", || events::stream(self))
+                only(method, "GET", || events::stream(self, request))
             }
             ["api", "facegate", "v1", "events", _, "crop"] => {
                 only(method, "GET", || events::crop(self, &segments[4]))
@@ -236,17 +223,8 @@ fn required_id(body: &JsonObject) -> Result<String, Problem> {
 }
 
 /// RFC 3339 in UTC with microseconds, as SmartFace writes timestamps.
-fn rfc3339(time: Timestamp) -> String {
-    humantime::format_rfc3339_micros(time.to_system_time()).to_string()
-}
-
 fn rfc3339_opt(time: Option<Timestamp>) -> Option<String> {
     time.map(rfc3339)
-}
-
-/// Compares secrets without leaking the length of the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -267,12 +245,5 @@ mod tests {
         let id = "odd id/with?chars&é";
         let url = format!("/api/v1/Watchlists/{}", escape_segment(id));
         assert_eq!(path_segments(&url).unwrap()[3], id);
-    }
-
-    #[test]
-    fn secrets_compare_equal_only_when_identical() {
-        assert!(constant_time_eq(b"key", b"key"));
-        assert!(!constant_time_eq(b"key", b"kez"));
-        assert!(!constant_time_eq(b"key", b"key2"));
     }
 }

@@ -84,6 +84,7 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let spoof = SpoofSettings::parse(api, &body, "spoofCheckConfig", &["none"])?;
     for id in &watchlist_ids {
         if api
+            .core
             .catalog
             .store
             .watchlist(id)
@@ -110,14 +111,16 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let min_cosine = cosine_for_score(threshold);
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
-        let candidates = api
-            .catalog
-            .search(&face.template.vector, scope, min_cosine, max_results);
+        let candidates =
+            api.core
+                .catalog
+                .search(&face.template.vector, scope, min_cosine, max_results);
         let mut results = Vec::new();
         // Each candidate names its watchlists within the scope, from the
         // index, so the cap below counts only results the client asked for.
         for candidate in candidates {
             let Some(member) = api
+                .core
                 .catalog
                 .store
                 .member(&candidate.member_id)
@@ -127,6 +130,7 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
             };
             for watchlist_id in &candidate.watchlists {
                 let Some(watchlist) = api
+                    .core
                     .catalog
                     .store
                     .watchlist(watchlist_id)

@@ -17,7 +17,12 @@ struct VersionInfo {
 }
 
 pub fn get(api: &Api) -> Result<Response, Problem> {
-    let schema = api.catalog.store.schema_info().map_err(Problem::from)?;
+    let schema = api
+        .core
+        .catalog
+        .store
+        .schema_info()
+        .map_err(Problem::from)?;
     let version = env!("CARGO_PKG_VERSION");
     Ok(Response::json(&VersionInfo {
         database_version: schema.version.to_string(),

@@ -93,6 +93,7 @@ fn not_found(id: &str) -> Problem {
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .core
         .catalog
         .store
         .list_members(&page_request)
@@ -109,6 +110,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
     let fields = member_fields(&body)?;
     let id = new_id();
     let created = api
+        .core
         .catalog
         .store
         .create_member(&id, fields)
@@ -122,6 +124,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
     let id = required_id(&body)?;
     let fields = member_fields(&body)?;
     let member = api
+        .core
         .catalog
         .store
         .upsert_member(&id, fields)
@@ -131,6 +134,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
 
 pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
     let member = api
+        .core
         .catalog
         .store
         .member(id)
@@ -140,7 +144,7 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 }
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
-    match api.catalog.delete_member(id) {
+    match api.core.catalog.delete_member(id) {
         Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::from(e)),
@@ -163,7 +167,7 @@ pub fn change_links(api: &Api, request: &Request, link: bool) -> Result<Response
             format!("watchlistMembersIds must hold 1 to {MAX_LINKED_PER_REQUEST} ids"),
         ));
     }
-    match api.catalog.change_links(&watchlist, &members, link) {
+    match api.core.catalog.change_links(&watchlist, &members, link) {
         Ok(()) => Ok(Response::empty_204()),
         Err(LinkError::WatchlistNotFound) => Err(Problem::not_found(format!(
             "watchlist `{watchlist}` does not exist"

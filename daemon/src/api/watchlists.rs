@@ -73,6 +73,7 @@ fn not_found(id: &str) -> Problem {
 pub fn list(api: &Api, request: &Request) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .core
         .catalog
         .store
         .list_watchlists(&page_request)
@@ -89,6 +90,7 @@ pub fn create(api: &Api, request: &Request) -> Result<Response, Problem> {
     let fields = parse_fields(&body)?;
     let id = new_id();
     let created = api
+        .core
         .catalog
         .store
         .create_watchlist(&id, fields)
@@ -102,6 +104,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
     let id = required_id(&body)?;
     let fields = parse_fields(&body)?;
     let watchlist = api
+        .core
         .catalog
         .store
         .upsert_watchlist(&id, fields)
@@ -111,6 +114,7 @@ pub fn upsert(api: &Api, request: &Request) -> Result<Response, Problem> {
 
 pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
     let watchlist = api
+        .core
         .catalog
         .store
         .watchlist(id)
@@ -120,7 +124,7 @@ pub fn get(api: &Api, id: &str) -> Result<Response, Problem> {
 }
 
 pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
-    match api.catalog.delete_watchlist(id) {
+    match api.core.catalog.delete_watchlist(id) {
         Ok(true) => Ok(Response::empty_204()),
         Ok(false) => Err(not_found(id)),
         Err(e) => Err(Problem::from(e)),
@@ -130,6 +134,7 @@ pub fn delete(api: &Api, id: &str) -> Result<Response, Problem> {
 pub fn members(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> {
     let page_request = page_request(request, api.max_page_size)?;
     let page = api
+        .core
         .catalog
         .store
         .watchlist_members(id, &page_request)

@@ -5,9 +5,9 @@
 //! is counted and skipped; a camera that fails (unplugged) is opened again
 //! with backoff; the state says which, for the status endpoint.
 
+use crate::core::health::{CameraHealth, CameraState};
 use facegate_hal::{Camera, CameraError, CameraFault, Frame};
-use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -31,69 +31,6 @@ impl Latest {
     /// Whether the camera has ended for good (a replay played out).
     pub fn ended(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub enum CameraState {
-    /// The edge loop is not configured.
-    #[default]
-    Off,
-    Opening,
-    Streaming,
-    /// The camera failed; it is opened again after a backoff.
-    Reopening,
-    /// A replay played out.
-    Ended,
-    Stopped,
-}
-
-/// The camera's state and frame counters, for the status endpoint.
-#[derive(Default)]
-pub struct CameraHealth {
-    state: Mutex<CameraState>,
-    last_error: Mutex<Option<String>>,
-    pub frames_in: AtomicU64,
-    pub frames_dropped: AtomicU64,
-    pub frames_bad: AtomicU64,
-    pub reopens: AtomicU64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CameraHealthDto {
-    state: CameraState,
-    last_error: Option<String>,
-    /// Times the camera was opened again after failing.
-    reopens: u64,
-}
-
-impl CameraHealth {
-    pub fn state(&self) -> CameraState {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, state: CameraState) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
-    }
-
-    fn failed(&self, error: &CameraError) {
-        log::error!("camera: {error}; opening it again");
-        self.set(CameraState::Reopening);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-    }
-
-    pub fn snapshot(&self) -> CameraHealthDto {
-        CameraHealthDto {
-            state: self.state(),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            reopens: self.reopens.load(Ordering::Relaxed),
-        }
     }
 }
 

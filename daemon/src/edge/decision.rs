@@ -2,8 +2,9 @@
 //! controllers offer: per-watchlist thresholds, liveness, face size and pose
 //! limits, deny lists, a per-member re-open debounce and a cooldown.
 
+use crate::core::event::{Block, Outcome};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -43,6 +44,20 @@ pub struct Observation {
     pub pitch: f32,
 }
 
+impl Observation {
+    /// The first of the match's watchlists whose threshold (raised to the
+    /// door's) the score reaches: the one that knows the face. None for a
+    /// stranger.
+    pub fn admitting_watchlist(&self) -> Option<&str> {
+        let matched = self.matched.as_ref()?;
+        matched
+            .watchlists
+            .iter()
+            .find(|(_, threshold)| matched.score >= (*threshold).max(self.door_threshold))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Granted,
@@ -73,6 +88,29 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// The decision in SmartFace's access-control terms; `until` tells
+    /// when a member held back by the debounce or cooldown may open.
+    pub fn outcome(self, until: Option<Instant>) -> Outcome {
+        match self {
+            Reason::Granted | Reason::RelayFailed => Outcome::Granted,
+            Reason::FaceTooSmall | Reason::PoseOutOfRange | Reason::Unknown => {
+                Outcome::NotIdentified
+            }
+            Reason::DenyListed => Outcome::Blocked(Block::DenyListed),
+            Reason::NotLive => Outcome::Blocked(Block::Spoof),
+            Reason::Debounced | Reason::Cooldown => {
+                let left = until.map_or(Duration::ZERO, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
+                Outcome::Blocked(Block::TemporarilyBlocked {
+                    until: SystemTime::now() + left,
+                })
+            }
+        }
+    }
+}
+
 /// What the loop remembers between decisions.
 #[derive(Default)]
 pub struct DecisionState {
@@ -89,6 +127,20 @@ impl DecisionState {
         self.last_open_for.insert(member.to_string(), now);
     }
 
+    /// When a member held back by the debounce or the cooldown may open:
+    /// the later of the two ends.
+    pub fn blocked_until(&self, rules: &Rules, member: &str, reason: Reason) -> Option<Instant> {
+        let cooldown_ends = self.last_open.map(|t| t + rules.cooldown);
+        match reason {
+            Reason::Debounced => {
+                let debounce_ends = self.last_open_for.get(member).map(|t| *t + rules.debounce);
+                debounce_ends.max(cooldown_ends)
+            }
+            Reason::Cooldown => cooldown_ends,
+            _ => None,
+        }
+    }
+
     /// Decides for one face seen at `now`.
     pub fn judge(&self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
         if seen.face_size < rules.min_face_size {
@@ -99,11 +151,11 @@ impl DecisionState {
         }
         // A best match under every threshold of its watchlists (raised to
         // the door's) is nobody.
-        let Some(matched) = seen.matched.as_ref().filter(|m| {
-            m.watchlists
-                .iter()
-                .any(|(_, threshold)| m.score >= (*threshold).max(seen.door_threshold))
-        }) else {
+        let Some(matched) = seen
+            .matched
+            .as_ref()
+            .filter(|_| seen.admitting_watchlist().is_some())
+        else {
             return Reason::Unknown;
         };
         if matched
@@ -206,6 +258,75 @@ mod tests {
             state.decide(&rules(), &bob, now + Duration::from_secs(3)),
             Reason::Granted
         );
+    }
+
+    #[test]
+    fn a_held_back_member_is_told_when_the_later_of_debounce_and_cooldown_ends() {
+        let (mut state, now) = (DecisionState::default(), Instant::now());
+        let ann = seen(Some(("ann", 60, &[("staff", 40)])));
+        state.decide(&rules(), &ann, now);
+        let until = |member, reason| state.blocked_until(&rules(), member, reason);
+        assert_eq!(
+            until("ann", Reason::Debounced),
+            Some(now + Duration::from_secs(5))
+        );
+        assert_eq!(
+            until("bob", Reason::Cooldown),
+            Some(now + Duration::from_secs(2))
+        );
+        let long_cooldown = Rules {
+            cooldown: Duration::from_secs(9),
+            ..rules()
+        };
+        assert_eq!(
+            state.blocked_until(&long_cooldown, "ann", Reason::Debounced),
+            Some(now + Duration::from_secs(9))
+        );
+        assert_eq!(until("ann", Reason::Granted), None);
+    }
+
+    #[test]
+    fn the_admitting_watchlist_is_the_first_whose_threshold_the_score_reaches() {
+        let lists: &[(&str, i32)] = &[("vip", 70), ("staff", 50), ("visitors", 40)];
+        let mut ann = seen(Some(("ann", 60, lists)));
+        assert_eq!(ann.admitting_watchlist(), Some("staff"));
+        ann.door_threshold = 55;
+        assert_eq!(ann.admitting_watchlist(), Some("staff"));
+        ann.door_threshold = 65;
+        assert_eq!(ann.admitting_watchlist(), None);
+        assert_eq!(seen(None).admitting_watchlist(), None);
+    }
+
+    #[test]
+    fn every_reason_has_its_access_control_outcome() {
+        let soon = Instant::now() + Duration::from_secs(30);
+        let blocked_for = |reason: Reason| match reason.outcome(Some(soon)) {
+            Outcome::Blocked(Block::TemporarilyBlocked { until }) => until
+                .duration_since(SystemTime::now())
+                .unwrap()
+                .as_secs_f64(),
+            other => panic!("{reason:?} gave {other:?}"),
+        };
+        assert_eq!(Reason::Granted.outcome(None), Outcome::Granted);
+        assert_eq!(Reason::RelayFailed.outcome(None), Outcome::Granted);
+        for reason in [
+            Reason::FaceTooSmall,
+            Reason::PoseOutOfRange,
+            Reason::Unknown,
+        ] {
+            assert_eq!(reason.outcome(None), Outcome::NotIdentified);
+        }
+        assert_eq!(
+            Reason::DenyListed.outcome(None),
+            Outcome::Blocked(Block::DenyListed)
+        );
+        assert_eq!(
+            Reason::NotLive.outcome(None),
+            Outcome::Blocked(Block::Spoof)
+        );
+        for reason in [Reason::Debounced, Reason::Cooldown] {
+            assert!((29.0..=30.0).contains(&blocked_for(reason)));
+        }
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! it. A relay that fails is reconnected with backoff, and once at once
 //! when someone is waiting to be let in.
 
+use crate::core::health::RelayHealth;
 use facegate_hal::{DoorRelay, RelayError};
-use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -16,44 +16,6 @@ use tokio::time::Instant;
 /// failure up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// The relay's state, for the status endpoint.
-#[derive(Default)]
-pub struct RelayHealth {
-    connected: AtomicBool,
-    failures: AtomicU64,
-    last_error: Mutex<Option<String>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RelayHealthDto {
-    connected: bool,
-    /// Commands or connections that failed since start.
-    failures: u64,
-    last_error: Option<String>,
-}
-
-impl RelayHealth {
-    pub fn snapshot(&self) -> RelayHealthDto {
-        RelayHealthDto {
-            connected: self.connected.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
-    }
-
-    fn failed(&self, error: &RelayError) {
-        log::error!("relay: {error}");
-        self.connected.store(false, Ordering::Relaxed);
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-    }
-}
 
 /// A request to open, answered once the relay took (or refused) it: true
 /// when the door opened, false when an opening under way was extended.
@@ -234,6 +196,7 @@ where
 mod tests {
     use super::*;
     use facegate_hal::fakes::FakeRelay;
+    use std::sync::atomic::AtomicU64;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

@@ -8,21 +8,19 @@
 //! frame. Every event tells what happened: a grant the relay refused is
 //! logged as "relay failed", with the door closed.
 
-pub mod bus;
 mod capture;
-pub mod counters;
 mod decision;
 mod door;
 pub mod setup;
 mod tracker;
 
-use crate::api::Api;
+use crate::core::counters::add_micros;
+use crate::core::event::{DoorEvent, NamedMember, Outcome};
+use crate::core::Core;
 use crate::gallery::Scope;
 use crate::score::{score_of, threshold_for_stranger_rate};
 use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
 use capture::Latest;
-use counters::add_micros;
-pub use counters::Counters;
 pub use decision::Rules;
 use decision::{DecisionState, Match, Observation, Reason};
 use door::Door;
@@ -32,7 +30,7 @@ use facegate_models::{AnalysisRequest, AttributeSet, DetectorConfig, FaceAnalysi
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tracker::Tracker;
 
 pub struct EdgeSettings {
@@ -43,6 +41,8 @@ pub struct EdgeSettings {
     pub retention: Retention,
     /// The largest share of strangers the door may let in.
     pub max_stranger_rate: f64,
+    /// The camera's id in access notifications.
+    pub stream_id: String,
 }
 
 /// A running loop; `stop` ends it and leaves the relay closed.
@@ -57,7 +57,7 @@ impl EdgeLoop {
     /// Starts capturing from the camera that `camera` opens (again after a
     /// failure); `relay` makes the door relay inside the loop's runtime
     /// (serial ports need one), again after a failure too.
-    pub fn start<R, C, F>(api: Arc<Api>, camera: C, relay: F, settings: EdgeSettings) -> EdgeLoop
+    pub fn start<R, C, F>(core: Arc<Core>, camera: C, relay: F, settings: EdgeSettings) -> EdgeLoop
     where
         R: DoorRelay + 'static,
         C: FnMut() -> Result<Box<dyn Camera>, CameraError> + Send + 'static,
@@ -65,9 +65,10 @@ impl EdgeLoop {
     {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(Latest::default());
-        api.counters.door_policy(settings.max_stranger_rate);
+        core.counters
+            .door_policy(settings.max_stranger_rate, &settings.stream_id);
         let capture = {
-            let (stop, latest, counters) = (stop.clone(), latest.clone(), api.counters.clone());
+            let (stop, latest, counters) = (stop.clone(), latest.clone(), core.counters.clone());
             std::thread::spawn(move || capture::run(camera, &latest, &counters.camera, &stop))
         };
         let worker = {
@@ -79,8 +80,8 @@ impl EdgeLoop {
                     .expect("a tokio runtime for the edge loop");
                 runtime.block_on(async move {
                     let (door, door_task) =
-                        Door::start(relay, settings.pulse, api.counters.relay.clone());
-                    process_frames(api, latest, stop, door, settings).await;
+                        Door::start(relay, settings.pulse, core.counters.relay.clone());
+                    process_frames(core, latest, stop, door, settings).await;
                     // The door handle is gone: the task closes the relay.
                     let _ = door_task.await;
                 });
@@ -103,7 +104,7 @@ impl EdgeLoop {
 }
 
 async fn process_frames(
-    api: Arc<Api>,
+    core: Arc<Core>,
     latest: Arc<Latest>,
     stop: Arc<AtomicBool>,
     door: Door,
@@ -123,26 +124,26 @@ async fn process_frames(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let (api_for_work, settings_for_work) = (api.clone(), settings.clone());
+        let (core_for_work, settings_for_work) = (core.clone(), settings.clone());
         let work =
-            tokio::task::spawn_blocking(move || observe(&api_for_work, frame, &settings_for_work));
+            tokio::task::spawn_blocking(move || observe(&core_for_work, frame, &settings_for_work));
         let observed = match work.await {
             Ok(observed) => observed,
             Err(failure) => {
                 // A bug met by one frame must not stop the door.
                 log::error!("processing a frame failed: {failure}");
-                api.counters.frames_failed.fetch_add(1, Ordering::Relaxed);
+                core.counters.frames_failed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
         };
-        api.counters
+        core.counters
             .frames_processed
             .fetch_add(1, Ordering::Relaxed);
         tracker.next_frame(Instant::now());
         for face in &observed.faces {
             let now = Instant::now();
             let mut reason = state.judge(&settings.rules, &face.observation, now);
-            api.counters
+            core.counters
                 .note_latency(face.captured_at.elapsed().as_micros() as u64);
             let mut opened_anew = false;
             if reason == Reason::Granted {
@@ -170,16 +171,19 @@ async fn process_frames(
                 continue;
             }
             match reason {
-                Reason::Granted => api.counters.opens.fetch_add(1, Ordering::Relaxed),
-                _ => api.counters.denials.fetch_add(1, Ordering::Relaxed),
+                Reason::Granted => core.counters.opens.fetch_add(1, Ordering::Relaxed),
+                _ => core.counters.denials.fetch_add(1, Ordering::Relaxed),
             };
+            let member = candidate.map_or("", |m| m.member_id.as_str());
+            let until = state.blocked_until(&settings.rules, member, reason);
             let decided = Decided {
                 frame: &observed,
                 face,
                 reason,
+                outcome: reason.outcome(until),
                 tracklet_id: sighting.tracklet_id,
             };
-            record(&api, decided, &settings.retention);
+            record(&core, decided, &settings);
         }
     }
 }
@@ -204,6 +208,7 @@ struct Decided<'a> {
     frame: &'a Observed,
     face: &'a SeenFace,
     reason: Reason,
+    outcome: Outcome,
     tracklet_id: String,
 }
 
@@ -218,27 +223,27 @@ const DOOR_ANALYSIS: AnalysisRequest = AnalysisRequest {
     liveness: true,
 };
 
-fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
+fn observe(core: &Core, frame: Frame, settings: &EdgeSettings) -> Observed {
     let started = Instant::now();
-    let faces = match api.engine.analyse(&frame.image, &DOOR_ANALYSIS) {
+    let faces = match core.engine.analyse(&frame.image, &DOOR_ANALYSIS) {
         Ok(faces) => faces,
         Err(e) => {
             log::warn!("analysing a frame failed: {e}");
             Vec::new()
         }
     };
-    add_micros(&api.counters.analyse_micros, started);
+    add_micros(&core.counters.analyse_micros, started);
     let started = Instant::now();
     let scope = match settings.watchlists.is_empty() {
         true => Scope::AnyWatchlist,
         false => Scope::Watchlists(&settings.watchlists),
     };
     let door_threshold =
-        threshold_for_stranger_rate(settings.max_stranger_rate, api.catalog.indexed_faces());
+        threshold_for_stranger_rate(settings.max_stranger_rate, core.catalog.indexed_faces());
     let seen = faces
         .into_iter()
         .map(|analysis| {
-            let best = api
+            let best = core
                 .catalog
                 .search(&analysis.template.vector, scope, -1.0, 1)
                 .into_iter()
@@ -250,7 +255,7 @@ fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
                 watchlists: candidate
                     .watchlists
                     .iter()
-                    .filter_map(|id| api.catalog.store.watchlist(id).ok().flatten())
+                    .filter_map(|id| core.catalog.store.watchlist(id).ok().flatten())
                     .map(|w| (w.id, w.threshold))
                     .collect(),
                 member_id: candidate.member_id,
@@ -270,7 +275,7 @@ fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
             }
         })
         .collect();
-    add_micros(&api.counters.search_micros, started);
+    add_micros(&core.counters.search_micros, started);
     Observed {
         image: frame.image,
         frame_id: uuid::Uuid::new_v4().to_string(),
@@ -339,18 +344,54 @@ fn jpeg(image: &RgbImage) -> Vec<u8> {
     }
 }
 
+/// The member a grant or a block names, with the watchlist that decided:
+/// the deny list that blocked it, or else the one that admitted it.
+fn named_member(
+    core: &Core,
+    observation: &Observation,
+    outcome: &Outcome,
+    rules: &Rules,
+) -> Option<NamedMember> {
+    if *outcome == Outcome::NotIdentified {
+        return None;
+    }
+    let matched = observation.matched.as_ref()?;
+    let deny_list = matched
+        .watchlists
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .find(|id| rules.deny_watchlists.iter().any(|deny| deny == id));
+    let watchlist_id = deny_list.or(observation.admitting_watchlist())?;
+    let store = &core.catalog.store;
+    let member = store.member(&matched.member_id).ok().flatten()?;
+    let watchlist = store.watchlist(watchlist_id).ok().flatten()?;
+    Some(NamedMember {
+        id: member.id,
+        display_name: member.display_name.unwrap_or_default(),
+        labels: member
+            .labels
+            .into_iter()
+            .filter_map(|label| Some((label.key?, label.value.unwrap_or_default())))
+            .collect(),
+        watchlist_id: watchlist.id,
+        watchlist_display_name: watchlist.display_name,
+    })
+}
+
 /// Logs a decision: the event, and the face it was made on as a stored
 /// `Face` with its image (so a client can enrol the person from it), in
-/// one transaction.
-fn record(api: &Api, decided: Decided, keep: &Retention) {
+/// one transaction; then tells the subscribers, stored or not.
+fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
     let Decided {
         frame,
         face,
         reason,
+        outcome,
         tracklet_id,
     } = decided;
     let bbox = face.analysis.located.detection.bbox;
-    let image = StoredImage::jpeg(face_image_jpeg(&frame.image, bbox));
+    let face_image = face_image_jpeg(&frame.image, bbox);
+    let image = StoredImage::jpeg(face_image.clone());
     let mut record = Face::from_analysis(
         &face.analysis,
         uuid::Uuid::new_v4().to_string(),
@@ -359,6 +400,12 @@ fn record(api: &Api, decided: Decided, keep: &Retention) {
     );
     record.tracklet_id = Some(tracklet_id);
     record.frame_id = Some(frame.frame_id.clone());
+    let eyes = [
+        record.left_eye[0],
+        record.left_eye[1],
+        record.right_eye[0],
+        record.right_eye[1],
+    ];
     // A stranger's closest member is not named; the score stays, for tuning.
     let matched = face.observation.matched.as_ref();
     let named = matched.filter(|_| reason != Reason::Unknown);
@@ -374,28 +421,44 @@ fn record(api: &Api, decided: Decided, keep: &Retention) {
         face_id: None,
         tracklet_id: None,
     };
-    match api
-        .catalog
-        .store
-        .record_event(event, Some((record, image)), keep)
-    {
-        Ok(event) => {
-            log::info!(
-                "door: {} ({}, score {:?})",
-                if event.opened { "OPEN" } else { "closed" },
-                event.reason,
-                event.score
-            );
-            api.bus.publish(&crate::api::event_json(&event));
-        }
+    let tracklet_id = record.tracklet_id.clone();
+    let stored =
+        core.catalog
+            .store
+            .record_event(event.clone(), Some((record, image)), &settings.retention);
+    let (event, stored) = match stored {
+        Ok(event) => (event, true),
         Err(e) => {
             // The door has acted already; only the log entry is lost.
-            api.counters
+            core.counters
                 .events_not_stored
                 .fetch_add(1, Ordering::Relaxed);
             log::error!("cannot record an event (the door acted anyway): {e}");
+            // No face was stored either, so none is named.
+            let unstored = Event {
+                tracklet_id,
+                ..event
+            };
+            (unstored, false)
         }
-    }
+    };
+    log::info!(
+        "door: {} ({}, score {:?})",
+        if event.opened { "OPEN" } else { "closed" },
+        event.reason,
+        event.score
+    );
+    let detected_at = SystemTime::now() - face.captured_at.elapsed();
+    core.publish(DoorEvent {
+        member: named_member(core, &face.observation, &outcome, &settings.rules),
+        event,
+        stored,
+        outcome,
+        stream_id: settings.stream_id.clone(),
+        detected_at,
+        eyes,
+        face_image,
+    });
 }
 
 /// The relay of `--relay fake`: logs what a relay would do, for demos on

@@ -103,8 +103,9 @@ pub fn relay(
     }))
 }
 
-pub fn settings(config: &EdgeConfig) -> EdgeSettings {
+pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
     EdgeSettings {
+        stream_id,
         rules: Rules {
             liveness_required: config.liveness_required,
             liveness_threshold: config.liveness_threshold,

@@ -109,6 +109,26 @@ impl Store {
         schema::info(&*self.read()?)
     }
 
+    /// The camera's stream id in access notifications: a UUID made on the
+    /// first call and kept, so connectors see the same camera across
+    /// restarts. The meta table holds numbers, so it is kept in two halves.
+    pub fn camera_stream_id(&self) -> Result<uuid::Uuid, StoreError> {
+        const HALVES: [&str; 2] = ["camera_stream_id_high", "camera_stream_id_low"];
+        self.write(|txn| {
+            let mut meta = txn.open_table(schema::META)?;
+            let kept = (meta.get(HALVES[0])?.map(|v| v.value()))
+                .zip(meta.get(HALVES[1])?.map(|v| v.value()));
+            if let Some((high, low)) = kept {
+                return Ok(uuid::Uuid::from_u64_pair(high, low));
+            }
+            let made = uuid::Uuid::new_v4();
+            let (high, low) = made.as_u64_pair();
+            meta.insert(HALVES[0], high)?;
+            meta.insert(HALVES[1], low)?;
+            Ok(made)
+        })
+    }
+
     fn read(&self) -> Result<Reading<'_>, StoreError> {
         let db = self.usable_database()?;
         let txn = db

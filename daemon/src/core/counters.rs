@@ -1,7 +1,6 @@
-//! What the loop counts and reports at `GET /api/facegate/v1/Status`.
+//! What the edge loop counts, reported at `GET /api/facegate/v1/Status`.
 
-use super::capture::{CameraHealth, CameraHealthDto, CameraState};
-use super::door::{RelayHealth, RelayHealthDto};
+use super::health::{CameraHealth, CameraHealthDto, CameraState, RelayHealth, RelayHealthDto};
 use crate::score::{expected_refusal_rate, expected_stranger_rate, threshold_for_stranger_rate};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -29,14 +28,17 @@ pub struct Counters {
     frame_to_decision_micros: AtomicU64,
     /// The latest frame-to-decision latencies, for percentiles.
     recent_latencies: Mutex<VecDeque<u64>>,
-    /// The door's `max_stranger_rate`, once the loop runs.
-    max_stranger_rate: OnceLock<f64>,
+    /// The door's `max_stranger_rate` and the camera's stream id, once
+    /// the loop runs.
+    door: OnceLock<(f64, String)>,
 }
 
 /// What the door asks of a match now, and what that is expected to give.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DoorPolicyDto {
+    /// The camera's id in access notifications.
+    stream_id: String,
     max_stranger_rate: f64,
     /// Enrolled faces: each is one more chance for a stranger.
     gallery_faces: usize,
@@ -78,8 +80,8 @@ pub struct CountersDto {
 }
 
 impl Counters {
-    pub fn door_policy(&self, max_stranger_rate: f64) {
-        let _ = self.max_stranger_rate.set(max_stranger_rate);
+    pub fn door_policy(&self, max_stranger_rate: f64, stream_id: &str) {
+        let _ = self.door.set((max_stranger_rate, stream_id.to_string()));
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
@@ -102,9 +104,11 @@ impl Counters {
                 .map_or(0.0, |micros| *micros as f64 / 1e3)
         };
         let camera = &self.camera;
-        let door = self.max_stranger_rate.get().map(|&max_stranger_rate| {
+        let door = self.door.get().map(|(max_stranger_rate, stream_id)| {
+            let max_stranger_rate = *max_stranger_rate;
             let threshold = threshold_for_stranger_rate(max_stranger_rate, gallery_faces);
             DoorPolicyDto {
+                stream_id: stream_id.clone(),
                 max_stranger_rate,
                 gallery_faces,
                 threshold,
