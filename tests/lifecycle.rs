@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 #[test]
 fn sigterm_lets_a_request_in_flight_finish_before_the_process_exits() {
     let data = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start_in(data.path(), None);
+    // Long enough for the request below on a loaded machine.
+    let config = "[server]\nshutdown_timeout_seconds = 120.0\n";
+    let mut daemon = Daemon::start_in(data.path(), Some(config));
     daemon.enrol("first", "obama.jpg", "staff");
     // A slow request: a registration that analyses 32 photos.
     let images: Vec<_> = (0..32)

@@ -376,8 +376,8 @@ fn beyond_loopback_the_api_key_is_asked_and_streams_survive_a_restart_with_the_s
         first.received().len() == 1 && by_header.received().len() == 1
     });
     let stream_id = first.received()[0].stream_id.clone();
-    let status = daemon.get("/api/facegate/v1/Status").json();
-    assert_eq!(status["door"]["streamId"], stream_id.as_str());
+    let status = daemon.raw("GET", "/api/facegate/v1/Status", &bearer, b"");
+    assert_eq!(status.json()["door"]["streamId"], stream_id.as_str());
 
     // A graceful stop ends the streams cleanly, not with an error.
     assert!(daemon.terminate());
