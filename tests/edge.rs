@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::door::{occurrences, pty, scene, wait_until_played, CLOSE, OPEN};
+use common::door::{occurrences, pty, scene, start_door, wait_until_played, CLOSE, OPEN};
 use common::Daemon;
 use serde_json::json;
 use std::io::Read;
@@ -63,15 +63,13 @@ fn play(
     frames: u64,
 ) -> (Vec<(String, String)>, Vec<u8>) {
     let (mut board, port) = pty();
-    let mut daemon = Daemon::start_in_with_args(
+    let mut daemon = start_door(
         data,
-        Some(&format!("[edge]\npulse_ms = 100\n{edge}")),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            &format!("serial:{port}"),
-        ],
+        &format!("[edge]\npulse_ms = 100\n{edge}"),
+        scene.path(),
+        5,
+        &format!("serial:{port}"),
+        &[],
     );
     wait_until_played(&daemon, frames);
     let decided = decisions(&daemon);
@@ -182,15 +180,13 @@ fn an_enrolled_person_opens_the_door_once_and_a_stranger_never() {
     let scene = scene(&[("obama2.jpg", 6), ("biden.jpg", 6)]);
     let (mut board, port) = pty();
     let config = "[edge]\ndebounce_seconds = 60.0\ncooldown_seconds = 0.0\npulse_ms = 100\n";
-    let mut daemon = Daemon::start_in_with_args(
+    let mut daemon = start_door(
         data.path(),
-        Some(config),
-        &[
-            "--camera",
-            &format!("replay:{}@4", scene.path().display()),
-            "--relay",
-            &format!("serial:{port}"),
-        ],
+        config,
+        scene.path(),
+        4,
+        &format!("serial:{port}"),
+        &[],
     );
     let live = follow_live_events(&daemon.base);
     wait_until_played(&daemon, 12);
@@ -291,15 +287,13 @@ fn a_relay_board_unplugged_and_plugged_back_is_reconnected_and_opens_for_the_nex
     let shots = [("obama2.jpg", 4), ("blank", 20), ("obama2.jpg", 10)];
     let scene = scene(&shots);
     let config = "[edge]\npulse_ms = 100\ndebounce_seconds = 3.0\ncooldown_seconds = 0.0\n";
-    let mut daemon = Daemon::start_in_with_args(
+    let mut daemon = start_door(
         data.path(),
-        Some(config),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            &format!("serial:{}", link.display()),
-        ],
+        config,
+        scene.path(),
+        5,
+        &format!("serial:{}", link.display()),
+        &[],
     );
     read_until(&mut first_board, &OPEN, &daemon);
     drop(first_board);
@@ -327,15 +321,13 @@ fn a_relay_board_unplugged_and_plugged_back_is_reconnected_and_opens_for_the_nex
 /// fresh pty; returns it with the relay board's side.
 fn door(data: &std::path::Path, edge: &str, scene: &tempfile::TempDir) -> (Daemon, std::fs::File) {
     let (board, port) = pty();
-    let daemon = Daemon::start_in_with_args(
+    let daemon = start_door(
         data,
-        Some(&format!("[edge]\npulse_ms = 100\n{edge}")),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            &format!("serial:{port}"),
-        ],
+        &format!("[edge]\npulse_ms = 100\n{edge}"),
+        scene.path(),
+        5,
+        &format!("serial:{port}"),
+        &[],
     );
     (daemon, board)
 }

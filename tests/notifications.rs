@@ -12,7 +12,7 @@ mod proto {
     include!(concat!(env!("OUT_DIR"), "/client/innovatrics.smartface.rs"));
 }
 
-use common::door::{occurrences, pty, scene, wait_until_played, OPEN};
+use common::door::{occurrences, pty, scene, start_door, wait_until_played, OPEN};
 use common::{wait_until, Daemon};
 use proto::access_notification_service_client::AccessNotificationServiceClient;
 use proto::{AccessNotification, AccessNotificationRequest, BlockReason, DenyReason};
@@ -141,16 +141,7 @@ fn obama_enrolled() -> tempfile::TempDir {
 /// Starts a daemon on `data` replaying `scene` at 5 fps with the logging
 /// relay; `config` goes into the config file.
 fn replaying(data: &std::path::Path, scene: &tempfile::TempDir, config: &str) -> Daemon {
-    Daemon::start_in_with_args(
-        data,
-        Some(config),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            "fake",
-        ],
-    )
+    start_door(data, config, scene.path(), 5, "fake", &[])
 }
 
 /// Waits until the status shows `n` subscribers, checking that the door
@@ -388,17 +379,13 @@ fn beyond_loopback_the_api_key_is_asked_and_streams_survive_a_restart_with_the_s
     // it, and its camera keeps its stream id.
     let port = url.rsplit(':').next().unwrap();
     let listen = format!("127.0.0.1:{port}");
-    let daemon = Daemon::start_in_with_args(
+    let daemon = start_door(
         data.path(),
-        Some(config),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            "fake",
-            "--grpc-listen",
-            &listen,
-        ],
+        config,
+        scene.path(),
+        5,
+        "fake",
+        &["--grpc-listen", &listen],
     );
     assert_eq!(daemon.grpc_url(), url);
     let again = Subscriber::start(&url, wanting(FACE_GRANTED, false), &bearer);
@@ -427,15 +414,13 @@ fn six_visits(stuck: usize) -> (Vec<String>, usize, Value) {
     // gives up on it after its timeout.
     let config = "[edge]\ndebounce_seconds = 2.0\ncooldown_seconds = 0.0\npulse_ms = 100\n\
                   [grpc]\nbacklog = 2\n[server]\nshutdown_timeout_seconds = 3.0\n";
-    let mut daemon = Daemon::start_in_with_args(
+    let mut daemon = start_door(
         data.path(),
-        Some(config),
-        &[
-            "--camera",
-            &format!("replay:{}@5", scene.path().display()),
-            "--relay",
-            &format!("serial:{port}"),
-        ],
+        config,
+        scene.path(),
+        5,
+        &format!("serial:{port}"),
+        &[],
     );
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = Arc::new(Mutex::new(held));

@@ -85,3 +85,20 @@ pub fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
         .filter(|w| *w == needle)
         .count()
 }
+
+/// A daemon on `data` with `config` whose door loop replays `scene` at
+/// `fps` frames per second to `relay` (`serial:PATH` or `fake`), with
+/// `extra` arguments.
+pub fn start_door(
+    data: &std::path::Path,
+    config: &str,
+    scene: &std::path::Path,
+    fps: u32,
+    relay: &str,
+    extra: &[&str],
+) -> Daemon {
+    let camera = format!("replay:{}@{fps}", scene.display());
+    let mut args = vec!["--camera", camera.as_str(), "--relay", relay];
+    args.extend_from_slice(extra);
+    Daemon::start_in_with_args(data, Some(config), &args)
+}
