@@ -1,9 +1,11 @@
 //! An appliance that stays up: event streams never take request workers, a
-//! full disk is an answer the daemon recovers from by itself, a damaged
-//! database is refused loudly, and overload is answered with 429 and 408.
+//! full disk is an answer the daemon recovers from by itself (and never
+//! keeps the door shut), a damaged database is refused loudly, and overload
+//! is answered with 429 and 408.
 
 mod common;
 
+use common::door::{occurrences, pty, scene, start_door, wait_until_played, OPEN};
 use common::{engine_config, photo_base64, problem, wait_until, Daemon, BINARY};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -373,4 +375,67 @@ fn a_biometric_request_that_cannot_wait_for_the_engine_gets_408() {
         "{statuses:?}"
     );
     assert!(status(&daemon)["biometric"]["timedOut"].as_u64() > Some(0));
+}
+
+#[test]
+fn the_door_keeps_opening_on_a_full_disk_and_counts_the_events_it_cannot_store() {
+    let Some(disk) = SmallDisk::mount("8m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    {
+        let daemon = Daemon::start_in(&data, None);
+        daemon.enrol("obama", "obama.jpg", "staff");
+    }
+    // An empty hall while the disk fills, then Obama twice, 3.4 s apart.
+    let scene = scene(&[
+        ("blank", 30),
+        ("obama2.jpg", 3),
+        ("blank", 14),
+        ("obama2.jpg", 3),
+        ("blank", 5),
+    ]);
+    let (mut board, port) = pty();
+    let config = "[edge]\ndebounce_seconds = 2.0\ncooldown_seconds = 0.0\npulse_ms = 100\n";
+    let mut daemon = start_door(
+        &data,
+        config,
+        scene.path(),
+        5,
+        &format!("serial:{port}"),
+        &[],
+    );
+    let mut live = EventStream::open(&daemon);
+    let filler = disk.fill();
+    let before = status(&daemon);
+    assert_eq!(
+        before["opens"].as_u64().unwrap() + before["denials"].as_u64().unwrap(),
+        0,
+        "the door decided before the disk was full: {before}"
+    );
+    wait_until_played(&daemon, 55);
+
+    let after = status(&daemon);
+    assert_eq!(after["opens"], 2, "{after}");
+    assert_eq!(after["eventsNotStored"], 2, "{after}");
+    // The live stream still tells of them, without a stored face.
+    assert!(
+        live.read_until("\"reason\":\"granted\""),
+        "{}",
+        live.received
+    );
+    assert!(
+        live.received.contains("\"sequence\":null") && live.received.contains("\"faceId\":null"),
+        "{}",
+        live.received
+    );
+    assert!(daemon.terminate());
+    let mut received = Vec::new();
+    let _ = board.read_to_end(&mut received);
+    assert_eq!(
+        occurrences(&received, &OPEN),
+        2,
+        "relay bytes {received:02X?}"
+    );
+    std::fs::remove_file(filler).unwrap();
 }

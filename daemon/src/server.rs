@@ -217,12 +217,15 @@ fn start_edge(config: &Config, core: Arc<Core>) -> Result<Option<EdgeLoop>, Stri
         return Ok(None);
     }
     let stream_id = match config.edge.stream_id.as_str() {
-        "" => core
-            .catalog
-            .store
-            .camera_stream_id()
-            .map_err(|e| format!("cannot keep the camera's stream id: {e}"))?
-            .to_string(),
+        "" => match core.catalog.store.camera_stream_id() {
+            Ok(kept) => kept.to_string(),
+            // A full disk must not keep the door shut.
+            Err(e) => {
+                let temporary = uuid::Uuid::new_v4().to_string();
+                log::warn!("cannot keep the camera's stream id ({e}); {temporary} for this run");
+                temporary
+            }
+        },
         configured => configured.to_string(),
     };
     let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
