@@ -139,6 +139,19 @@ impl Daemon {
 
     /// Sends a request with arbitrary headers and body bytes.
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.try_raw(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// `raw`, with a transport failure (refused, reset, timed out) as an
+    /// error rather than a panic.
+    pub fn try_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, ureq::Error> {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -146,10 +159,7 @@ impl Daemon {
             request = request.header(*name, *value);
         }
         let request = request.body(body.to_vec()).unwrap();
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let mut response = self.agent.run(request)?;
         let content_type = response
             .headers()
             .get("content-type")
@@ -163,25 +173,36 @@ impl Daemon {
             .limit(64 << 20)
             .read_to_vec()
             .unwrap_or_default();
-        Reply {
+        Ok(Reply {
             status: response.status().as_u16(),
             content_type,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
-        }
+        })
     }
 
     /// Sends `body` as `application/json` (when given).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// `call`, with a transport failure as an error rather than a panic.
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, ureq::Error> {
         match body {
-            Some(body) => self.raw(
+            Some(body) => self.try_raw(
                 method,
                 path,
                 &[("Content-Type", "application/json")],
                 body.to_string().as_bytes(),
             ),
-            None => self.raw(method, path, &[], b""),
+            None => self.try_raw(method, path, &[], b""),
         }
     }
 
