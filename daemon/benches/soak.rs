@@ -222,6 +222,33 @@ struct Sample {
     frames_dropped: u64,
 }
 
+/// Sets the flag when dropped, also when a panic unwinds: the client
+/// threads stop whatever ends the run.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How the process ended, once it has (a zombie or gone): its wait status
+/// from /proc/PID/stat.
+fn ended(pid: u32) -> Option<String> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Some("gone".to_string());
+    };
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    (fields.first() == Some(&"Z")).then(|| {
+        let status: i32 = fields.last().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        format!(
+            "exited with code {} (signal {})",
+            (status >> 8) & 0xff,
+            status & 0x7f
+        )
+    })
+}
+
 /// The number after `field:` in /proc/PID/status.
 fn proc_status(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -412,6 +439,7 @@ fn main() {
         "soak: {minutes} min, warm-up {warm_up} min, camera {FPS} fps, daemon pid {}\n",
         daemon.pid()
     );
+    let mut died = None;
     let mut rows = vec![Row {
         minute: 0,
         at: sample(&daemon),
@@ -425,10 +453,15 @@ fn main() {
             let (client, stop) = (&client, &stop);
             scope.spawn(move || work(client, stop));
         }
+        let _stop = StopOnDrop(&stop);
         let started = Instant::now();
         for minute in 1..=minutes {
             let due = started + Duration::from_secs(60 * minute as u64);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if let Some(how) = ended(daemon.pid()) {
+                died = Some(format!("the daemon {how} during minute {minute}"));
+                break;
+            }
             let requests = std::mem::take(&mut *client.minute.lock().unwrap());
             let at = sample(&daemon);
             let before = rows[rows.len() - 1].at;
@@ -456,7 +489,6 @@ fn main() {
             );
             rows.push(row);
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let mut kinds: Vec<&'static str> = rows
         .iter()
@@ -478,6 +510,14 @@ fn main() {
     );
     for failure in failures.iter().take(20) {
         println!("  {failure}");
+    }
+    if let Some(died) = died {
+        let tail = daemon.log_tail.lock().unwrap();
+        println!("\n{died}; the end of its log:");
+        for line in tail.iter().rev().take(40).rev() {
+            println!("  {line}");
+        }
+        panic!("{died}");
     }
     assert!(failures.is_empty(), "{} requests failed", failures.len());
 }
