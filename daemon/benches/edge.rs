@@ -16,38 +16,12 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/scene.rs"]
+mod scene;
 
-use common::{artifacts, Daemon};
-use facegate_models::image::{imageops, Rgb};
-use facegate_models::RgbImage;
+use common::Daemon;
+use scene::scene;
 use std::time::{Duration, Instant};
-
-/// A test photo scaled into a 640x480 frame, 480 px high.
-fn frame_of(photo: &str) -> RgbImage {
-    let photo = facegate_models::image::open(artifacts().join("testdata").join(photo))
-        .unwrap()
-        .into_rgb8();
-    let width = photo.width() * 480 / photo.height();
-    let small = imageops::resize(&photo, width.min(640), 480, imageops::FilterType::Triangle);
-    let mut frame = RgbImage::from_pixel(640, 480, Rgb([100, 100, 100]));
-    imageops::replace(&mut frame, &small, i64::from((640 - small.width()) / 2), 0);
-    frame
-}
-
-/// A replay folder: each (photo, n) for n frames, in order.
-fn scene(shots: &[(&str, usize)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let mut index = 0;
-    for (photo, n) in shots {
-        let frame = dir.path().join(format!("f{index:05}.jpg"));
-        frame_of(photo).save(&frame).unwrap();
-        for i in 1..*n {
-            std::fs::copy(&frame, dir.path().join(format!("f{:05}.jpg", index + i))).unwrap();
-        }
-        index += n;
-    }
-    dir
-}
 
 /// Replays `scene` into a daemon on `data` with the `[edge]` lines of
 /// `edge`, until `frames` were processed or dropped; the final status and

@@ -5,10 +5,11 @@
 pub mod door;
 
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_facegate");
@@ -20,6 +21,8 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     /// What the daemon logged before it listened.
     pub startup_log: Vec<String>,
+    /// The latest lines it logged since (up to `LOG_TAIL`).
+    pub log_tail: Arc<Mutex<VecDeque<String>>>,
     agent: ureq::Agent,
     _owned_dir: Option<tempfile::TempDir>,
 }
@@ -106,12 +109,13 @@ impl Daemon {
         command.arg("--config").arg(path);
         command.env_remove("RUST_LOG").stderr(Stdio::piped());
         let mut child = command.spawn().expect("the facegate binary starts");
-        let (addr, startup_log) = wait_until_listening(&mut child);
+        let (addr, startup_log, log_tail) = wait_until_listening(&mut child);
         Daemon {
             child,
             base: format!("http://{addr}"),
             data_dir: data_dir.to_path_buf(),
             startup_log,
+            log_tail,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(30)))
@@ -155,6 +159,19 @@ impl Daemon {
 
     /// Sends a request with arbitrary headers and body bytes.
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.try_raw(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// `raw`, with a transport failure (refused, reset, timed out) as an
+    /// error rather than a panic.
+    pub fn try_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, ureq::Error> {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -162,10 +179,7 @@ impl Daemon {
             request = request.header(*name, *value);
         }
         let request = request.body(body.to_vec()).unwrap();
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let mut response = self.agent.run(request)?;
         let content_type = response
             .headers()
             .get("content-type")
@@ -179,25 +193,36 @@ impl Daemon {
             .limit(64 << 20)
             .read_to_vec()
             .unwrap_or_default();
-        Reply {
+        Ok(Reply {
             status: response.status().as_u16(),
             content_type,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
-        }
+        })
     }
 
     /// Sends `body` as `application/json` (when given).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// `call`, with a transport failure as an error rather than a panic.
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, ureq::Error> {
         match body {
-            Some(body) => self.raw(
+            Some(body) => self.try_raw(
                 method,
                 path,
                 &[("Content-Type", "application/json")],
                 body.to_string().as_bytes(),
             ),
-            None => self.raw(method, path, &[], b""),
+            None => self.try_raw(method, path, &[], b""),
         }
     }
 
@@ -286,28 +311,41 @@ pub fn grey_png_base64() -> String {
     base64::engine::general_purpose::STANDARD.encode(png.into_inner())
 }
 
+/// Log lines a `Daemon` keeps after it listens.
+pub const LOG_TAIL: usize = 200;
+
+/// A type for `wait_until_listening`'s answer.
+type Listening = (String, Vec<String>, Arc<Mutex<VecDeque<String>>>);
+
 /// Reads the daemon's log until it says where it listens, then keeps
-/// draining the log in the background so the daemon never blocks on it.
-/// Returns the address and the log before it.
-fn wait_until_listening(child: &mut Child) -> (String, Vec<String>) {
+/// draining the log in the background so the daemon never blocks on it,
+/// keeping its latest lines. Returns the address, the log before it and
+/// the tail of the log after it.
+fn wait_until_listening(child: &mut Child) -> Listening {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let kept = tail.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    sent = tx.send(Ok(addr.trim().to_string())).is_ok();
-                } else {
-                    let _ = tx.send(Err(line));
+            if sent {
+                let mut kept = kept.lock().unwrap();
+                if kept.len() == LOG_TAIL {
+                    kept.pop_front();
                 }
+                kept.push_back(line);
+            } else if let Some(addr) = line.split("listening on ").nth(1) {
+                sent = tx.send(Ok(addr.trim().to_string())).is_ok();
+            } else {
+                let _ = tx.send(Err(line));
             }
         }
     });
     let mut log = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => return (addr, log),
+            Ok(Ok(addr)) => return (addr, log, tail),
             Ok(Err(line)) => log.push(line),
             Err(_) => panic!(
                 "facegate did not start listening (status {:?}); its log:\n{}",

@@ -1,5 +1,6 @@
 //! Load generation shared by the REST benchmarks: requests from several
 //! client threads, with per-request latency.
+#![allow(dead_code)] // each bench uses a different part of this module
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,14 @@ pub struct Load {
 impl Load {
     /// The latency at quantile `q` (0..1), in milliseconds.
     pub fn ms(&self, q: f64) -> f64 {
-        let at = ((self.latencies.len() - 1) as f64 * q).round() as usize;
-        self.latencies[at].as_secs_f64() * 1e3
+        quantile_ms(&self.latencies, q)
     }
+}
+
+/// The latency at quantile `q` (0..1) of `sorted`, in milliseconds.
+pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let at = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[at].as_secs_f64() * 1e3
 }
 
 /// Runs `requests` calls of `op` split over `clients` threads; `op` gets
