@@ -70,6 +70,8 @@ fn main() {
             execution_providers: vec![ExecutionProvider::Cpu],
             provider_options: Default::default(),
             flip_templates: false,
+            precision: Default::default(),
+            record_inputs: None,
         })
         .expect("engine loads (run scripts/fetch-artifacts.sh)");
         let faces: Vec<_> = images

@@ -56,6 +56,11 @@ enum Side {
     Stranger,
 }
 
+/// The part a person (folder name) belongs to.
+pub fn part_of(name: &str) -> Part {
+    assign(name).0
+}
+
 fn assign(name: &str) -> (Part, Side) {
     let hash = name_hash(name);
     let part = match hash & 1 {
