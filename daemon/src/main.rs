@@ -6,6 +6,7 @@ mod catalog;
 mod config;
 mod edge;
 mod gallery;
+mod migration;
 mod score;
 mod server;
 mod store;

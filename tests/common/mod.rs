@@ -77,10 +77,15 @@ impl Daemon {
     /// points at the artifacts, also has `lines`.
     pub fn start_with_engine(lines: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let config = format!("{}{lines}\n", engine_config());
-        let mut daemon = Daemon::spawn(dir.path(), &config, &[]);
+        let mut daemon = Daemon::start_in_with_engine(dir.path(), lines);
         daemon._owned_dir = Some(dir);
         daemon
+    }
+
+    /// A daemon on `data_dir`, which outlives it (for restarts), whose
+    /// [engine] section, which points at the artifacts, also has `lines`.
+    pub fn start_in_with_engine(data_dir: &Path, lines: &str) -> Daemon {
+        Daemon::spawn(data_dir, &format!("{}{lines}\n", engine_config()), &[])
     }
 
     /// `start_in` with extra `serve` arguments.

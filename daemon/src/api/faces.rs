@@ -49,7 +49,13 @@ pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let reference = probe_face(api, &body, "referenceImage")?;
     let cosine = probe.template.similarity(&reference.template);
     let details = |face: &FaceAnalysis| {
-        FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, ""))
+        FaceAttributesDto::from(&Face::from_analysis(
+            face,
+            api.engine.template_model(),
+            new_id(),
+            None,
+            "",
+        ))
     };
     Ok(Response::json(&VerificationResponse {
         // Rounded to 0.01: finer than any threshold needs, and stable.

@@ -152,7 +152,13 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
         responses.push(SearchResponse {
             match_results: results,
             spoof_check_result: spoof_check(api, &image.pixels, face, &spoof)?,
-            face: FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, "")),
+            face: FaceAttributesDto::from(&Face::from_analysis(
+                face,
+                api.engine.template_model(),
+                new_id(),
+                None,
+                "",
+            )),
         });
     }
     Ok(Response::json(&responses))

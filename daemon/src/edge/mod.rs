@@ -353,6 +353,7 @@ fn record(api: &Api, decided: Decided, keep: &Retention) {
     let image = StoredImage::jpeg(face_image_jpeg(&frame.image, bbox));
     let mut record = Face::from_analysis(
         &face.analysis,
+        api.engine.template_model(),
         uuid::Uuid::new_v4().to_string(),
         None,
         &image.id,

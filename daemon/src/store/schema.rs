@@ -1,6 +1,7 @@
 //! Table layout, the stored schema version, and migrations.
 
 use super::events::Event;
+use super::legacy::FaceV5;
 use super::records::{decode, encode, Face, Timestamp};
 use super::StoreError;
 use redb::{
@@ -10,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -22,7 +23,25 @@ const MIGRATIONS: &[Migration] = &[
     add_event_log,
     index_image_users,
     add_camera_faces,
+    add_template_models,
 ];
+
+/// 5 -> 6: each face records the template model that made its template.
+fn add_template_models(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut faces = txn.open_table(FACES)?;
+    let upgraded: Vec<(String, Vec<u8>)> = faces
+        .iter()?
+        .map(|entry| {
+            let (id, bytes) = entry?;
+            let face: Face = decode::<super::legacy::FaceV5>(bytes.value())?.into();
+            Ok((id.value().to_string(), encode(&face)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (id, bytes) in &upgraded {
+        faces.insert(id.as_str(), bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// 4 -> 5: faces the camera saw. Faces gain their tracklet, frame and
 /// liveness, events the face they decided on; both are re-encoded.
@@ -33,7 +52,7 @@ fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
         .iter()?
         .map(|entry| {
             let (id, bytes) = entry?;
-            let face: Face = decode::<super::legacy::FaceV4>(bytes.value())?.into();
+            let face: FaceV5 = decode::<super::legacy::FaceV4>(bytes.value())?.into();
             Ok((id.value().to_string(), encode(&face)?))
         })
         .collect::<Result<_, StoreError>>()?;
