@@ -113,6 +113,7 @@ def quantize(source, target, entry, reader=None):
             reduce_range=False,
             calibrate_method=CalibrationMethod[entry.get("calibrate_method", "MinMax")],
             extra_options={"CalibPercentile": entry["percentile"]} if "percentile" in entry else {},
+            nodes_to_exclude=entry.get("keep_float", []),
             calibration_cache_path=str(cache),
         )
 
