@@ -205,6 +205,11 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Calibrate { images, plot } => {
             bench::calibrate::run(&engine(false)?, &images, max_pixels, plot.as_deref())?
         }
+        BenchKind::Identify { .. } if settings.precision.of("fr_feature") != Precision::Fp32 => {
+            return Err(
+                "bench identify scores fp32 templates only; run it with --precision fp32".into(),
+            )
+        }
         BenchKind::Identify { images, plot } => bench::identify::run(
             &engine(false)?,
             &engine(true)?,

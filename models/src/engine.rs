@@ -196,6 +196,11 @@ impl FaceEngine {
         &self.template_model
     }
 
+    /// The precision of the template network.
+    pub fn template_precision(&self) -> Precision {
+        self.templates.precision()
+    }
+
     /// The ONNX Runtime library the networks run on.
     pub fn runtime_library(&self) -> &std::path::Path {
         &self.runtime_library

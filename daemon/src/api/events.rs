@@ -10,6 +10,7 @@ use super::status::EngineStatus;
 use super::{rfc3339, Api};
 use crate::edge::bus::{Delivery, Subscription};
 use crate::edge::counters::CountersDto;
+use crate::score::Scale;
 use crate::store::free_space;
 use crate::store::Event;
 use rouille::{Request, Response, ResponseBody};
@@ -142,7 +143,9 @@ fn storage_status(api: &Api) -> StorageDto {
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
     Ok(Response::json(&StatusDto {
-        edge: api.counters.snapshot(api.catalog.indexed_faces()),
+        edge: api
+            .counters
+            .snapshot(api.catalog.indexed_faces(), Scale::of_engine(&api.engine)),
         engine: EngineStatus::of(&api.engine),
         storage: storage_status(api),
         biometric: api.admission.snapshot(),

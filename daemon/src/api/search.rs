@@ -9,7 +9,7 @@ use super::problem::Problem;
 use super::watchlist_members::LabelDto;
 use super::{new_id, Api, ID_MAX_CHARS};
 use crate::gallery::Scope;
-use crate::score::{cosine_for_score, score_of};
+use crate::score::Scale;
 use crate::store::Face;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
@@ -107,7 +107,8 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
             "image: no face was found in the image",
         ));
     }
-    let min_cosine = cosine_for_score(threshold);
+    let scale = Scale::of_engine(&api.engine);
+    let min_cosine = scale.cosine_for_score(threshold);
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
         let candidates = api
@@ -135,7 +136,7 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
                     continue; // deleted since the scan
                 };
                 results.push(MatchResult {
-                    score: score_of(candidate.cosine),
+                    score: scale.score_of(candidate.cosine),
                     watchlist_member_id: Some(member.id.clone()),
                     display_name: member.display_name.clone(),
                     full_name: member.full_name.clone(),

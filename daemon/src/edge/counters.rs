@@ -2,7 +2,7 @@
 
 use super::capture::{CameraHealth, CameraHealthDto, CameraState};
 use super::door::{RelayHealth, RelayHealthDto};
-use crate::score::{expected_refusal_rate, expected_stranger_rate, threshold_for_stranger_rate};
+use crate::score::{expected_stranger_rate, threshold_for_stranger_rate, Scale};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,7 +83,7 @@ impl Counters {
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
-    pub fn snapshot(&self, gallery_faces: usize) -> CountersDto {
+    pub fn snapshot(&self, gallery_faces: usize, scale: &Scale) -> CountersDto {
         let processed = self.frames_processed.load(Ordering::Relaxed);
         let mean = |micros: &AtomicU64| {
             micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
@@ -109,7 +109,7 @@ impl Counters {
                 gallery_faces,
                 threshold,
                 expected_stranger_rate: expected_stranger_rate(threshold, gallery_faces),
-                expected_member_refusal_rate: expected_refusal_rate(threshold),
+                expected_member_refusal_rate: scale.expected_refusal_rate(threshold),
             }
         });
         CountersDto {

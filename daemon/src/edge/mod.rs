@@ -18,7 +18,7 @@ mod tracker;
 
 use crate::api::Api;
 use crate::gallery::Scope;
-use crate::score::{score_of, threshold_for_stranger_rate};
+use crate::score::{threshold_for_stranger_rate, Scale};
 use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
 use capture::Latest;
 use counters::add_micros;
@@ -244,7 +244,7 @@ fn observe(api: &Api, frame: Frame, settings: &EdgeSettings) -> Observed {
                 .into_iter()
                 .next();
             let matched = best.map(|candidate| Match {
-                score: score_of(candidate.cosine),
+                score: Scale::of_engine(&api.engine).score_of(candidate.cosine),
                 // The index names the member's watchlists within the scope;
                 // the store holds their thresholds.
                 watchlists: candidate
