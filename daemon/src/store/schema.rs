@@ -28,12 +28,21 @@ const MIGRATIONS: &[Migration] = &[
 
 /// 5 -> 6: each face records the template model that made its template.
 fn add_template_models(txn: &WriteTransaction) -> Result<(), StoreError> {
+    reencode_faces::<FaceV5, Face>(txn)
+}
+
+/// Re-encodes every face from the layout `Old` to `New`.
+fn reencode_faces<Old, New>(txn: &WriteTransaction) -> Result<(), StoreError>
+where
+    Old: serde::de::DeserializeOwned + Into<New>,
+    New: serde::Serialize,
+{
     let mut faces = txn.open_table(FACES)?;
     let upgraded: Vec<(String, Vec<u8>)> = faces
         .iter()?
         .map(|entry| {
             let (id, bytes) = entry?;
-            let face: Face = decode::<super::legacy::FaceV5>(bytes.value())?.into();
+            let face: New = decode::<Old>(bytes.value())?.into();
             Ok((id.value().to_string(), encode(&face)?))
         })
         .collect::<Result<_, StoreError>>()?;
@@ -47,18 +56,7 @@ fn add_template_models(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// liveness, events the face they decided on; both are re-encoded.
 fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CAMERA_FACES)?;
-    let mut faces = txn.open_table(FACES)?;
-    let upgraded: Vec<(String, Vec<u8>)> = faces
-        .iter()?
-        .map(|entry| {
-            let (id, bytes) = entry?;
-            let face: FaceV5 = decode::<super::legacy::FaceV4>(bytes.value())?.into();
-            Ok((id.value().to_string(), encode(&face)?))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    for (id, bytes) in &upgraded {
-        faces.insert(id.as_str(), bytes.as_slice())?;
-    }
+    reencode_faces::<super::legacy::FaceV4, FaceV5>(txn)?;
     let mut events = txn.open_table(EVENTS)?;
     let upgraded: Vec<(u64, Vec<u8>)> = events
         .iter()?
