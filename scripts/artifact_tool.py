@@ -4,6 +4,8 @@
 Subcommands (all print plain text for the shell):
   get MANIFEST dotted.key          print one scalar, e.g. npm.sha256,
                                    onnxruntime.wheels.x86_64.file
+  list MANIFEST dotted.key         print a list's items, one a line, e.g.
+                                   quantizer.python_packages
   models MANIFEST                  one line per model:
                                    "file sha256_original sha256 flush(0|1)"
   files MANIFEST section           one line per [[section.files]] entry:
@@ -32,15 +34,28 @@ def load(path):
         return tomllib.load(fh)
 
 
-def cmd_get(manifest, key):
+def lookup(manifest, key):
     node = load(manifest)
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             sys.exit("artifact_tool.py: %s has no key %r" % (manifest, key))
         node = node[part]
+    return node
+
+
+def cmd_get(manifest, key):
+    node = lookup(manifest, key)
     if isinstance(node, (dict, list)):
         sys.exit("artifact_tool.py: key %r is not a scalar" % key)
     print(node)
+
+
+def cmd_list(manifest, key):
+    node = lookup(manifest, key)
+    if not isinstance(node, list):
+        sys.exit("artifact_tool.py: key %r is not a list" % key)
+    for item in node:
+        print(item)
 
 
 def cmd_models(manifest):
@@ -92,7 +107,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     cmd, args = argv[1], argv[2:]
-    table = {"get": (cmd_get, 2), "models": (cmd_models, 1), "files": (cmd_files, 2),
+    table = {"get": (cmd_get, 2), "list": (cmd_list, 2), "models": (cmd_models, 1), "files": (cmd_files, 2),
              "unzip": (cmd_unzip, 3), "check-io": (cmd_check_io, 2)}
     if cmd not in table or len(args) != table[cmd][1]:
         print(__doc__, file=sys.stderr)

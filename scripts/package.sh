@@ -30,6 +30,9 @@ command -v cargo-deb >/dev/null || {
 
 artifacts="${FACEGATE_ARTIFACTS:-$PWD/artifacts}"
 scripts/fetch-artifacts.sh --arch="$arch" "$artifacts" >&2
+# The int8 networks are the same bytes on every architecture.
+target/quantize-venv/bin/python scripts/quantize.py "$artifacts" >&2 \
+    || { echo "package: the int8 networks are missing; run scripts/setup.sh" >&2; exit 1; }
 runtime="$artifacts/onnxruntime"
 [[ "$arch" == "$(uname -m)" ]] || runtime="$artifacts/onnxruntime-$arch"
 

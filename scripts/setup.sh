@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing Facegate needs, idempotently:
 #   scripts/setup.sh          build dependencies, then the models and ONNX
-#                             Runtime (scripts/fetch-artifacts.sh, checked by sha256)
+#                             Runtime (scripts/fetch-artifacts.sh, checked by sha256),
+#                             then the int8 models made from them
+#                             (scripts/quantize.py, checked by sha256)
 #   scripts/setup.sh --test   plus what the test suite, the aarch64 build and
 #                             the Debian packages need (cargo-deb, qemu-user)
 set -euo pipefail
@@ -29,6 +31,8 @@ fi
 command -v npm >/dev/null || packages+=(npm)
 command -v python3 >/dev/null || packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+# The quantizer's venv (Debian splits venv's pip bootstrap out).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -59,3 +63,16 @@ if $want_test; then
 fi
 
 scripts/fetch-artifacts.sh
+
+# The int8 networks are made here rather than fetched: ONNX Runtime's own
+# quantizer, the PyPI versions pinned in models/manifest.toml [quantizer],
+# in a venv of its own; the files are checked against their pinned sha256.
+venv=target/quantize-venv
+mapfile -t pins < <(python3 scripts/artifact_tool.py list models/manifest.toml quantizer.python_packages)
+if ! [[ -x "$venv/bin/python" ]] || [[ "$(cat "$venv/pins" 2>/dev/null)" != "${pins[*]}" ]]; then
+    echo "setup: installing ${pins[*]} in $venv"
+    python3 -m venv --clear "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: "${pins[@]}"
+    echo "${pins[*]}" >"$venv/pins"
+fi
+"$venv/bin/python" scripts/quantize.py

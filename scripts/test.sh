@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: set-up, formatting, lints, every
-# test, and the Debian packages for aarch64 and x86_64, checked (the x86_64
-# one run from a scratch root, the aarch64 one under qemu-user).
+# The whole test suite, as CI runs it: set-up (which also makes and checks
+# the int8 networks), formatting, lints, every test (tests/precision.rs:
+# the fp32/int8 switch and the face-data migration), and the Debian
+# packages for aarch64 and x86_64, checked (the x86_64 one run from a
+# scratch root, the aarch64 one under qemu-user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test

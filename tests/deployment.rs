@@ -36,16 +36,7 @@ fn a_public_address_with_an_api_key_is_served() {
 
 #[test]
 fn a_bad_config_file_stops_the_daemon_with_a_message_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[server]\nthreads = \"many\"\n").unwrap();
-    let output = Command::new(common::BINARY)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = common::refused_config("[server]\nthreads = \"many\"\n");
     assert!(stderr.contains("threads"), "{stderr}");
 }
 

@@ -32,11 +32,13 @@ fn replay(
     scene: &std::path::Path,
     frames: usize,
     fps: u32,
+    precision: &str,
 ) -> (serde_json::Value, Daemon) {
     let camera = format!("replay:{}@{fps}", scene.display());
-    let daemon = Daemon::start_in_with_args(
+    let daemon = Daemon::start_in_with_engine_and_args(
         data,
-        Some(&format!("[edge]\n{edge}")),
+        &format!("precision = \"{precision}\""),
+        &format!("[edge]\n{edge}"),
         &["--camera", &camera, "--relay", "fake"],
     );
     let started = Instant::now();
@@ -52,16 +54,16 @@ fn replay(
     (status, daemon)
 }
 
-fn run(data: &std::path::Path, scene: &std::path::Path, frames: usize, fps: u32) {
+fn run(data: &std::path::Path, scene: &std::path::Path, frames: usize, fps: u32, precision: &str) {
     // The door held open while the person stays: every frame is decided
     // (no debounce), and extending the opening stores no event, so the
     // figures are the loop's, not the event log's.
     let edge = "debounce_seconds = 0.0\ncooldown_seconds = 0.0\npulse_ms = 1000\n";
     let started = Instant::now();
-    let (status, _daemon) = replay(data, edge, scene, frames, fps);
+    let (status, _daemon) = replay(data, edge, scene, frames, fps, precision);
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "| {fps} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        "| {precision} | {fps} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
         status["framesProcessed"],
         status["framesDropped"],
         status["framesProcessed"].as_f64().unwrap() / elapsed,
@@ -79,18 +81,22 @@ fn main() {
         .position(|a| a == "--frames")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(300);
-    let data = tempfile::tempdir().unwrap();
-    {
-        let daemon = Daemon::start_in(data.path(), None);
-        daemon.enrol("obama", "obama.jpg", "staff");
-        daemon.enrol("biden", "biden.jpg", "staff");
-    }
     let one_person = scene(&[("obama2.jpg", frames)]);
     println!("{frames} frames of 640x480 per row\n");
-    println!("| camera fps | processed | dropped | processed fps | frame-to-decision p50 ms | p99 ms | analyse ms | search ms |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for fps in [5, 30] {
-        run(data.path(), one_person.path(), frames, fps);
+    println!("| precision | camera fps | processed | dropped | processed fps | frame-to-decision p50 ms | p99 ms | analyse ms | search ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for precision in ["fp32", "int8"] {
+        // Enrolled under the same precision: no face-data migration.
+        let data = tempfile::tempdir().unwrap();
+        let line = format!("precision = \"{precision}\"");
+        {
+            let daemon = Daemon::start_in_with_engine(data.path(), &line);
+            daemon.enrol("obama", "obama.jpg", "staff");
+            daemon.enrol("biden", "biden.jpg", "staff");
+        }
+        for fps in [5, 30] {
+            run(data.path(), one_person.path(), frames, fps, precision);
+        }
     }
     second_person_behind_the_first();
 }
@@ -107,7 +113,7 @@ fn second_person_behind_the_first() {
     let data = data.path();
     let two_people = scene(&[("obama2.jpg", 10), ("biden.jpg", 20)]);
     let edge = "debounce_seconds = 5.0\ncooldown_seconds = 0.0\npulse_ms = 3000\n";
-    let (_, daemon) = replay(data, edge, two_people.path(), 30, 10);
+    let (_, daemon) = replay(data, edge, two_people.path(), 30, 10, "fp32");
     let events = daemon.get("/api/facegate/v1/Events?PageSize=100").json();
     let decided_at = |member: &str| {
         let event = events["items"]

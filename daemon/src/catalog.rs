@@ -32,9 +32,9 @@ thread_local! {
 }
 
 impl Catalog {
-    /// Builds the index from `store`.
-    pub fn load(store: Store) -> Result<Catalog, StoreError> {
-        let index = Gallery::load(&store)?;
+    /// Builds the index from `store`'s templates of `template_model`.
+    pub fn load(store: Store, template_model: &str) -> Result<Catalog, StoreError> {
+        let index = Gallery::load(&store, template_model)?;
         Ok(Catalog {
             store,
             index,
@@ -223,7 +223,8 @@ mod tests {
 
     fn catalog() -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::load(Store::open(dir.path()).unwrap()).unwrap();
+        let model = facegate_models::template_model(facegate_models::Precision::Fp32, false);
+        let catalog = Catalog::load(Store::open(dir.path()).unwrap(), &model).unwrap();
         (dir, catalog)
     }
 

@@ -3,9 +3,11 @@
 
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
-    CudaOptions, EngineConfig, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions,
+    CudaOptions, EngineConfig, OpenVinoOptions, Precision, Precisions, ProviderOptions, QnnOptions,
+    TensorRtOptions, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -79,6 +81,8 @@ pub struct EngineSettings {
     #[serde(deserialize_with = "provider_names")]
     pub execution_providers: Vec<ExecutionProvider>,
     pub flip_templates: bool,
+    #[serde(deserialize_with = "precision_setting")]
+    pub precision: Precisions,
     pub max_image_pixels: u64,
     pub tensorrt: TensorRtOptions,
     pub cuda: CudaOptions,
@@ -93,6 +97,56 @@ fn provider_names<'de, D: Deserializer<'de>>(
         .iter()
         .map(|name| ExecutionProvider::parse(name).map_err(serde::de::Error::custom))
         .collect()
+}
+
+/// Networks that `precision = "int8"` keeps in float32, because their int8
+/// file measured no faster on Machine B (AVX-512 VNNI) or less accurate
+/// (docs/BENCHMARKS.md, "int8 networks"); a table can still ask for them.
+pub const INT8_KEEPS_FP32: &[&str] = &[
+    "fr_detect",
+    "fr_landmark",
+    "fr_liveness",
+    "fr_pose",
+    "fr_age",
+    "fr_gender",
+];
+
+/// `engine.precision`: "fp32", "int8" (every network int8 but those in
+/// `INT8_KEEPS_FP32`), or a table of network name to precision with an
+/// optional `default` for the networks it does not name.
+fn precision_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Precisions, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        All(Precision),
+        PerNetwork(BTreeMap<String, Precision>),
+    }
+    let invalid = |why: String| serde::de::Error::custom(format!("engine.precision: {why}"));
+    match Setting::deserialize(deserializer).map_err(|_| {
+        invalid("expected \"fp32\", \"int8\" or a table of network = \"fp32\" | \"int8\"".into())
+    })? {
+        Setting::All(Precision::Fp32) => Ok(Precisions::all(Precision::Fp32)),
+        Setting::All(Precision::Int8) => Ok(Precisions {
+            default: Precision::Int8,
+            networks: INT8_KEEPS_FP32
+                .iter()
+                .map(|name| (name.to_string(), Precision::Fp32))
+                .collect(),
+        }),
+        Setting::PerNetwork(mut table) => {
+            let default = table.remove("default").unwrap_or(Precision::Fp32);
+            if let Some(unknown) = table.keys().find(|name| !NETWORKS.contains(&name.as_str())) {
+                return Err(invalid(format!(
+                    "no network `{unknown}`; the networks are {}",
+                    NETWORKS.join(", ")
+                )));
+            }
+            Ok(Precisions {
+                default,
+                networks: table,
+            })
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +210,8 @@ impl EngineSettings {
                 qnn: self.qnn.clone(),
             },
             flip_templates: self.flip_templates,
+            precision: self.precision.clone(),
+            record_inputs: None,
         }
     }
 }

@@ -242,10 +242,21 @@ impl Slab {
 }
 
 impl Gallery {
-    /// The index of every enrolled face and every membership in `store`.
-    pub fn load(store: &Store) -> Result<Gallery, StoreError> {
+    /// The index of every enrolled face that `template_model` made, and
+    /// of every membership in `store`. Other faces' templates (left by a
+    /// face-data migration that could not re-compute them) are not
+    /// comparable, so they are left out.
+    pub fn load(store: &Store, template_model: &str) -> Result<Gallery, StoreError> {
         let gallery = Gallery::default();
         for face in store.enrolled_faces()? {
+            if face.template_model != template_model {
+                log::warn!(
+                    "face {} is left out of search: its template is {}",
+                    face.id,
+                    face.template_model
+                );
+                continue;
+            }
             if let Some(member) = &face.member_id {
                 gallery.insert(&face.id, member, &face.template);
             }

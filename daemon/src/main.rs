@@ -8,12 +8,14 @@ mod core;
 mod edge;
 mod gallery;
 mod grpc;
+mod migration;
 mod score;
 mod server;
 mod store;
 
 use clap::{Parser, Subcommand};
 use config::{Config, EngineSettings};
+use facegate_models::{Precision, Precisions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +62,10 @@ enum Command {
         /// Config file for the [engine] settings.
         #[arg(long, value_name = "PATH", global = true)]
         config: Option<PathBuf>,
+        /// Run every network in this precision (fp32 or int8), whatever
+        /// the config says.
+        #[arg(long, value_name = "PRECISION", global = true, value_parser = ["fp32", "int8"])]
+        precision: Option<String>,
         #[command(subcommand)]
         what: BenchKind,
     },
@@ -111,6 +117,18 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// Record every network's inputs on the tuning part's photos, for the
+    /// int8 calibration (scripts/quantize.py calibrate).
+    CalibrationInputs {
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// The directory to write NAME.f32 (raw float32 inputs) in.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How many photos (the first of each person, by name).
+        #[arg(long, default_value_t = 200)]
+        photos: usize,
+    },
     /// Steadiness of the attribute estimates under mirroring and across a
     /// person's photos.
     Attributes {
@@ -153,8 +171,18 @@ fn main() -> ExitCode {
             init_logging(config.log.level);
             server::serve(config)
         }),
-        Command::Bench { config, what } => Config::load(config.as_deref()).and_then(|config| {
+        Command::Bench {
+            config,
+            precision,
+            what,
+        } => Config::load(config.as_deref()).and_then(|mut config| {
             init_logging(config.log.level);
+            if let Some(precision) = precision {
+                config.engine.precision = Precisions::all(match precision.as_str() {
+                    "int8" => Precision::Int8,
+                    _ => Precision::Fp32,
+                });
+            }
             run_bench(&config.engine, what)
         }),
     };
@@ -188,6 +216,11 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Calibrate { images, plot } => {
             bench::calibrate::run(&engine(false)?, &images, max_pixels, plot.as_deref())?
         }
+        BenchKind::Identify { .. } if settings.precision.of("fr_feature") != Precision::Fp32 => {
+            return Err(
+                "bench identify scores fp32 templates only; run it with --precision fp32".into(),
+            )
+        }
         BenchKind::Identify { images, plot } => bench::identify::run(
             &engine(false)?,
             &engine(true)?,
@@ -195,6 +228,17 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
             max_pixels,
             plot.as_deref(),
         )?,
+        BenchKind::CalibrationInputs {
+            images,
+            out,
+            photos,
+        } => {
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let mut config = settings.engine_config();
+            config.record_inputs = Some(out);
+            let engine = facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())?;
+            bench::calibration_inputs::run(&engine, &images, photos, max_pixels)?
+        }
         BenchKind::Attributes { images, people } => {
             bench::attributes::run(&engine(false)?, &images, people, max_pixels)?
         }

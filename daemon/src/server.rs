@@ -42,8 +42,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         "face engine loaded in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    crate::migration::migrate_templates(&store, &engine, config.engine.max_image_pixels)?;
     let started = std::time::Instant::now();
-    let catalog = Catalog::load(store).map_err(|e| e.to_string())?;
+    let catalog = Catalog::load(store, engine.template_model()).map_err(|e| e.to_string())?;
     log::info!(
         "search index: {} faces loaded in {:.2} s",
         catalog.indexed_faces(),

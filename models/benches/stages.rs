@@ -1,5 +1,6 @@
 //! Median latency of each face-engine stage on the face_recognition test
-//! photos, on one thread and on all cores.
+//! photos, on one thread and on all cores, with every network in float32
+//! and then in int8.
 //!
 //!     cargo bench -p facegate-models --bench stages [-- --runs N]
 //!
@@ -7,7 +8,8 @@
 
 use facegate_hal::ExecutionProvider;
 use facegate_models::{
-    decode_image, AttributeSet, DetectorConfig, EngineConfig, FaceEngine, RgbImage,
+    decode_image, AttributeSet, DetectorConfig, EngineConfig, FaceEngine, Precision, Precisions,
+    RgbImage,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,10 +61,16 @@ fn main() {
         "median ms per photo over {runs} rounds of {} photos\n",
         PHOTOS.len()
     );
-    println!("| stage | 1 thread | {cores} threads |");
-    println!("|---|---|---|");
+    println!(
+        "| stage | fp32, 1 thread | fp32, {cores} threads | int8, 1 thread | int8, {cores} threads |"
+    );
+    println!("|---|---|---|---|---|");
     let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
-    for threads in [1, cores] {
+    let runs_of = |precision| [(precision, 1), (precision, cores)];
+    for (precision, threads) in [Precision::Fp32, Precision::Int8]
+        .into_iter()
+        .flat_map(runs_of)
+    {
         let engine = FaceEngine::load(&EngineConfig {
             model_dir: artifacts.join("models"),
             runtime_library: artifacts.join("onnxruntime/libonnxruntime.so"),
@@ -70,8 +78,10 @@ fn main() {
             execution_providers: vec![ExecutionProvider::Cpu],
             provider_options: Default::default(),
             flip_templates: false,
+            precision: Precisions::all(precision),
+            record_inputs: None,
         })
-        .expect("engine loads (run scripts/fetch-artifacts.sh)");
+        .expect("engine loads (run scripts/setup.sh)");
         let faces: Vec<_> = images
             .iter()
             .map(|image| engine.locate(image, &detector).unwrap().remove(0))
@@ -130,6 +140,7 @@ fn main() {
         }
     }
     for (name, ms) in rows {
-        println!("| {name} | {:.2} | {:.2} |", ms[0], ms[1]);
+        let cells: Vec<String> = ms.iter().map(|ms| format!("{ms:.2}")).collect();
+        println!("| {name} | {} |", cells.join(" | "));
     }
 }

@@ -178,7 +178,8 @@ fn area(b: &BoundingBox) -> f32 {
     (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
 }
 
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
+/// Intersection over union of two boxes.
+pub fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
     let inter = [
         a[0].max(b[0]),
         a[1].max(b[1]),

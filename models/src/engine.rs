@@ -6,7 +6,8 @@ use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::EngineError;
 use crate::landmarks::{LandmarkNetwork, Landmarks};
 use crate::liveness::{Liveness, LivenessNetwork};
-use crate::manifest::{FIX_COMMAND, MANIFEST};
+use crate::manifest::MANIFEST;
+use crate::precision::{Precision, Precisions};
 use crate::providers::{OrtBackend, ProviderOptions};
 use crate::runtime::{load_runtime, Network, SessionSettings};
 use crate::sampling::Patch;
@@ -26,6 +27,9 @@ pub const NETWORKS: [&str; 7] = [
     "fr_gender",
 ];
 
+/// The network that makes templates.
+const TEMPLATE_NETWORK: &str = "fr_feature";
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The directory holding the `fr_*.onnx` files.
@@ -40,6 +44,10 @@ pub struct EngineConfig {
     pub provider_options: ProviderOptions,
     /// Add the mirrored face's output to each template.
     pub flip_templates: bool,
+    /// Which networks run their int8 file.
+    pub precision: Precisions,
+    /// Record every network input in this directory (int8 calibration).
+    pub record_inputs: Option<PathBuf>,
 }
 
 pub struct FaceEngine {
@@ -50,6 +58,10 @@ pub struct FaceEngine {
     attributes: AttributeNetworks,
     /// Each network's manifest name and execution provider.
     providers: Vec<(String, ExecutionProvider)>,
+    /// Each network's manifest name and precision.
+    precisions: Vec<(String, Precision)>,
+    /// What made the templates: see `template_model`.
+    template_model: String,
     runtime_library: PathBuf,
     flip_templates: bool,
 }
@@ -86,17 +98,18 @@ pub struct LocatedFace {
 
 impl FaceEngine {
     pub fn load(config: &EngineConfig) -> Result<FaceEngine, EngineError> {
-        let missing: Vec<String> = NETWORKS
+        let specs = NETWORKS.map(|name| MANIFEST.network(name, config.precision.of(name)));
+        let missing: Vec<_> = specs
             .iter()
-            .map(|name| MANIFEST.model(name))
             .filter(|spec| !config.model_dir.join(&spec.file).is_file())
-            .map(|spec| spec.file.clone())
             .collect();
-        if !missing.is_empty() {
+        if let Some(first) = missing.first() {
+            let files: Vec<&str> = missing.iter().map(|spec| spec.file.as_str()).collect();
             return Err(EngineError::Setup(format!(
-                "model files missing from {}: {}; run `{FIX_COMMAND}` to install them",
+                "model files missing from {}: {}; run `{}` to install them",
                 config.model_dir.display(),
-                missing.join(", ")
+                files.join(", "),
+                first.fix()
             )));
         }
         let environment = load_runtime(&config.runtime_library)?;
@@ -115,8 +128,7 @@ impl FaceEngine {
                 list(&runnable.present)
             );
         }
-        let load = |name: &str| {
-            let spec = MANIFEST.model(name);
+        let load = |spec: &crate::ModelSpec| {
             // Networks on 64x64 inputs or smaller finish before a second
             // thread pays for itself (measured: SSR-Net age and gender ran
             // slower on 2 threads than on 1).
@@ -126,15 +138,28 @@ impl FaceEngine {
                 candidates: &runnable.present,
                 options: &config.provider_options,
                 threads: if small { 1 } else { config.threads },
+                record_inputs: config.record_inputs.as_deref(),
             };
-            Network::load(spec, &config.model_dir, &settings)
+            Network::load(
+                spec,
+                config.precision.of(&spec.name),
+                &config.model_dir,
+                &settings,
+            )
         };
-        let networks = NETWORKS.map(load);
+        let networks = specs.each_ref().map(load);
         let providers = networks
             .iter()
             .flatten()
             .map(|network| (network.name().to_string(), network.provider()))
             .collect();
+        let precisions = networks
+            .iter()
+            .flatten()
+            .map(|network| (network.name().to_string(), network.precision()))
+            .collect();
+        let template_model =
+            template_model(config.precision.of(TEMPLATE_NETWORK), config.flip_templates);
         let [detect, landmark, feature, liveness, pose, age, gender] = networks;
         Ok(FaceEngine {
             detector: Detector::new(detect?),
@@ -147,6 +172,8 @@ impl FaceEngine {
                 pose: pose?,
             },
             providers,
+            precisions,
+            template_model,
             runtime_library: config.runtime_library.clone(),
             flip_templates: config.flip_templates,
         })
@@ -155,6 +182,23 @@ impl FaceEngine {
     /// Each network by manifest name, with the execution provider it runs on.
     pub fn providers(&self) -> &[(String, ExecutionProvider)] {
         &self.providers
+    }
+
+    /// Each network by manifest name, with the precision it runs in.
+    pub fn precisions(&self) -> &[(String, Precision)] {
+        &self.precisions
+    }
+
+    /// Names what makes the templates: the template network's precision,
+    /// the start of its file's sha256, and `+flip` when mirrored faces are
+    /// added. Templates with different names must never be compared.
+    pub fn template_model(&self) -> &str {
+        &self.template_model
+    }
+
+    /// The precision of the template network.
+    pub fn template_precision(&self) -> Precision {
+        self.templates.precision()
     }
 
     /// The ONNX Runtime library the networks run on.
@@ -264,6 +308,18 @@ impl FaceEngine {
         self.attributes
             .estimate(image, &face.detection.bbox, &points, &aligned.0, wanted)
     }
+}
+
+/// What makes templates in `precision`, with or without the mirrored face
+/// (see `FaceEngine::template_model`), e.g. `fr_feature-int8-0a1b2c3d+flip`.
+pub fn template_model(precision: Precision, flip: bool) -> String {
+    let spec = MANIFEST.network(TEMPLATE_NETWORK, precision);
+    format!(
+        "{}-{precision}-{}{}",
+        spec.name,
+        &spec.sha256[..8],
+        if flip { "+flip" } else { "" }
+    )
 }
 
 /// Providers as the config writes them: `["cuda", "cpu"]`.

@@ -16,6 +16,7 @@ mod error;
 mod landmarks;
 mod liveness;
 mod manifest;
+mod precision;
 mod providers;
 mod runtime;
 mod sampling;
@@ -24,14 +25,16 @@ mod template;
 pub use align::FivePoints;
 pub use attributes::{AttributeSet, Attributes, HeadPose};
 pub use decode::{decode_image, DecodedImage};
-pub use detector::{BoundingBox, Detection, DetectorConfig};
+pub use detector::{iou, BoundingBox, Detection, DetectorConfig};
+pub use engine::template_model;
 pub use engine::{
-    AlignedFace, AnalysisRequest, EngineConfig, FaceAnalysis, FaceEngine, LocatedFace,
+    AlignedFace, AnalysisRequest, EngineConfig, FaceAnalysis, FaceEngine, LocatedFace, NETWORKS,
 };
 pub use error::EngineError;
 pub use landmarks::Landmarks;
 pub use liveness::Liveness;
 pub use manifest::{ModelSpec, MANIFEST};
+pub use precision::{Precision, Precisions};
 pub use providers::{CudaOptions, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions};
 pub use template::{Template, TEMPLATE_DIMENSION};
 

@@ -3,6 +3,7 @@
 //! shapes. `scripts/fetch-artifacts.sh` installs files by the same list.
 
 use crate::error::EngineError;
+use crate::precision::Precision;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -11,6 +12,10 @@ use std::sync::LazyLock;
 
 /// The command that installs or repairs the artifacts.
 pub const FIX_COMMAND: &str = "scripts/fetch-artifacts.sh";
+
+/// The command that makes the int8 files from the float32 ones (the
+/// quantizer needs Python packages the fetcher does without).
+pub const QUANTIZE_COMMAND: &str = "scripts/setup.sh";
 
 const MANIFEST_TEXT: &str = include_str!("../manifest.toml");
 
@@ -21,7 +26,17 @@ pub static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
     pub models: Vec<ModelSpec>,
+    pub quantized: Vec<QuantizedSpec>,
     pub onnxruntime: RuntimeSpec,
+}
+
+/// An int8 variant of a float32 model, made by `scripts/quantize.py`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuantizedSpec {
+    /// The float32 model it is made from.
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +49,9 @@ pub struct ModelSpec {
     pub sha256: String,
     pub input: TensorSpec,
     pub outputs: Vec<TensorSpec>,
+    /// What makes the file when it is missing or wrong.
+    #[serde(skip)]
+    pub fix_command: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,21 +74,49 @@ impl Manifest {
             .find(|m| m.name == name)
             .unwrap_or_else(|| panic!("models/manifest.toml lists no model `{name}`"))
     }
+
+    /// The named network's file in `precision`: the int8 variant has the
+    /// same tensors under another file and hash.
+    pub fn network(&self, name: &str, precision: Precision) -> ModelSpec {
+        let spec = self.model(name).clone();
+        match precision {
+            Precision::Fp32 => spec,
+            Precision::Int8 => {
+                let quantized = self
+                    .quantized
+                    .iter()
+                    .find(|q| q.name == name)
+                    .unwrap_or_else(|| panic!("models/manifest.toml has no int8 `{name}`"));
+                ModelSpec {
+                    file: quantized.file.clone(),
+                    sha256: quantized.sha256.clone(),
+                    fix_command: Some(QUANTIZE_COMMAND),
+                    ..spec
+                }
+            }
+        }
+    }
 }
 
 impl ModelSpec {
+    /// The command that installs or repairs this file.
+    pub fn fix(&self) -> &'static str {
+        self.fix_command.unwrap_or(FIX_COMMAND)
+    }
+
     /// The model's file in `dir`, after checking its sha256.
     pub fn verified_path(&self, dir: &Path) -> Result<PathBuf, EngineError> {
+        let fix = self.fix();
         let path = dir.join(&self.file);
         let actual = sha256_file(&path).map_err(|e| {
             EngineError::Setup(format!(
-                "model file {} cannot be read ({e}); run `{FIX_COMMAND}` to install it",
+                "model file {} cannot be read ({e}); run `{fix}` to install it",
                 path.display()
             ))
         })?;
         if actual != self.sha256 {
             return Err(EngineError::Setup(format!(
-                "model file {} is corrupt: sha256 {actual}, expected {}; run `{FIX_COMMAND}` to repair it",
+                "model file {} is corrupt: sha256 {actual}, expected {}; run `{fix}` to repair it",
                 path.display(),
                 self.sha256
             )));
@@ -112,6 +158,11 @@ mod tests {
                 .source
                 .starts_with("npm:faceplugin-face-recognition-js@0.0.1"));
             assert_eq!(spec.license, "MIT");
+            let int8 = MANIFEST.network(name, Precision::Int8);
+            assert_ne!(int8.file, spec.file, "{name}");
+            assert_eq!(int8.sha256.len(), 64, "{name}");
+            assert_eq!(int8.input.shape, spec.input.shape, "{name}");
+            assert_eq!(int8.fix(), QUANTIZE_COMMAND);
         }
     }
 

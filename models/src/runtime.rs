@@ -4,6 +4,7 @@
 
 use crate::error::EngineError;
 use crate::manifest::{ModelSpec, FIX_COMMAND};
+use crate::precision::Precision;
 use crate::providers::{dispatch, ProviderOptions};
 use facegate_hal::{choose, ExecutionProvider};
 use ndarray::Array4;
@@ -11,6 +12,8 @@ use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -47,7 +50,11 @@ pub fn load_runtime(library: &Path) -> Result<&'static Environment, EngineError>
 pub struct Network {
     name: String,
     provider: ExecutionProvider,
+    precision: Precision,
     session: Mutex<Session>,
+    /// Where every input is appended, raw float32, when recording the
+    /// inputs the int8 calibration is computed from.
+    recorder: Option<Mutex<File>>,
 }
 
 /// How a network's sessions are made.
@@ -57,6 +64,8 @@ pub struct SessionSettings<'a> {
     pub candidates: &'a [ExecutionProvider],
     pub options: &'a ProviderOptions,
     pub threads: usize,
+    /// A directory to record each network's inputs in (`NAME.f32`).
+    pub record_inputs: Option<&'a Path>,
 }
 
 impl Network {
@@ -64,6 +73,7 @@ impl Network {
     /// logging each that refused.
     pub fn load(
         spec: &ModelSpec,
+        precision: Precision,
         model_dir: &Path,
         settings: &SessionSettings,
     ) -> Result<Network, EngineError> {
@@ -83,11 +93,40 @@ impl Network {
             spec.name,
             chosen.provider
         );
+        let recorder = match settings.record_inputs {
+            Some(dir) => {
+                let path = dir.join(format!("{}.f32", spec.name));
+                let file = File::create(&path).map_err(|e| {
+                    EngineError::Setup(format!("cannot record inputs in {}: {e}", path.display()))
+                })?;
+                Some(Mutex::new(file))
+            }
+            None => None,
+        };
         Ok(Network {
             name: spec.name.clone(),
             provider: chosen.provider,
+            precision,
             session: Mutex::new(chosen.loaded),
+            recorder,
         })
+    }
+
+    /// The precision of the file it runs.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn record(&self, input: &Array4<f32>) -> Result<(), EngineError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
+        let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut file = recorder
+            .lock()
+            .map_err(|_| EngineError::Inference(format!("{} recorder poisoned", self.name)))?;
+        file.write_all(&bytes)
+            .map_err(|e| EngineError::Inference(format!("recording {}'s input: {e}", self.name)))
     }
 
     /// The manifest name.
@@ -103,6 +142,7 @@ impl Network {
     /// Runs the network on `input` (its one input, `input`) and returns the
     /// named outputs, flattened.
     pub fn run(&self, input: &Array4<f32>, outputs: &[&str]) -> Result<Vec<Vec<f32>>, EngineError> {
+        self.record(input)?;
         let tensor = TensorRef::from_array_view(input.view())?;
         let mut session = self
             .session

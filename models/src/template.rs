@@ -45,6 +45,10 @@ impl TemplateNetwork {
         TemplateNetwork { network }
     }
 
+    pub fn precision(&self) -> crate::Precision {
+        self.network.precision()
+    }
+
     fn raw(&self, aligned: &Patch) -> Result<Vec<f32>, EngineError> {
         let input = aligned.bgr_tensor(|_, v| (v - 127.0) / 128.0);
         Ok(self.network.run(&input, &["output"])?.remove(0))

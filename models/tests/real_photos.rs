@@ -29,6 +29,8 @@ fn config() -> EngineConfig {
         execution_providers: vec![ExecutionProvider::Cpu],
         provider_options: Default::default(),
         flip_templates: false,
+        precision: Default::default(),
+        record_inputs: None,
     }
 }
 

@@ -82,10 +82,27 @@ impl Daemon {
     /// points at the artifacts, also has `lines`.
     pub fn start_with_engine(lines: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let config = format!("{}{lines}\n", engine_config());
-        let mut daemon = Daemon::spawn(dir.path(), &config, &[]);
+        let mut daemon = Daemon::start_in_with_engine(dir.path(), lines);
         daemon._owned_dir = Some(dir);
         daemon
+    }
+
+    /// A daemon on `data_dir`, which outlives it (for restarts), whose
+    /// [engine] section, which points at the artifacts, also has `lines`.
+    pub fn start_in_with_engine(data_dir: &Path, lines: &str) -> Daemon {
+        Daemon::start_in_with_engine_and_args(data_dir, lines, "", &[])
+    }
+
+    /// `start_in_with_engine`, with the other sections `config` and extra
+    /// `serve` arguments.
+    pub fn start_in_with_engine_and_args(
+        data_dir: &Path,
+        lines: &str,
+        config: &str,
+        args: &[&str],
+    ) -> Daemon {
+        let config = format!("{}{lines}\n{config}", engine_config());
+        Daemon::spawn(data_dir, &config, args)
     }
 
     /// `start_in` with extra `serve` arguments.
@@ -271,6 +288,21 @@ pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Runs `facegate serve` on a config file holding `text`, which must stop
+/// it: returns what it wrote to stderr.
+pub fn refused_config(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new(BINARY)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the daemon accepted {text}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The installed artifacts (`scripts/fetch-artifacts.sh`).

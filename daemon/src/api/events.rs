@@ -11,6 +11,7 @@ use super::Api;
 use crate::core::bus::{Delivery, SubscriberDto, Subscription};
 use crate::core::counters::CountersDto;
 use crate::core::event::{DoorEvent, EventDto};
+use crate::score::Scale;
 use crate::store::free_space;
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
@@ -114,7 +115,10 @@ fn storage_status(api: &Api) -> StorageDto {
 
 pub fn status(api: &Api) -> Result<Response, Problem> {
     Ok(Response::json(&StatusDto {
-        edge: api.core.counters.snapshot(api.core.catalog.indexed_faces()),
+        edge: api.core.counters.snapshot(
+            api.core.catalog.indexed_faces(),
+            Scale::of_engine(&api.core.engine),
+        ),
         engine: EngineStatus::of(&api.core.engine),
         storage: storage_status(api),
         biometric: api.admission.snapshot(),

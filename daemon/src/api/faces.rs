@@ -9,7 +9,7 @@ use super::biometrics::{
 use super::body::{read_json, JsonObject};
 use super::problem::Problem;
 use super::{new_id, Api};
-use crate::score::confidence_of;
+use crate::score::Scale;
 use crate::store::Face;
 use facegate_hal::ResourceId;
 use facegate_models::{AttributeSet, FaceAnalysis};
@@ -49,11 +49,18 @@ pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let reference = probe_face(api, &body, "referenceImage")?;
     let cosine = probe.template.similarity(&reference.template);
     let details = |face: &FaceAnalysis| {
-        FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, ""))
+        FaceAttributesDto::from(&Face::from_analysis(
+            face,
+            api.core.engine.template_model(),
+            new_id(),
+            None,
+            "",
+        ))
     };
     Ok(Response::json(&VerificationResponse {
         // Rounded to 0.01: finer than any threshold needs, and stable.
-        confidence: (confidence_of(cosine) * 100.0).round() / 100.0,
+        confidence: (Scale::of_engine(&api.core.engine).confidence_of(cosine) * 100.0).round()
+            / 100.0,
         probe_face_details: details(&probe),
         reference_face_details: details(&reference),
     }))

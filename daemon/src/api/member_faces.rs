@@ -77,6 +77,7 @@ fn enrol(
     let face = largest_face(api, &decoded.pixels, detector, REPORTED, &path)?;
     let record = Face::from_analysis(
         &face,
+        api.core.engine.template_model(),
         new_id(),
         Some(member_id.to_string()),
         &decoded.stored.id,

@@ -9,7 +9,7 @@ use super::problem::Problem;
 use super::watchlist_members::LabelDto;
 use super::{new_id, Api, ID_MAX_CHARS};
 use crate::gallery::Scope;
-use crate::score::{cosine_for_score, score_of};
+use crate::score::Scale;
 use crate::store::Face;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
@@ -108,7 +108,8 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
             "image: no face was found in the image",
         ));
     }
-    let min_cosine = cosine_for_score(threshold);
+    let scale = Scale::of_engine(&api.core.engine);
+    let min_cosine = scale.cosine_for_score(threshold);
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
         let candidates =
@@ -139,7 +140,7 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
                     continue; // deleted since the scan
                 };
                 results.push(MatchResult {
-                    score: score_of(candidate.cosine),
+                    score: scale.score_of(candidate.cosine),
                     watchlist_member_id: Some(member.id.clone()),
                     display_name: member.display_name.clone(),
                     full_name: member.full_name.clone(),
@@ -156,7 +157,13 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
         responses.push(SearchResponse {
             match_results: results,
             spoof_check_result: spoof_check(api, &image.pixels, face, &spoof)?,
-            face: FaceAttributesDto::from(&Face::from_analysis(face, new_id(), None, "")),
+            face: FaceAttributesDto::from(&Face::from_analysis(
+                face,
+                api.core.engine.template_model(),
+                new_id(),
+                None,
+                "",
+            )),
         });
     }
     Ok(Response::json(&responses))

@@ -6,7 +6,7 @@
 use super::progress::Progress;
 use super::svg::Canvas;
 use super::{largest_template, people, read_image};
-use crate::score::{cosine_for_score, score_of};
+use crate::score::Scale;
 use facegate_models::{FaceEngine, Template};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -123,6 +123,7 @@ pub fn run(
     max_pixels: u64,
     plot_path: Option<&Path>,
 ) -> Result<String, String> {
+    let scale = Scale::of_engine(engine);
     let templates = templates(engine, images, max_pixels)?;
     let (impostor, genuine) = all_pairs(&templates);
     let mut report = format!(
@@ -136,7 +137,7 @@ pub fn run(
     let mut rows = Vec::new();
     for score in (0..=100).step_by(5) {
         let target = 10f64.powf(-f64::from(score) / 10.0);
-        let cosine = cosine_for_score(score);
+        let cosine = scale.cosine_for_score(score);
         let (far, tar) = (rate_at(&impostor, cosine), rate_at(&genuine, cosine));
         // The empirical cosine whose FAR is the target, where measurable.
         let index = (target * impostor.len() as f64).floor() as usize;
@@ -152,8 +153,8 @@ pub fn run(
         rows.push((score, far, tar));
     }
     let at_default = (
-        rate_at(&impostor, cosine_for_score(40)),
-        rate_at(&genuine, cosine_for_score(40)),
+        rate_at(&impostor, scale.cosine_for_score(40)),
+        rate_at(&genuine, scale.cosine_for_score(40)),
     );
     let _ = write!(
         report,
@@ -161,7 +162,7 @@ pub fn run(
         at_default.0,
         at_default.1,
         impostor.first().copied().unwrap_or(f32::NAN),
-        score_of(impostor.first().copied().unwrap_or(-1.0))
+        scale.score_of(impostor.first().copied().unwrap_or(-1.0))
     );
     if let Some(path) = plot_path {
         std::fs::write(path, plot(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;

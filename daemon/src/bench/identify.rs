@@ -24,7 +24,13 @@ use super::progress::Progress;
 use super::protocol::tar_at_far;
 use super::svg::Canvas;
 use super::{largest_face, people, quantile, read_image};
-use crate::score::confidence_of;
+use crate::score::Scale;
+
+/// The score normalisation of the identification benchmark, which runs on
+/// float32 templates (`facegate bench identify` refuses int8).
+fn confidence_of(cosine: f32) -> f64 {
+    Scale::FP32.confidence_of(cosine)
+}
 use facegate_models::{AttributeSet, FaceEngine, Template};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -54,6 +60,11 @@ pub enum Part {
 enum Side {
     Gallery,
     Stranger,
+}
+
+/// The part a person (folder name) belongs to.
+pub fn part_of(name: &str) -> Part {
+    assign(name).0
 }
 
 fn assign(name: &str) -> (Part, Side) {

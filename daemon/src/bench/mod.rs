@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod calibrate;
+pub mod calibration_inputs;
 pub mod gallery;
 pub mod identify;
 pub mod lfw;

@@ -1,7 +1,7 @@
 //! What the edge loop counts, reported at `GET /api/facegate/v1/Status`.
 
 use super::health::{CameraHealth, CameraHealthDto, CameraState, RelayHealth, RelayHealthDto};
-use crate::score::{expected_refusal_rate, expected_stranger_rate, threshold_for_stranger_rate};
+use crate::score::{expected_stranger_rate, threshold_for_stranger_rate, Scale};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +85,7 @@ impl Counters {
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
-    pub fn snapshot(&self, gallery_faces: usize) -> CountersDto {
+    pub fn snapshot(&self, gallery_faces: usize, scale: &Scale) -> CountersDto {
         let processed = self.frames_processed.load(Ordering::Relaxed);
         let mean = |micros: &AtomicU64| {
             micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
@@ -113,7 +113,7 @@ impl Counters {
                 gallery_faces,
                 threshold,
                 expected_stranger_rate: expected_stranger_rate(threshold, gallery_faces),
-                expected_member_refusal_rate: expected_refusal_rate(threshold),
+                expected_member_refusal_rate: scale.expected_refusal_rate(threshold),
             }
         });
         CountersDto {

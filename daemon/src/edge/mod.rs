@@ -18,7 +18,7 @@ use crate::core::counters::add_micros;
 use crate::core::event::{DoorEvent, NamedMember, Outcome};
 use crate::core::Core;
 use crate::gallery::Scope;
-use crate::score::{score_of, threshold_for_stranger_rate};
+use crate::score::{threshold_for_stranger_rate, Scale};
 use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
 use capture::Latest;
 pub use decision::Rules;
@@ -249,7 +249,7 @@ fn observe(core: &Core, frame: Frame, settings: &EdgeSettings) -> Observed {
                 .into_iter()
                 .next();
             let matched = best.map(|candidate| Match {
-                score: score_of(candidate.cosine),
+                score: Scale::of_engine(&core.engine).score_of(candidate.cosine),
                 // The index names the member's watchlists within the scope;
                 // the store holds their thresholds.
                 watchlists: candidate
@@ -394,6 +394,7 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
     let image = StoredImage::jpeg(face_image.clone());
     let mut record = Face::from_analysis(
         &face.analysis,
+        core.engine.template_model(),
         uuid::Uuid::new_v4().to_string(),
         None,
         &image.id,

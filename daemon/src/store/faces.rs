@@ -161,6 +161,37 @@ impl Store {
         }
         Ok(enrolled)
     }
+
+    /// Every face, enrolled or not, whose template `model` did not make:
+    /// the face-data migration's work.
+    pub fn faces_not_made_by(&self, model: &str) -> Result<Vec<Face>, StoreError> {
+        let txn = self.read()?;
+        let mut faces = Vec::new();
+        for entry in txn.open_table(FACES)?.iter()? {
+            let face: Face = super::records::decode(entry?.1.value())?;
+            if face.template_model != model {
+                faces.push(face);
+            }
+        }
+        Ok(faces)
+    }
+
+    /// Replaces the templates (and template model and quality) of stored
+    /// faces, in one transaction; a face deleted meanwhile stays deleted.
+    pub fn replace_templates(&self, updated: &[Face]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            for new in updated {
+                let stored: Option<Face> = get_record(&txn.open_table(FACES)?, &new.id)?;
+                if let Some(mut face) = stored {
+                    face.template.clone_from(&new.template);
+                    face.template_quality = new.template_quality;
+                    face.template_model.clone_from(&new.template_model);
+                    put_face(txn, &face)?;
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 fn put_face(txn: &WriteTransaction, face: &Face) -> Result<(), StoreError> {

@@ -3,7 +3,8 @@
 
 use super::events::Event;
 use super::records::{Face, Timestamp};
-use serde::Deserialize;
+use facegate_models::{template_model, Precision};
+use serde::{Deserialize, Serialize};
 
 /// `Face` up to schema 4.
 #[derive(Deserialize)]
@@ -31,9 +32,72 @@ pub struct FaceV4 {
     updated_at: Option<Timestamp>,
 }
 
-impl From<FaceV4> for Face {
-    fn from(old: FaceV4) -> Face {
+/// `Face` in schema 5: no `template_model`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceV5 {
+    id: String,
+    member_id: Option<String>,
+    image_id: String,
+    template: Vec<f32>,
+    template_quality: i32,
+    quality: i32,
+    bbox: [f32; 4],
+    left_eye: [f32; 2],
+    right_eye: [f32; 2],
+    age: Option<f32>,
+    gender: Option<f32>,
+    yaw: Option<f32>,
+    pitch: Option<f32>,
+    roll: Option<f32>,
+    sharpness: Option<f32>,
+    brightness: Option<f32>,
+    face_order: i32,
+    faces_in_image: i32,
+    created_at: Timestamp,
+    updated_at: Option<Timestamp>,
+    tracklet_id: Option<String>,
+    frame_id: Option<String>,
+    liveness: Option<f32>,
+}
+
+impl From<FaceV5> for Face {
+    /// Up to schema 5 the only template network was the float32
+    /// fr_feature, and whether mirrored faces were added was not recorded:
+    /// the plain float32 model is assumed (the one the default config
+    /// uses), so an fp32 deployment keeps its templates.
+    fn from(old: FaceV5) -> Face {
         Face {
+            id: old.id,
+            member_id: old.member_id,
+            image_id: old.image_id,
+            template: old.template,
+            template_quality: old.template_quality,
+            quality: old.quality,
+            bbox: old.bbox,
+            left_eye: old.left_eye,
+            right_eye: old.right_eye,
+            age: old.age,
+            gender: old.gender,
+            yaw: old.yaw,
+            pitch: old.pitch,
+            roll: old.roll,
+            sharpness: old.sharpness,
+            brightness: old.brightness,
+            face_order: old.face_order,
+            faces_in_image: old.faces_in_image,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+            tracklet_id: old.tracklet_id,
+            frame_id: old.frame_id,
+            liveness: old.liveness,
+            template_model: template_model(Precision::Fp32, false),
+        }
+    }
+}
+
+impl From<FaceV4> for FaceV5 {
+    fn from(old: FaceV4) -> FaceV5 {
+        FaceV5 {
             id: old.id,
             member_id: old.member_id,
             image_id: old.image_id,
@@ -148,8 +212,40 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         let migrated = store.enrolled_faces().unwrap();
-        assert_eq!(migrated, [Face::from(face)]);
+        assert_eq!(migrated, [Face::from(FaceV5::from(face))]);
         assert_eq!(migrated[0].template, vec![0.25; 4]);
         assert_eq!(store.event(3).unwrap(), Some(Event::from(event)));
+    }
+
+    #[test]
+    fn a_version_5_database_records_that_the_float32_network_made_its_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut face = super::super::testing::face("f1", "ann", vec![0.5; 4], vec![1; 4]).0;
+        face.liveness = Some(90.0);
+        // postcard is positional: a schema-5 face is this face without its
+        // last field, and an empty string encodes as one byte.
+        let unrecorded = Face {
+            template_model: String::new(),
+            ..face.clone()
+        };
+        let bytes = encode(&unrecorded).unwrap();
+        let old: FaceV5 = super::super::records::decode(&bytes[..bytes.len() - 1]).unwrap();
+        store
+            .write(|txn| -> Result<(), StoreError> {
+                txn.open_table(FACES)?
+                    .insert("f1", encode(&old)?.as_slice())?;
+                txn.open_table(META)?.insert("schema_version", 5)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let migrated = store.enrolled_faces().unwrap();
+        assert_eq!(migrated, [face]);
+        assert_eq!(
+            migrated[0].template_model,
+            template_model(Precision::Fp32, false)
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! postcard is not self-describing: a change to any of these structs is a
 //! schema change and needs a migration in `schema.rs`.
 
-use facegate_models::FaceAnalysis;
+use facegate_models::{template_model, FaceAnalysis, Precision};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,11 +97,15 @@ pub struct Face {
     pub frame_id: Option<String>,
     /// 0..100, when the liveness check ran.
     pub liveness: Option<f32>,
+    /// What made `template` (`FaceEngine::template_model`): templates of
+    /// different models are never compared, so a face whose model is not
+    /// the engine's is re-computed from its image at start.
+    pub template_model: String,
 }
 
 impl Face {
     /// A face known only by its template (synthetic galleries, tests): no
-    /// box, eyes or attributes.
+    /// box, eyes or attributes; made by the default (fp32) template model.
     pub fn with_template(id: &str, member_id: &str, image_id: &str, template: Vec<f32>) -> Face {
         Face {
             id: id.to_string(),
@@ -127,6 +131,7 @@ impl Face {
             tracklet_id: None,
             frame_id: None,
             liveness: None,
+            template_model: template_model(Precision::Fp32, false),
         }
     }
 
@@ -134,6 +139,7 @@ impl Face {
     /// in the stored image `image_id`.
     pub fn from_analysis(
         analysis: &FaceAnalysis,
+        template_model: &str,
         id: String,
         member_id: Option<String>,
         image_id: &str,
@@ -165,6 +171,7 @@ impl Face {
             tracklet_id: None,
             frame_id: None,
             liveness: analysis.liveness.map(|l| l.score),
+            template_model: template_model.to_string(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Table layout, the stored schema version, and migrations.
 
 use super::events::Event;
+use super::legacy::FaceV5;
 use super::records::{decode, encode, Face, Timestamp};
 use super::StoreError;
 use redb::{
@@ -10,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -22,24 +23,40 @@ const MIGRATIONS: &[Migration] = &[
     add_event_log,
     index_image_users,
     add_camera_faces,
+    add_template_models,
 ];
 
-/// 4 -> 5: faces the camera saw. Faces gain their tracklet, frame and
-/// liveness, events the face they decided on; both are re-encoded.
-fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(CAMERA_FACES)?;
+/// 5 -> 6: each face records the template model that made its template.
+fn add_template_models(txn: &WriteTransaction) -> Result<(), StoreError> {
+    reencode_faces::<FaceV5, Face>(txn)
+}
+
+/// Re-encodes every face from the layout `Old` to `New`.
+fn reencode_faces<Old, New>(txn: &WriteTransaction) -> Result<(), StoreError>
+where
+    Old: serde::de::DeserializeOwned + Into<New>,
+    New: serde::Serialize,
+{
     let mut faces = txn.open_table(FACES)?;
     let upgraded: Vec<(String, Vec<u8>)> = faces
         .iter()?
         .map(|entry| {
             let (id, bytes) = entry?;
-            let face: Face = decode::<super::legacy::FaceV4>(bytes.value())?.into();
+            let face: New = decode::<Old>(bytes.value())?.into();
             Ok((id.value().to_string(), encode(&face)?))
         })
         .collect::<Result<_, StoreError>>()?;
     for (id, bytes) in &upgraded {
         faces.insert(id.as_str(), bytes.as_slice())?;
     }
+    Ok(())
+}
+
+/// 4 -> 5: faces the camera saw. Faces gain their tracklet, frame and
+/// liveness, events the face they decided on; both are re-encoded.
+fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CAMERA_FACES)?;
+    reencode_faces::<super::legacy::FaceV4, FaceV5>(txn)?;
     let mut events = txn.open_table(EVENTS)?;
     let upgraded: Vec<(u64, Vec<u8>)> = events
         .iter()?
