@@ -104,17 +104,19 @@ fn enrolled(people: &[(&str, &str, &str)]) -> tempfile::TempDir {
 #[test]
 fn a_member_who_comes_back_within_the_debounce_does_not_open_again_but_after_it_does() {
     let data = enrolled(&[("obama", "obama.jpg", "staff")]);
-    // At 5 fps: there at 0 s, gone for 3 s, back at 3.8 s (within 6 s of
-    // the open), gone for 4 s, back at 8.6 s (after).
+    // At 5 fps: there at 0 s, gone for 5 s, back at 5.8 s (within 10 s of
+    // the open), gone for 6 s, back at 12.6 s (after). The gaps are long
+    // enough for a loaded machine whose loop stalls a few seconds: the
+    // person must be seen gone between visits.
     let shots = [
         ("obama2.jpg", 4),
-        ("blank", 15),
+        ("blank", 25),
         ("obama2.jpg", 4),
-        ("blank", 20),
+        ("blank", 30),
         ("obama2.jpg", 4),
     ];
-    let edge = "debounce_seconds = 6.0\ncooldown_seconds = 0.0\n";
-    let (decided, relay) = play(data.path(), edge, &scene(&shots), 47);
+    let edge = "debounce_seconds = 10.0\ncooldown_seconds = 0.0\n";
+    let (decided, relay) = play(data.path(), edge, &scene(&shots), 67);
     assert_eq!(
         decided,
         [
@@ -132,15 +134,16 @@ fn nobody_opens_during_the_cooldown_and_the_next_member_does_after_it() {
         ("obama", "obama.jpg", "staff"),
         ("biden", "biden.jpg", "staff"),
     ]);
-    // Biden right after Obama's open (cooldown), then again 3.8 s later.
+    // Biden for 1.6 s right after Obama's open (cooldown), then again
+    // 5 s later; long enough for a loaded machine whose loop stalls.
     let shots = [
         ("obama2.jpg", 4),
-        ("biden.jpg", 4),
-        ("blank", 15),
+        ("biden.jpg", 8),
+        ("blank", 25),
         ("biden.jpg", 4),
     ];
-    let edge = "debounce_seconds = 0.0\ncooldown_seconds = 2.5\n";
-    let (decided, relay) = play(data.path(), edge, &scene(&shots), 27);
+    let edge = "debounce_seconds = 0.0\ncooldown_seconds = 4.0\n";
+    let (decided, relay) = play(data.path(), edge, &scene(&shots), 41);
     assert_eq!(
         decided,
         [
