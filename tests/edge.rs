@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::door::{occurrences, pty, scene, start_door, wait_until_played, CLOSE, OPEN};
+use common::door::{
+    door_on_pty, occurrences, pty, scene, start_door, wait_until_played, CLOSE, OPEN,
+};
 use common::Daemon;
 use serde_json::json;
 use std::io::Read;
@@ -62,15 +64,7 @@ fn play(
     scene: &tempfile::TempDir,
     frames: u64,
 ) -> (Vec<(String, String)>, Vec<u8>) {
-    let (mut board, port) = pty();
-    let mut daemon = start_door(
-        data,
-        &format!("[edge]\npulse_ms = 100\n{edge}"),
-        scene.path(),
-        5,
-        &format!("serial:{port}"),
-        &[],
-    );
+    let (mut daemon, mut board) = door(data, edge, scene);
     wait_until_played(&daemon, frames);
     let decided = decisions(&daemon);
     assert!(daemon.terminate());
@@ -323,16 +317,11 @@ fn a_relay_board_unplugged_and_plugged_back_is_reconnected_and_opens_for_the_nex
 /// Starts a daemon on `data` replaying `scene` at 5 fps into a relay on a
 /// fresh pty; returns it with the relay board's side.
 fn door(data: &std::path::Path, edge: &str, scene: &tempfile::TempDir) -> (Daemon, std::fs::File) {
-    let (board, port) = pty();
-    let daemon = start_door(
+    door_on_pty(
         data,
         &format!("[edge]\npulse_ms = 100\n{edge}"),
         scene.path(),
-        5,
-        &format!("serial:{port}"),
-        &[],
-    );
-    (daemon, board)
+    )
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod proto {
     include!(concat!(env!("OUT_DIR"), "/client/innovatrics.smartface.rs"));
 }
 
-use common::door::{occurrences, pty, scene, start_door, wait_until_played, OPEN};
+use common::door::{door_on_pty, occurrences, scene, start_door, wait_until_played, OPEN};
 use common::{wait_until, Daemon};
 use proto::access_notification_service_client::AccessNotificationServiceClient;
 use proto::{AccessNotification, AccessNotificationRequest, BlockReason, DenyReason};
@@ -409,19 +409,11 @@ fn six_visits(stuck: usize) -> (Vec<String>, usize, Value) {
     }
     let frames = shots.iter().map(|(_, n)| *n as u64).sum();
     let scene = scene(&shots);
-    let (mut board, port) = pty();
     // A stuck subscriber cannot be sent the end of its stream: shutdown
     // gives up on it after its timeout.
     let config = "[edge]\ndebounce_seconds = 2.0\ncooldown_seconds = 0.0\npulse_ms = 100\n\
                   [grpc]\nbacklog = 2\n[server]\nshutdown_timeout_seconds = 3.0\n";
-    let mut daemon = start_door(
-        data.path(),
-        config,
-        scene.path(),
-        5,
-        &format!("serial:{port}"),
-        &[],
-    );
+    let (mut daemon, mut board) = door_on_pty(data.path(), config, scene.path());
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = Arc::new(Mutex::new(held));
     for _ in 0..stuck {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::door::{occurrences, pty, scene, start_door, wait_until_played, OPEN};
+use common::door::{door_on_pty, occurrences, scene, wait_until_played, OPEN};
 use common::{engine_config, photo_base64, problem, wait_until, Daemon, BINARY};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -395,16 +395,8 @@ fn the_door_keeps_opening_on_a_full_disk_and_counts_the_events_it_cannot_store()
         ("obama2.jpg", 3),
         ("blank", 5),
     ]);
-    let (mut board, port) = pty();
     let config = "[edge]\ndebounce_seconds = 2.0\ncooldown_seconds = 0.0\npulse_ms = 100\n";
-    let mut daemon = start_door(
-        &data,
-        config,
-        scene.path(),
-        5,
-        &format!("serial:{port}"),
-        &[],
-    );
+    let (mut daemon, mut board) = door_on_pty(&data, config, scene.path());
     let mut live = EventStream::open(&daemon);
     let filler = disk.fill();
     let before = status(&daemon);

@@ -102,3 +102,15 @@ pub fn start_door(
     args.extend_from_slice(extra);
     Daemon::start_in_with_args(data, Some(config), &args)
 }
+
+/// A daemon on `data` with `config` replaying `scene` at 5 fps into a relay
+/// on a fresh pty; returns it with the relay board's side.
+pub fn door_on_pty(
+    data: &std::path::Path,
+    config: &str,
+    scene: &std::path::Path,
+) -> (Daemon, std::fs::File) {
+    let (board, port) = pty();
+    let daemon = start_door(data, config, scene, 5, &format!("serial:{port}"), &[]);
+    (daemon, board)
+}

@@ -114,6 +114,15 @@ impl Store {
     /// restarts. The meta table holds numbers, so it is kept in two halves.
     pub fn camera_stream_id(&self) -> Result<uuid::Uuid, StoreError> {
         const HALVES: [&str; 2] = ["camera_stream_id_high", "camera_stream_id_low"];
+        // Read first: a start that finds the id commits (and syncs) nothing.
+        let kept = {
+            let reading = self.read()?;
+            let meta = reading.txn.open_table(schema::META)?;
+            (meta.get(HALVES[0])?.map(|v| v.value())).zip(meta.get(HALVES[1])?.map(|v| v.value()))
+        };
+        if let Some((high, low)) = kept {
+            return Ok(uuid::Uuid::from_u64_pair(high, low));
+        }
         self.write(|txn| {
             let mut meta = txn.open_table(schema::META)?;
             let kept = (meta.get(HALVES[0])?.map(|v| v.value()))
