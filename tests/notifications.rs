@@ -231,7 +231,9 @@ fn every_decision_reaches_each_subscriber_as_it_asked_with_smartface_fields_and_
         ("blank", 10),
     ];
     let scene = scene(&shots);
-    let config = "[edge]\ndebounce_seconds = 60.0\ncooldown_seconds = 0.0\n";
+    // Visits of a few frames: one frame decides, so a loop slowed by a
+    // loaded machine that sees a visit once still decides on it.
+    let config = "[edge]\ndebounce_seconds = 60.0\ncooldown_seconds = 0.0\nevidence_frames = 1\n";
     let daemon = replaying(data.path(), &scene, config);
     let url = daemon.grpc_url();
     let subscribed_at = Instant::now();
@@ -343,7 +345,7 @@ fn every_decision_reaches_each_subscriber_as_it_asked_with_smartface_fields_and_
 fn beyond_loopback_the_api_key_is_asked_and_streams_survive_a_restart_with_the_same_stream_id() {
     let data = obama_enrolled();
     let scene = scene(&[("blank", 30), ("obama2.jpg", 4), ("blank", 5)]);
-    let config = "[server]\napi_key = \"door-key\"\n";
+    let config = "[server]\napi_key = \"door-key\"\n[edge]\nevidence_frames = 1\n";
     let mut daemon = replaying(data.path(), &scene, config);
     let url = daemon.grpc_url();
     let without_key = Subscriber::start(&url, wanting(0, false), &[]);
@@ -412,6 +414,7 @@ fn six_visits(stuck: usize) -> (Vec<String>, usize, Value) {
     // A stuck subscriber cannot be sent the end of its stream: shutdown
     // gives up on it after its timeout.
     let config = "[edge]\ndebounce_seconds = 2.0\ncooldown_seconds = 0.0\npulse_ms = 100\n\
+                  evidence_frames = 1\n\
                   [grpc]\nbacklog = 2\n[server]\nshutdown_timeout_seconds = 3.0\n";
     let (mut daemon, mut board) = door_on_pty(data.path(), config, scene.path());
     let (release, held) = std::sync::mpsc::channel::<()>();

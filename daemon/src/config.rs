@@ -169,8 +169,10 @@ pub struct EdgeConfig {
     pub min_face_size: f32,
     pub max_yaw: f32,
     pub max_pitch: f32,
+    pub min_template_quality: u32,
     pub debounce_seconds: f64,
     pub cooldown_seconds: f64,
+    pub evidence_frames: u64,
     pub events_kept: u64,
     pub faces_kept: u64,
     pub faces_kept_hours: f64,
@@ -296,6 +298,7 @@ impl Config {
         whole("edge.height", u64::from(edge.height), 1, 16_384)?;
         whole("edge.fps", u64::from(edge.fps), 1, 1000)?;
         whole("edge.pulse_ms", edge.pulse_ms, 1, 600_000)?;
+        whole("edge.evidence_frames", edge.evidence_frames, 1, 100)?;
         whole("edge.events_kept", edge.events_kept, 1, 100_000_000)?;
         whole("edge.faces_kept", edge.faces_kept, 0, 10_000_000)?;
         if !(edge.max_stranger_rate > 0.0 && edge.max_stranger_rate <= 1.0) {
@@ -322,6 +325,12 @@ impl Config {
         number("edge.min_face_size", edge.min_face_size, 0.0, 16_384.0)?;
         number("edge.max_yaw", edge.max_yaw, 0.0, 180.0)?;
         number("edge.max_pitch", edge.max_pitch, 0.0, 180.0)?;
+        whole(
+            "edge.min_template_quality",
+            u64::from(edge.min_template_quality),
+            0,
+            100,
+        )?;
         seconds("edge.debounce_seconds", edge.debounce_seconds)?;
         seconds("edge.cooldown_seconds", edge.cooldown_seconds)?;
         if !edge.stream_id.is_empty() && uuid::Uuid::parse_str(&edge.stream_id).is_err() {
@@ -479,6 +488,7 @@ mod tests {
             ("[edge]\ncooldown_seconds = 1e300", "edge.cooldown_seconds"),
             ("[edge]\ndebounce_seconds = nan", "edge.debounce_seconds"),
             ("[edge]\ncooldown_seconds = -1.0", "edge.cooldown_seconds"),
+            ("[edge]\nevidence_frames = 0", "edge.evidence_frames"),
             ("[edge]\npulse_ms = 0", "edge.pulse_ms"),
             (
                 "[edge]\nliveness_threshold = 101.0",

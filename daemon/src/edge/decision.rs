@@ -15,12 +15,18 @@ pub struct Rules {
     /// Degrees either way.
     pub max_yaw: f32,
     pub max_pitch: f32,
+    /// 0..100: faces whose template quality is lower do not decide.
+    pub min_template_quality: i32,
     /// A match in one of these never opens.
     pub deny_watchlists: Vec<String>,
     /// The same member does not open again within this time.
     pub debounce: Duration,
     /// Nobody opens within this time after any open.
     pub cooldown: Duration,
+    /// A face opens only once this many frames of its track in a row
+    /// passed every rule for the same member: one frame that happens to
+    /// resemble a member does not open.
+    pub evidence_frames: usize,
 }
 
 /// The best match of a face: its member, score, and the member's watchlists
@@ -42,6 +48,8 @@ pub struct Observation {
     pub face_size: f32,
     pub yaw: f32,
     pub pitch: f32,
+    /// The template's 0..100 quality.
+    pub template_quality: i32,
 }
 
 impl Observation {
@@ -63,6 +71,7 @@ pub enum Reason {
     Granted,
     FaceTooSmall,
     PoseOutOfRange,
+    PoorQuality,
     Unknown,
     DenyListed,
     NotLive,
@@ -70,6 +79,9 @@ pub enum Reason {
     Cooldown,
     /// Granted, but the relay did not take the command.
     RelayFailed,
+    /// Every rule passed, in fewer frames than the door asks: no decision
+    /// yet, and no event.
+    Confirming,
 }
 
 impl Reason {
@@ -78,12 +90,14 @@ impl Reason {
             Reason::Granted => "granted",
             Reason::FaceTooSmall => "face too small",
             Reason::PoseOutOfRange => "head turned too far",
+            Reason::PoorQuality => "face image too poor",
             Reason::Unknown => "unknown person",
             Reason::DenyListed => "on a deny list",
             Reason::NotLive => "liveness check failed",
             Reason::Debounced => "opened for this person moments ago",
             Reason::Cooldown => "door cooling down after an open",
             Reason::RelayFailed => "relay failed",
+            Reason::Confirming => "confirming in the next frames",
         }
     }
 }
@@ -94,9 +108,11 @@ impl Reason {
     pub fn outcome(self, until: Option<Instant>) -> Outcome {
         match self {
             Reason::Granted | Reason::RelayFailed => Outcome::Granted,
-            Reason::FaceTooSmall | Reason::PoseOutOfRange | Reason::Unknown => {
-                Outcome::NotIdentified
-            }
+            Reason::FaceTooSmall
+            | Reason::PoseOutOfRange
+            | Reason::PoorQuality
+            | Reason::Unknown
+            | Reason::Confirming => Outcome::NotIdentified,
             Reason::DenyListed => Outcome::Blocked(Block::DenyListed),
             Reason::NotLive => Outcome::Blocked(Block::Spoof),
             Reason::Debounced | Reason::Cooldown => {
@@ -148,6 +164,9 @@ impl DecisionState {
         }
         if seen.yaw.abs() > rules.max_yaw || seen.pitch.abs() > rules.max_pitch {
             return Reason::PoseOutOfRange;
+        }
+        if seen.template_quality < rules.min_template_quality {
+            return Reason::PoorQuality;
         }
         // A best match under every threshold of its watchlists (raised to
         // the door's) is nobody.
@@ -203,9 +222,11 @@ mod tests {
             min_face_size: 80.0,
             max_yaw: 30.0,
             max_pitch: 30.0,
+            min_template_quality: 40,
             deny_watchlists: vec!["banned".into()],
             debounce: Duration::from_secs(5),
             cooldown: Duration::from_secs(2),
+            evidence_frames: 1,
         }
     }
 
@@ -224,6 +245,7 @@ mod tests {
             face_size: 200.0,
             yaw: 0.0,
             pitch: 0.0,
+            template_quality: 75,
         }
     }
 
@@ -312,7 +334,9 @@ mod tests {
         for reason in [
             Reason::FaceTooSmall,
             Reason::PoseOutOfRange,
+            Reason::PoorQuality,
             Reason::Unknown,
+            Reason::Confirming,
         ] {
             assert_eq!(reason.outcome(None), Outcome::NotIdentified);
         }
@@ -360,6 +384,9 @@ mod tests {
         let mut turned = seen(Some(("ann", 60, &[("staff", 40)])));
         turned.yaw = -45.0;
         assert_eq!(decide(&turned), Reason::PoseOutOfRange);
+        let mut blurred = seen(Some(("ann", 60, &[("staff", 40)])));
+        blurred.template_quality = 30;
+        assert_eq!(decide(&blurred), Reason::PoorQuality);
         // The door's threshold raises a watchlist's.
         let mut strict = seen(Some(("ann", 45, &[("staff", 40)])));
         strict.door_threshold = 50;

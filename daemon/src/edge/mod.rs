@@ -142,29 +142,39 @@ async fn process_frames(
         tracker.next_frame(Instant::now());
         for face in &observed.faces {
             let now = Instant::now();
-            let mut reason = state.judge(&settings.rules, &face.observation, now);
-            core.counters
-                .note_latency(face.captured_at.elapsed().as_micros() as u64);
+            let judged = state.judge(&settings.rules, &face.observation, now);
+            let candidate = face.observation.matched.as_ref();
+            let placed = tracker.place(
+                face.analysis.located.detection.bbox,
+                candidate.map(|m| m.member_id.as_str()),
+                judged == Reason::Granted,
+                now,
+            );
+            let mut reason = match judged {
+                Reason::Granted if placed.passed_in_a_row < settings.rules.evidence_frames => {
+                    Reason::Confirming
+                }
+                judged => judged,
+            };
             let mut opened_anew = false;
             if reason == Reason::Granted {
                 // Only the door's answer says whether it opened.
                 match door.open().await {
                     Ok(anew) => {
                         opened_anew = anew;
-                        if let Some(matched) = &face.observation.matched {
+                        if let Some(matched) = candidate {
                             state.opened(&matched.member_id, now);
                         }
                     }
                     Err(_) => reason = Reason::RelayFailed,
                 }
             }
-            let candidate = face.observation.matched.as_ref();
-            let sighting = tracker.observe(
-                face.analysis.located.detection.bbox,
-                candidate.map(|m| m.member_id.as_str()),
-                reason,
-                now,
-            );
+            let sighting = tracker.decided(&placed, reason);
+            if reason == Reason::Confirming {
+                continue;
+            }
+            core.counters
+                .note_latency(face.captured_at.elapsed().as_micros() as u64);
             // Every time the door opens is an event; holding it open for the
             // same person is not.
             if !(sighting.news || opened_anew) {
@@ -269,6 +279,7 @@ fn observe(core: &Core, frame: Frame, settings: &EdgeSettings) -> Observed {
                     face_size: analysis.located.detection.size(),
                     yaw: pose.map_or(0.0, |p| p.yaw),
                     pitch: pose.map_or(0.0, |p| p.pitch),
+                    template_quality: analysis.template.quality(),
                 },
                 analysis,
                 captured_at: frame.captured_at,

@@ -112,9 +112,12 @@ pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
             min_face_size: config.min_face_size,
             max_yaw: config.max_yaw,
             max_pitch: config.max_pitch,
+            // At most 100: checked with the config.
+            min_template_quality: config.min_template_quality as i32,
             deny_watchlists: config.deny_watchlists.clone(),
             debounce: Duration::from_secs_f64(config.debounce_seconds),
             cooldown: Duration::from_secs_f64(config.cooldown_seconds),
+            evidence_frames: config.evidence_frames as usize,
         },
         watchlists: config.watchlists.clone(),
         pulse: Duration::from_millis(config.pulse_ms),

@@ -1,6 +1,7 @@
 //! Following faces across frames, so that a person standing at the door
-//! makes one event per change of decision, not one per frame, and the
-//! faces of one person share a tracklet id.
+//! makes one event per change of decision, not one per frame, the faces of
+//! one person share a tracklet id, and a decision can ask for several
+//! frames that agree.
 //!
 //! A face continues a track when its box overlaps the track's and its best
 //! match is the same member (or nobody in both): someone stepping into the
@@ -23,7 +24,10 @@ struct Track {
     candidate: Option<String>,
     last_seen: Instant,
     last_frame: u64,
-    last_reason: Reason,
+    /// None until the track's first decision.
+    last_reason: Option<Reason>,
+    /// Frames in a row, up to now, that passed every rule.
+    passed_in_a_row: usize,
 }
 
 #[derive(Default)]
@@ -32,7 +36,16 @@ pub struct Tracker {
     frame: u64,
 }
 
-/// A face placed in its track.
+/// A face placed in its track, before its decision.
+#[derive(Debug, PartialEq)]
+pub struct Placed {
+    track: usize,
+    /// Frames in a row of this track, this one included, that passed every
+    /// rule for its member.
+    pub passed_in_a_row: usize,
+}
+
+/// A face placed in its track, and decided.
 #[derive(Debug, PartialEq)]
 pub struct Sighting {
     pub tracklet_id: String,
@@ -66,52 +79,70 @@ impl Tracker {
         });
     }
 
-    /// Places a face, with its best match and decision, in a track.
-    pub fn observe(
+    /// Places a face, with its best match and whether it passed every rule
+    /// for that match, in a track.
+    pub fn place(
         &mut self,
         bbox: [f32; 4],
         candidate: Option<&str>,
-        reason: Reason,
+        passed: bool,
         now: Instant,
-    ) -> Sighting {
+    ) -> Placed {
         let frame = self.frame;
         let nearest = self
             .tracks
-            .iter_mut()
-            .filter(|t| t.candidate.as_deref() == candidate)
-            .map(|t| (iou(&t.bbox, &bbox), t))
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.candidate.as_deref() == candidate)
+            .map(|(index, t)| (iou(&t.bbox, &bbox), index))
             .filter(|(overlap, _)| *overlap > SAME_FACE_IOU)
             .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, track)| track);
-        match nearest {
-            Some(track) => {
-                track.bbox = bbox;
-                track.last_seen = now;
-                track.last_frame = frame;
-                let news = !repeats(track.last_reason, reason);
-                if news {
-                    track.last_reason = reason;
-                }
-                Sighting {
-                    tracklet_id: track.id.clone(),
-                    news,
-                }
-            }
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                self.tracks.push(Track {
-                    id: id.clone(),
-                    bbox,
-                    candidate: candidate.map(str::to_string),
-                    last_seen: now,
-                    last_frame: frame,
-                    last_reason: reason,
-                });
-                Sighting {
-                    tracklet_id: id,
-                    news: true,
-                }
-            }
+            .map(|(_, index)| index);
+        // A face in the place of another member's track means that track's
+        // face no longer agrees: its frames in a row start again.
+        for track in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.candidate.as_deref() != candidate && iou(&t.bbox, &bbox) > SAME_FACE_IOU)
+        {
+            track.passed_in_a_row = 0;
+        }
+        let index = nearest.unwrap_or_else(|| {
+            self.tracks.push(Track {
+                id: uuid::Uuid::new_v4().to_string(),
+                bbox,
+                candidate: candidate.map(str::to_string),
+                last_seen: now,
+                last_frame: frame,
+                last_reason: None,
+                passed_in_a_row: 0,
+            });
+            self.tracks.len() - 1
+        });
+        let track = &mut self.tracks[index];
+        track.bbox = bbox;
+        track.last_seen = now;
+        track.last_frame = frame;
+        track.passed_in_a_row = match passed {
+            true => track.passed_in_a_row + 1,
+            false => 0,
+        };
+        Placed {
+            track: index,
+            passed_in_a_row: track.passed_in_a_row,
+        }
+    }
+
+    /// Records the decision on a placed face.
+    pub fn decided(&mut self, placed: &Placed, reason: Reason) -> Sighting {
+        let track = &mut self.tracks[placed.track];
+        let news = !track.last_reason.is_some_and(|last| repeats(last, reason));
+        if news {
+            track.last_reason = Some(reason);
+        }
+        Sighting {
+            tracklet_id: track.id.clone(),
+            news,
         }
     }
 }
@@ -119,6 +150,21 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Tracker {
+        /// Places and decides at once, for a decision that needs no
+        /// evidence.
+        fn observe(
+            &mut self,
+            bbox: [f32; 4],
+            candidate: Option<&str>,
+            reason: Reason,
+            now: Instant,
+        ) -> Sighting {
+            let placed = self.place(bbox, candidate, reason == Reason::Granted, now);
+            self.decided(&placed, reason)
+        }
+    }
 
     const FACE: [f32; 4] = [100.0, 100.0, 200.0, 200.0];
     const MOVED: [f32; 4] = [105.0, 102.0, 205.0, 202.0];
@@ -171,5 +217,25 @@ mod tests {
             let seen = tracker.observe(MOVED, None, Reason::Unknown, now);
             assert_eq!((seen.news, &seen.tracklet_id), (false, &first.tracklet_id));
         }
+    }
+
+    #[test]
+    fn agreement_counts_the_frames_in_a_row_that_passed_for_one_member() {
+        let (mut tracker, now) = (Tracker::default(), Instant::now());
+        let mut place = |candidate, passed| {
+            tracker.next_frame(now);
+            tracker.place(FACE, candidate, passed, now).passed_in_a_row
+        };
+        assert_eq!(place(Some("ann"), true), 1);
+        assert_eq!(place(Some("ann"), true), 2);
+        // A frame that fails starts the count again.
+        assert_eq!(place(Some("ann"), false), 0);
+        assert_eq!(place(Some("ann"), true), 1);
+        assert_eq!(place(Some("ann"), true), 2);
+        // A frame in which the face in that place matches someone else
+        // breaks the agreement.
+        assert_eq!(place(Some("bob"), true), 1);
+        assert_eq!(place(Some("ann"), true), 1);
+        assert_eq!(place(Some("ann"), true), 2);
     }
 }
