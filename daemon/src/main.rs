@@ -14,7 +14,7 @@ mod server;
 mod store;
 
 use clap::{Parser, Subcommand};
-use config::{Config, EngineSettings};
+use config::Config;
 use facegate_models::{Precision, Precisions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,6 +104,26 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// The door loop itself with a gallery of N on the report part of
+    /// `identify`'s split: members and strangers walk up one after another
+    /// in front of a paced camera, each open counted against who was in
+    /// view. Liveness is off (LFW photos are photos of photos); the other
+    /// [edge] rules are the config's.
+    Door {
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        gallery: usize,
+        /// Strangers who walk up, at most.
+        #[arg(long, default_value_t = 300)]
+        strangers: usize,
+        /// The camera's frame rate.
+        #[arg(long, default_value_t = 10)]
+        fps: u32,
+        /// Frames each person is in view (5 at 10 fps: half a second).
+        #[arg(long, default_value_t = 5)]
+        frames_per_person: usize,
+    },
     /// 1:N search speed over synthetic templates, and the cold start of the
     /// index from redb. Needs no images.
     Gallery {
@@ -183,7 +203,7 @@ fn main() -> ExitCode {
                     _ => Precision::Fp32,
                 });
             }
-            run_bench(&config.engine, what)
+            run_bench(&config, what)
         }),
     };
     match result {
@@ -195,7 +215,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
+fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
+    let settings = &config.engine;
     let max_pixels = settings.max_image_pixels;
     let engine = |flip: bool| {
         let mut config = settings.engine_config();
@@ -242,6 +263,22 @@ fn run_bench(settings: &EngineSettings, what: BenchKind) -> Result<(), String> {
         BenchKind::Attributes { images, people } => {
             bench::attributes::run(&engine(false)?, &images, people, max_pixels)?
         }
+        BenchKind::Door {
+            images,
+            gallery,
+            strangers,
+            fps,
+            frames_per_person,
+        } => bench::door::run(
+            config,
+            &images,
+            &bench::door::Settings {
+                gallery,
+                strangers,
+                fps,
+                frames_per_person,
+            },
+        )?,
         BenchKind::Gallery {
             sizes,
             cold_start,

@@ -4,7 +4,7 @@
 //! of an LFW-style folder, for `scripts/quantize.py calibrate`. The report
 //! part stays unseen by the int8 calibration, as by every other tuning.
 
-use super::identify::{part_of, Part};
+use super::open_set::{part_of, Part};
 use super::progress::Progress;
 use super::{people, read_image, THUMBNAIL_DETECTOR};
 use facegate_models::{AnalysisRequest, AttributeSet, FaceEngine};

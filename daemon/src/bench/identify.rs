@@ -20,8 +20,8 @@
 //! the enrolled ones, so every row of its table searches the same probes;
 //! single-template rows enrol only the first photo.
 
+use super::open_set::{assign, fnir_at_fpir, rates_at, Part, Rates, Side};
 use super::progress::Progress;
-use super::protocol::tar_at_far;
 use super::svg::Canvas;
 use super::{largest_face, people, quantile, read_image};
 use crate::score::Scale;
@@ -42,43 +42,6 @@ const TARGETS: [f64; 2] = [0.01, 0.001];
 const DOOR_THRESHOLD: f32 = 40.0;
 /// Each quality gate refuses this share of the tuning part's probes.
 const GATE_REFUSES: f32 = 0.05;
-
-/// FNV-1a, 64-bit: a hash of the name that no Rust release will change.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Tuning,
-    Report,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Gallery,
-    Stranger,
-}
-
-/// The part a person (folder name) belongs to.
-pub fn part_of(name: &str) -> Part {
-    assign(name).0
-}
-
-fn assign(name: &str) -> (Part, Side) {
-    let hash = name_hash(name);
-    let part = match hash & 1 {
-        0 => Part::Tuning,
-        _ => Part::Report,
-    };
-    let side = match hash >> 1 & 1 {
-        0 => Side::Gallery,
-        _ => Side::Stranger,
-    };
-    (part, side)
-}
 
 /// One person's photos, as indices into the run's list of images, in
 /// file-name order.
@@ -437,31 +400,6 @@ impl Searches {
             self.refused_strangers as f64 / self.strangers.len().max(1) as f64,
         )
     }
-}
-
-/// FPIR and FNIR when values at or above `threshold` are accepted.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rates {
-    pub fpir: f64,
-    pub fnir: f64,
-}
-
-pub fn rates_at(scored: &[(f32, bool)], threshold: f32) -> Rates {
-    let share = |mated: bool| {
-        let all = scored.iter().filter(|s| s.1 == mated);
-        let accepted = all.clone().filter(|s| s.0 >= threshold).count();
-        accepted as f64 / all.count().max(1) as f64
-    };
-    Rates {
-        fpir: share(false),
-        fnir: 1.0 - share(true),
-    }
-}
-
-/// The lowest threshold whose FPIR is at most `fpir`, and the FNIR there.
-pub fn fnir_at_fpir(scored: &[(f32, bool)], fpir: f64) -> (f64, f32) {
-    let (tpir, threshold) = tar_at_far(scored, fpir);
-    (1.0 - tpir, threshold)
 }
 
 /// The DET curve: (FPIR, FNIR) at every stranger value as threshold.
@@ -985,12 +923,6 @@ mod tests {
             vector: values.iter().map(|v| v / length).collect(),
             magnitude: 3.0,
         }
-    }
-
-    #[test]
-    fn names_hash_with_fnv_1a() {
-        assert_eq!(name_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(name_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     /// People with 1 to 4 photos under many names, so every part and side

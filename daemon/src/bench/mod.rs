@@ -4,9 +4,11 @@
 pub mod attributes;
 pub mod calibrate;
 pub mod calibration_inputs;
+pub mod door;
 pub mod gallery;
 pub mod identify;
 pub mod lfw;
+pub mod open_set;
 mod progress;
 pub mod protocol;
 mod svg;
