@@ -45,8 +45,17 @@ fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<FaceAnalysis, 
 pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let _turn = ticket.turn()?;
-    let probe = probe_face(api, &body, "probeImage")?;
-    let reference = probe_face(api, &body, "referenceImage")?;
+    // The two photos are independent work: analysed side by side, on the
+    // one admission turn. A probe's error is reported first, as before.
+    let (probe, reference) = std::thread::scope(|scope| {
+        let reference = scope.spawn(|| probe_face(api, &body, "referenceImage"));
+        let probe = probe_face(api, &body, "probeImage");
+        let reference = reference
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (probe, reference)
+    });
+    let (probe, reference) = (probe?, reference?);
     let cosine = probe.template.similarity(&reference.template);
     let details = |face: &FaceAnalysis| {
         FaceAttributesDto::from(&Face::from_analysis(
