@@ -26,6 +26,7 @@ use facegate_models::image::{imageops, Rgb};
 use facegate_models::{AnalysisRequest, AttributeSet, RgbImage};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -127,6 +128,9 @@ struct Tally {
     strangers_let_in: usize,
     /// From a member's first frame to their grant, in ms.
     time_to_open: Vec<f32>,
+    /// Frames the loop processed, and dropped while it was busy.
+    processed: u64,
+    dropped: u64,
 }
 
 /// Replays the walk-ups once through the door loop with `evidence_frames`.
@@ -148,6 +152,14 @@ fn pass(
     let scene = Scene::new(walk_ups.clone(), settings);
     let (shown, total) = (scene.shown.clone(), scene.shots.len());
     let (clock, since) = (SystemTime::now(), Instant::now());
+    let counters = core.counters.clone();
+    let frames = || {
+        (
+            counters.frames_processed.load(Ordering::Relaxed),
+            counters.camera.frames_dropped.load(Ordering::Relaxed),
+        )
+    };
+    let before = frames();
     let mut camera = Some(scene);
     let door = EdgeLoop::start(
         core.clone(),
@@ -164,6 +176,7 @@ fn pass(
     // Let the loop decide the last frames.
     std::thread::sleep(Duration::from_secs(2));
     door.stop();
+    let after = frames();
     let shown = shown.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut events: Vec<Arc<DoorEvent>> = Vec::new();
     while let Delivery::Events {
@@ -188,7 +201,11 @@ fn pass(
     };
     let first_frame = |walk_up: usize| shown.iter().find(|(_, w)| *w == Some(walk_up));
     let mut let_in = vec![false; walk_ups.len()];
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        processed: after.0 - before.0,
+        dropped: after.1 - before.1,
+        ..Tally::default()
+    };
     for event in events.iter().filter(|e| e.outcome == Outcome::Granted) {
         let Some((&walk_up, captured)) = walk_up_of(event) else {
             continue;
@@ -422,12 +439,14 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
             let tally = pass(&core, config, scene, settings, evidence_frames)?;
             let _ = writeln!(
                 out,
-                "{label}, evidence_frames {evidence_frames}: members let in {}, wrong member {}, strangers let in {}; member's first frame to open p50 {:.0} ms, p90 {:.0} ms",
+                "{label}, evidence_frames {evidence_frames}: members let in {}, wrong member {}, strangers let in {}; member's first frame to open p50 {:.0} ms, p90 {:.0} ms; frames processed {}, dropped {}",
                 percent(tally.members_let_in, tally.members),
                 tally.wrong_member,
                 percent(tally.strangers_let_in, tally.strangers),
                 quantile(tally.time_to_open.clone(), 0.5),
                 quantile(tally.time_to_open, 0.9),
+                tally.processed,
+                tally.dropped,
             );
         }
     }
