@@ -84,21 +84,31 @@ fn verification(daemon: &Daemon, images: &Path, pairs: &[protocol::Pair]) {
     );
 }
 
-fn identification(daemon: &Daemon, images: &Path) {
+fn create_watchlist(daemon: &Daemon, id: &str) {
     let reply = daemon.put(
         "/api/v1/Watchlists",
-        &json!({"id": "lfw", "displayName": "LFW", "fullName": "LFW"}),
+        &json!({"id": id, "displayName": id, "fullName": id}),
     );
     assert_eq!(reply.status, 200);
-    let mut people: Vec<(String, usize)> = std::fs::read_dir(images)
+}
+
+/// Each person's folder name and number of photos, by name.
+fn people(images: &Path) -> Vec<(String, u32)> {
+    let mut people: Vec<(String, u32)> = std::fs::read_dir(images)
         .unwrap()
         .filter_map(|e| {
             let e = e.ok()?;
-            let count = std::fs::read_dir(e.path()).ok()?.count();
+            let count = std::fs::read_dir(e.path()).ok()?.count() as u32;
             Some((e.file_name().to_string_lossy().into_owned(), count))
         })
         .collect();
     people.sort();
+    people
+}
+
+fn identification(daemon: &Daemon, images: &Path) {
+    create_watchlist(daemon, "lfw");
+    let people = people(images);
     let mut enrolled = 0;
     for (name, _) in &people {
         let reply = daemon.post(
@@ -110,7 +120,7 @@ fn identification(daemon: &Daemon, images: &Path) {
     }
     let (mut probes, mut rank1, mut at_default, mut no_face) = (0, 0, 0, 0);
     for (name, count) in &people {
-        for number in 2..=*count as u32 {
+        for number in 2..=*count {
             probes += 1;
             let reply = daemon.post(
                 "/api/v1/Watchlists/Search",
@@ -168,21 +178,11 @@ fn search_score(daemon: &Daemon, probe: Value, expected: Option<&str>) -> f32 {
 }
 
 fn open_set_identification(daemon: &Daemon, images: &Path) {
-    let reply = daemon.put(
-        "/api/v1/Watchlists",
-        &json!({"id": "report", "displayName": "report part", "fullName": "report part"}),
-    );
-    assert_eq!(reply.status, 200);
-    let mut people: Vec<(String, u32)> = std::fs::read_dir(images)
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let count = std::fs::read_dir(e.path()).ok()?.count() as u32;
-            Some((e.file_name().to_string_lossy().into_owned(), count))
-        })
+    create_watchlist(daemon, "report");
+    let people: Vec<(String, u32)> = people(images)
+        .into_iter()
         .filter(|(name, _)| open_set::assign(name).0 == open_set::Part::Report)
         .collect();
-    people.sort();
     let mut enrolled = 0;
     for (name, _) in people
         .iter()
