@@ -5,7 +5,8 @@
 #                             then the int8 models made from them
 #                             (scripts/quantize.py, checked by sha256)
 #   scripts/setup.sh --test   plus what the test suite, the aarch64 build and
-#                             the Debian packages need (cargo-deb, qemu-user)
+#                             the Debian packages need (cargo-deb, qemu-user,
+#                             Chromium and its WebDriver for the console)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,10 @@ as_root() {
 # which tonic's build step compiles the access-notification .proto with.
 packages=(pkg-config gcc libc6-dev libclang-dev protobuf-compiler libprotobuf-dev)
 if $want_test; then
-    # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon.
-    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl)
+    # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon;
+    # the console's tests drive headless Chromium through its WebDriver.
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
+        chromium chromium-driver)
 fi
 # The artifact fetcher uses the ordinary registry clients.
 command -v npm >/dev/null || packages+=(npm)

@@ -116,6 +116,47 @@ fn version_reports_the_database_schema_and_build() {
 }
 
 #[test]
+fn without_a_door_opening_it_is_409_and_the_console_is_served_at_the_root() {
+    let daemon = Daemon::start();
+    let refused = daemon.post("/api/facegate/v1/Door/Open", &json!({}));
+    let details = problem(&refused, 409);
+    assert!(
+        details["detail"].as_str().unwrap().contains("--relay"),
+        "{details}"
+    );
+    assert!(daemon.get("/api/facegate/v1/Events").json()["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // What the console's About page shows besides.
+    let status = daemon.get("/api/facegate/v1/Status").json();
+    assert_eq!(status["galleryFaces"], 0, "{status}");
+    assert!(
+        status["storage"]["databaseBytes"].as_u64().unwrap() > 0,
+        "{status}"
+    );
+    let config = daemon.get("/api/facegate/v1/Config").json();
+    assert_eq!(config["server"]["api_key"], "", "{config}");
+    assert_eq!(
+        config["storage"]["data_dir"],
+        daemon.data_dir.to_str().unwrap()
+    );
+    let page = daemon.get("/");
+    assert_eq!(
+        (page.status, page.content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(page.body.contains("/console/app.js"), "{}", page.body);
+    let script = daemon.get("/console/app.js");
+    assert_eq!(script.content_type, "text/javascript; charset=utf-8");
+    assert!(script
+        .header("Content-Security-Policy")
+        .is_some_and(|policy| policy.starts_with("default-src 'self'")));
+    // Everything else is still the API's.
+    problem(&daemon.get("/console/nothing.js"), 404);
+}
+
+#[test]
 fn watchlist_create_read_upsert_delete() {
     let daemon = Daemon::start();
     let created = create_watchlist(&daemon, "Staff");
@@ -943,6 +984,7 @@ fn an_api_key_guards_every_route_and_either_header_carries_it() {
             200,
         ),
         ("GET", "/api/facegate/v1/Status".into(), Value::Null, 200),
+        ("GET", "/api/facegate/v1/Config".into(), Value::Null, 200),
         ("GET", "/api/facegate/v1/Events".into(), Value::Null, 200),
         ("GET", crop, Value::Null, 200),
         // Unknown paths too: a refusal does not reveal what exists.
@@ -971,6 +1013,10 @@ fn an_api_key_guards_every_route_and_either_header_carries_it() {
             );
         }
     }
+    // The console's page loads without the key: it asks for it.
+    let page = daemon.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"key-dialog\""));
     // The live event stream: only its head is read.
     let stream = "/api/facegate/v1/Events/Stream";
     for headers in WRONG_KEYS {

@@ -5,12 +5,13 @@
 mod common;
 
 use common::door::{
-    door_on_pty, occurrences, pty, scene, start_door, wait_until_played, CLOSE, OPEN,
+    decisions, door_on_pty, occurrences, pty, read_until, scene, start_door, wait_until_played,
+    CLOSE, OPEN,
 };
 use common::Daemon;
 use serde_json::json;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Reads the live event stream until the door opens (or 60 s pass).
 fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
@@ -36,23 +37,6 @@ fn follow_live_events(base: &str) -> std::thread::JoinHandle<String> {
         }
         seen
     })
-}
-
-/// The door's decisions, oldest first: (reason, member or "").
-fn decisions(daemon: &Daemon) -> Vec<(String, String)> {
-    let events = daemon.get("/api/facegate/v1/Events?PageSize=1000").json();
-    events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let member = e["watchlistMemberId"].as_str().unwrap_or("");
-            (
-                e["reason"].as_str().unwrap().to_string(),
-                member.to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Plays `scene` at 5 fps into a daemon on `data` with `edge` settings and
@@ -287,24 +271,6 @@ fn a_missing_camera_leaves_the_api_serving() {
         (Some(0), Some(30))
     );
     assert!(door["expectedStrangerRate"].as_f64().unwrap() <= 0.001);
-}
-
-/// Reads what the relay board receives until it holds `wanted` (or 60 s
-/// pass, which fails the test with the daemon's status and decisions).
-fn read_until(board: &mut std::fs::File, wanted: &[u8], daemon: &Daemon) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut received = Vec::new();
-    while occurrences(&received, wanted) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the relay never received {wanted:02X?}: {received:02X?}; status {}, decisions {:?}",
-            daemon.get("/api/facegate/v1/Status").body,
-            decisions(daemon)
-        );
-        let _ = board.read_to_end(&mut received);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    received
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub struct Config {
     pub edge: EdgeConfig,
     pub grpc: GrpcConfig,
     pub log: LogConfig,
+    /// Every setting in force (defaults, file, flags) with secrets hidden:
+    /// what the console shows.
+    #[serde(skip)]
+    pub effective: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +231,12 @@ pub struct LogConfig {
 impl Config {
     /// Loads the defaults, then the file at `path` over them when given.
     pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        Config::load_with_flags(path, toml::Table::new())
+    }
+
+    /// `load`, then the command line's `flags` (a table shaped like the
+    /// file) over both.
+    pub fn load_with_flags(path: Option<&Path>, flags: toml::Table) -> Result<Config, String> {
         let mut merged = parse_table(DEFAULT_CONFIG, "built-in defaults")?;
         if let Some(path) = path {
             let text = std::fs::read_to_string(path)
@@ -235,10 +245,12 @@ impl Config {
             refuse_replaced_device(&user)?;
             merge(&mut merged, user);
         }
-        let config: Config = toml::Value::Table(merged)
+        merge(&mut merged, flags);
+        let mut config: Config = toml::Value::Table(merged.clone())
             .try_into()
             .map_err(|e| format!("invalid config: {e}"))?;
         config.validate()?;
+        config.effective = hide_secrets(merged);
         Ok(config)
     }
 
@@ -434,6 +446,22 @@ fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
         .map_err(|e| format!("cannot parse {origin}: {e}"))
 }
 
+/// The settings that are secrets: shown as set or not, never as values.
+const SECRETS: &[(&str, &str)] = &[("server", "api_key")];
+
+fn hide_secrets(mut table: toml::Table) -> toml::Table {
+    for (section, key) in SECRETS {
+        let secret = table
+            .get_mut(*section)
+            .and_then(|section| section.get_mut(*key));
+        if let Some(value) = secret {
+            let set = value.as_str().is_some_and(|text| !text.is_empty());
+            *value = toml::Value::String(if set { "(set, hidden)" } else { "" }.into());
+        }
+    }
+    table
+}
+
 /// Overlays `over` on `base`, table by table, so a user file may set a
 /// single key of a section and keep the other defaults.
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -458,6 +486,25 @@ mod tests {
         let config = Config::load(None).unwrap();
         assert_eq!(config.server.listen, "127.0.0.1:8098".parse().unwrap());
         assert!(config.check_exposure().is_ok());
+    }
+
+    #[test]
+    fn the_effective_config_has_the_flags_over_the_file_and_hides_the_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "[server]\napi_key = \"s3cret\"\nthreads = 3\n").unwrap();
+        let flags = "[server]\nthreads = 5\n".parse().unwrap();
+        let config = Config::load_with_flags(Some(&path), flags).unwrap();
+        assert_eq!(
+            (config.server.threads, config.server.api_key.as_str()),
+            (5, "s3cret")
+        );
+        let server = &config.effective["server"];
+        assert_eq!(server["threads"].as_integer(), Some(5));
+        assert_eq!(server["api_key"].as_str(), Some("(set, hidden)"));
+        assert!(!toml::to_string(&config.effective)
+            .unwrap()
+            .contains("s3cret"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod api;
 mod bench;
 mod catalog;
 mod config;
+mod console;
 mod core;
 mod edge;
 mod gallery;
@@ -169,28 +170,28 @@ fn main() -> ExitCode {
             data_dir,
             camera,
             relay,
-        } => Config::load(config.as_deref()).and_then(|mut config| {
-            if let Some(grpc_listen) = grpc_listen {
-                config.grpc.listen = grpc_listen;
-                config.grpc.address()?;
-            }
-            if let Some(camera) = camera {
-                config.edge.camera = camera;
-                config.edge.enabled = true;
-            }
-            if let Some(relay) = relay {
-                config.edge.relay = relay;
-                config.edge.enabled = true;
-            }
-            if let Some(listen) = listen {
-                config.server.listen = listen;
-            }
-            if let Some(data_dir) = data_dir {
-                config.storage.data_dir = data_dir;
-            }
-            init_logging(config.log.level);
-            server::serve(config)
-        }),
+        } => {
+            let data_dir = data_dir.map(|dir| {
+                dir.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("--data-dir {} is not UTF-8", dir.display()))
+            });
+            // The flags are applied as a layer over the file, so that the
+            // configuration the console shows is the one in force.
+            let mut flags = Flags::default();
+            flags.set("grpc", "listen", grpc_listen);
+            flags.set("server", "listen", listen.map(|addr| addr.to_string()));
+            let edge_enabled = (camera.is_some() || relay.is_some()).then_some(true);
+            flags.set("edge", "camera", camera);
+            flags.set("edge", "relay", relay);
+            flags.set("edge", "enabled", edge_enabled);
+            data_dir.transpose().and_then(|data_dir| {
+                flags.set("storage", "data_dir", data_dir);
+                let config = Config::load_with_flags(config.as_deref(), flags.0)?;
+                init_logging(config.log.level);
+                server::serve(config)
+            })
+        }
         Command::Bench {
             config,
             precision,
@@ -211,6 +212,23 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("facegate: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Command-line flags as a config layer: `[section] key = value`.
+#[derive(Default)]
+struct Flags(toml::Table);
+
+impl Flags {
+    fn set(&mut self, section: &str, key: &str, value: Option<impl Into<toml::Value>>) {
+        let Some(value) = value else { return };
+        let section = self
+            .0
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section) = section {
+            section.insert(key.to_string(), value.into());
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::api::admission::Admission;
 use crate::api::Api;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::console;
 use crate::core::access::ApiKey;
 use crate::core::bus::EventBus;
 use crate::core::Core;
@@ -56,6 +57,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         counters: Default::default(),
         event_streams: EventBus::new(server_config.max_event_streams, EVENT_BACKLOG),
         notifications: EventBus::new(config.grpc.max_subscribers, config.grpc.backlog),
+        door: Default::default(),
     });
     let api_key = ApiKey::new(&server_config.api_key);
     let api = Arc::new(Api {
@@ -65,6 +67,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         max_page_size: server_config.max_page_size,
         api_key: api_key.clone(),
         binary_modified: binary_modified_time(),
+        effective_config: config.effective.clone(),
         admission: Admission::new(
             config.engine.resolved_threads(),
             server_config.biometric_queue,
@@ -79,7 +82,8 @@ pub fn serve(config: Config) -> Result<(), String> {
     let counted = in_flight.clone();
     let server = rouille::Server::new(server_config.listen, move |request| {
         let answering = counted.begin();
-        answering.until_sent(handler_api.handle(request))
+        let response = console::serve(request).unwrap_or_else(|| handler_api.handle(request));
+        answering.until_sent(response)
     })
     .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
     // Admitted biometric requests hold workers beyond `threads`, so they

@@ -2,6 +2,7 @@
 //! pseudo-terminal, a replay camera's scene, and waiting for it to play.
 
 use super::{artifacts, Daemon};
+use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
@@ -113,4 +114,39 @@ pub fn door_on_pty(
     let (board, port) = pty();
     let daemon = start_door(data, config, scene, 5, &format!("serial:{port}"), &[]);
     (daemon, board)
+}
+
+/// The door's decisions, oldest first: (reason, member or "").
+pub fn decisions(daemon: &Daemon) -> Vec<(String, String)> {
+    let events = daemon.get("/api/facegate/v1/Events?PageSize=1000").json();
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let member = e["watchlistMemberId"].as_str().unwrap_or("");
+            (
+                e["reason"].as_str().unwrap().to_string(),
+                member.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Reads what the relay board receives until it holds `wanted` (or 60 s
+/// pass, which fails the test with the daemon's status and decisions).
+pub fn read_until(board: &mut std::fs::File, wanted: &[u8], daemon: &Daemon) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut received = Vec::new();
+    while occurrences(&received, wanted) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the relay never received {wanted:02X?}: {received:02X?}; status {}, decisions {:?}",
+            daemon.get("/api/facegate/v1/Status").body,
+            decisions(daemon)
+        );
+        let _ = board.read_to_end(&mut received);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    received
 }

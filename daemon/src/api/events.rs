@@ -12,7 +12,7 @@ use crate::core::bus::{Delivery, SubscriberDto, Subscription};
 use crate::core::counters::CountersDto;
 use crate::core::event::{DoorEvent, EventDto};
 use crate::score::Scale;
-use crate::store::free_space;
+use crate::store::{free_space, DATABASE_FILE};
 use rouille::{Request, Response, ResponseBody};
 use serde::Serialize;
 use std::io::Write;
@@ -54,6 +54,8 @@ pub fn crop(api: &Api, sequence: &str) -> Result<Response, Problem> {
 struct StatusDto {
     #[serde(flatten)]
     edge: CountersDto,
+    /// Enrolled faces in the search index.
+    gallery_faces: usize,
     engine: EngineStatus,
     storage: StorageDto,
     biometric: AdmissionDto,
@@ -65,6 +67,8 @@ struct StatusDto {
 #[serde(rename_all = "camelCase")]
 struct StorageDto {
     data_dir: String,
+    /// The database file's size; `None` when it cannot be read.
+    database_bytes: Option<u64>,
     /// `None` when the filesystem cannot be asked.
     free_bytes: Option<u64>,
     total_bytes: Option<u64>,
@@ -106,6 +110,9 @@ fn storage_status(api: &Api) -> StorageDto {
     let space = space.ok();
     StorageDto {
         data_dir: dir.display().to_string(),
+        database_bytes: std::fs::metadata(dir.join(DATABASE_FILE))
+            .ok()
+            .map(|meta| meta.len()),
         free_bytes: space.map(|s| s.free),
         total_bytes: space.map(|s| s.total),
         low_space_warning_bytes: threshold,
@@ -119,6 +126,7 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
             api.core.catalog.indexed_faces(),
             Scale::of_engine(&api.core.engine),
         ),
+        gallery_faces: api.core.catalog.indexed_faces(),
         engine: EngineStatus::of(&api.core.engine),
         storage: storage_status(api),
         biometric: api.admission.snapshot(),

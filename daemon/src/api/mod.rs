@@ -7,6 +7,7 @@
 pub mod admission;
 mod biometrics;
 mod body;
+mod door;
 mod events;
 mod faces;
 mod images;
@@ -48,6 +49,8 @@ pub struct Api {
     pub api_key: ApiKey,
     /// Reported as the assembly's modification time.
     pub binary_modified: SystemTime,
+    /// The configuration in force, secrets hidden, for the console.
+    pub effective_config: toml::Table,
 }
 
 impl Api {
@@ -163,6 +166,10 @@ impl Api {
                 only(method, "GET", || events::crop(self, &segments[4]))
             }
             ["api", "facegate", "v1", "status"] => only(method, "GET", || events::status(self)),
+            ["api", "facegate", "v1", "config"] => {
+                only(method, "GET", || Ok(Response::json(&self.effective_config)))
+            }
+            ["api", "facegate", "v1", "door", "open"] => only(method, "POST", || door::open(self)),
             ["api", "v1", "images", _] => only(method, "GET", || images::get(self, request, id)),
             _ => Err(Problem::not_found(format!(
                 "no endpoint at {}",

@@ -89,7 +89,9 @@ impl From<&Event> for EventDto {
             liveness_score: e.liveness,
             door_opened: e.opened,
             reason: e.reason.clone(),
-            crop_url: Some(format!("/api/facegate/v1/Events/{}/Crop", e.sequence)),
+            // An opening from the console has no face, so no crop.
+            crop_url: (!e.crop.is_empty())
+                .then(|| format!("/api/facegate/v1/Events/{}/Crop", e.sequence)),
             face_id: e.face_id.clone(),
             tracklet_id: e.tracklet_id.clone(),
         }

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod bus;
 pub mod counters;
+pub mod door;
 pub mod event;
 pub mod health;
 pub mod notification;
@@ -14,6 +15,7 @@ pub mod notification;
 use crate::catalog::Catalog;
 use bus::EventBus;
 use counters::Counters;
+use door::DoorControl;
 use event::DoorEvent;
 use facegate_models::FaceEngine;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct Core {
     /// ...and for the gRPC access-notification subscribers, capped apart:
     /// a stream holds a thread, a subscriber only a task.
     pub notifications: EventBus<DoorEvent>,
+    /// Requests to open the door now, answered by the edge loop.
+    pub door: DoorControl,
 }
 
 impl Core {

@@ -21,8 +21,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// when the door opened, false when an opening under way was extended.
 type OpenRequest = oneshot::Sender<Result<bool, RelayError>>;
 
-/// The handle the loop opens the door with; dropping it ends the task,
-/// which leaves the door closed.
+/// The handle the loop opens the door with; dropping every clone ends the
+/// task, which leaves the door closed.
+#[derive(Clone)]
 pub struct Door {
     requests: mpsc::UnboundedSender<OpenRequest>,
 }

@@ -15,6 +15,7 @@ pub mod setup;
 mod tracker;
 
 use crate::core::counters::add_micros;
+use crate::core::door::{OpenError, OpenRequest};
 use crate::core::event::{DoorEvent, NamedMember, Outcome};
 use crate::core::Core;
 use crate::gallery::Scope;
@@ -31,6 +32,7 @@ use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracker::Tracker;
 
 pub struct EdgeSettings {
@@ -67,6 +69,8 @@ impl EdgeLoop {
         let latest = Arc::new(Latest::default());
         core.counters
             .door_policy(settings.max_stranger_rate, &settings.stream_id);
+        // Registered before the API serves, so an early request finds the door.
+        let open_requests = core.door.register();
         let capture = {
             let (stop, latest, counters) = (stop.clone(), latest.clone(), core.counters.clone());
             std::thread::spawn(move || capture::run(camera, &latest, &counters.camera, &stop))
@@ -79,10 +83,20 @@ impl EdgeLoop {
                     .build()
                     .expect("a tokio runtime for the edge loop");
                 runtime.block_on(async move {
+                    let settings = Arc::new(settings);
                     let (door, door_task) =
                         Door::start(relay, settings.pulse, core.counters.relay.clone());
+                    let on_request = tokio::spawn(open_on_request(
+                        core.clone(),
+                        door.clone(),
+                        open_requests,
+                        settings.clone(),
+                    ));
                     process_frames(core, latest, stop, door, settings).await;
-                    // The door handle is gone: the task closes the relay.
+                    // Its door handle goes with it; requests are refused.
+                    on_request.abort();
+                    let _ = on_request.await;
+                    // The door handles are gone: the task closes the relay.
                     let _ = door_task.await;
                 });
             })
@@ -108,9 +122,8 @@ async fn process_frames(
     latest: Arc<Latest>,
     stop: Arc<AtomicBool>,
     door: Door,
-    settings: EdgeSettings,
+    settings: Arc<EdgeSettings>,
 ) {
-    let settings = Arc::new(settings);
     let mut state = DecisionState::default();
     let mut tracker = Tracker::default();
     loop {
@@ -195,6 +208,68 @@ async fn process_frames(
             };
             record(&core, decided, &settings);
         }
+    }
+}
+
+/// Opens the door when a front end asks (the console's "open the door
+/// now"), and logs each request as an event: opened, or refused by the
+/// relay. It does not count for the debounce or the cooldown, which are
+/// about faces.
+async fn open_on_request(
+    core: Arc<Core>,
+    door: Door,
+    mut requests: UnboundedReceiver<OpenRequest>,
+    settings: Arc<EdgeSettings>,
+) {
+    while let Some(request) = requests.recv().await {
+        let opened = door.open().await;
+        let reason = match opened {
+            Ok(_) => {
+                core.counters.opens.fetch_add(1, Ordering::Relaxed);
+                Reason::OpenedFromConsole
+            }
+            Err(_) => Reason::RelayFailed,
+        };
+        let event = Event {
+            sequence: 0,
+            at: Timestamp::now(),
+            member_id: None,
+            score: None,
+            liveness: None,
+            opened: opened.is_ok(),
+            reason: reason.as_str().to_string(),
+            crop: Vec::new(),
+            face_id: None,
+            tracklet_id: None,
+        };
+        let (core, settings) = (core.clone(), settings.clone());
+        // Storing waits for the disk: not on the door's runtime.
+        let logged = tokio::task::spawn_blocking(move || {
+            let (event, stored) = store_event(&core, event, None, &settings);
+            let logged = DoorEvent {
+                event,
+                stored,
+                outcome: reason.outcome(None),
+                member: None,
+                stream_id: settings.stream_id.clone(),
+                detected_at: SystemTime::now(),
+                eyes: [0.0; 4],
+                face_image: Vec::new(),
+            };
+            core.publish(logged.clone());
+            logged
+        })
+        .await;
+        let Ok(logged) = logged else {
+            continue; // the requester is told it was not answered
+        };
+        let _ = request.answer.send(match opened {
+            Ok(_) => Ok(logged),
+            Err(error) => Err(OpenError::Relay {
+                event: Box::new(logged),
+                error: error.to_string(),
+            }),
+        });
     }
 }
 
@@ -433,11 +508,34 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         face_id: None,
         tracklet_id: None,
     };
-    let tracklet_id = record.tracklet_id.clone();
-    let stored =
-        core.catalog
-            .store
-            .record_event(event.clone(), Some((record, image)), &settings.retention);
+    let (event, stored) = store_event(core, event, Some((record, image)), settings);
+    let detected_at = SystemTime::now() - face.captured_at.elapsed();
+    core.publish(DoorEvent {
+        member: named_member(core, &face.observation, &outcome, &settings.rules),
+        event,
+        stored,
+        outcome,
+        stream_id: settings.stream_id.clone(),
+        detected_at,
+        eyes,
+        face_image,
+    });
+}
+
+/// Stores an event with the face it decided on, if any, and logs it;
+/// returns it as stored, and whether it was (a full disk refuses it, and
+/// the door has acted anyway).
+fn store_event(
+    core: &Core,
+    event: Event,
+    face: Option<(Face, StoredImage)>,
+    settings: &EdgeSettings,
+) -> (Event, bool) {
+    let tracklet_id = face.as_ref().and_then(|(face, _)| face.tracklet_id.clone());
+    let stored = core
+        .catalog
+        .store
+        .record_event(event.clone(), face, &settings.retention);
     let (event, stored) = match stored {
         Ok(event) => (event, true),
         Err(e) => {
@@ -460,17 +558,7 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         event.reason,
         event.score
     );
-    let detected_at = SystemTime::now() - face.captured_at.elapsed();
-    core.publish(DoorEvent {
-        member: named_member(core, &face.observation, &outcome, &settings.rules),
-        event,
-        stored,
-        outcome,
-        stream_id: settings.stream_id.clone(),
-        detected_at,
-        eyes,
-        face_image,
-    });
+    (event, stored)
 }
 
 /// The relay of `--relay fake`: logs what a relay would do, for demos on

@@ -1,0 +1,77 @@
+//! Opening the door on request (the console's "open the door now"): a
+//! front end asks, the edge loop, which owns the relay, opens it and logs
+//! the opening as an event like any decision. The seam lives in the core
+//! so that the REST API never imports the edge loop.
+
+use super::event::DoorEvent;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc as tokio_mpsc;
+
+/// One request to open now, answered once the relay took the command
+/// (or refused it).
+pub struct OpenRequest {
+    pub answer: mpsc::Sender<Result<DoorEvent, OpenError>>,
+}
+
+#[derive(Debug)]
+pub enum OpenError {
+    /// No edge loop is configured: there is no door to open.
+    NoDoor,
+    /// The loop has stopped (its camera ended) or did not answer in time.
+    NotAnswered,
+    /// The relay refused the command; the event logged says so.
+    Relay {
+        event: Box<DoorEvent>,
+        error: String,
+    },
+}
+
+/// Where requests to open go: the edge loop registers once at start.
+#[derive(Default)]
+pub struct DoorControl {
+    opener: Mutex<Option<tokio_mpsc::UnboundedSender<OpenRequest>>>,
+}
+
+impl DoorControl {
+    /// Called by the edge loop, which answers what the receiver yields.
+    pub fn register(&self) -> tokio_mpsc::UnboundedReceiver<OpenRequest> {
+        let (sender, receiver) = tokio_mpsc::unbounded_channel();
+        *self.opener.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+        receiver
+    }
+
+    /// Asks the edge loop to open the door, waiting up to `limit` for the
+    /// relay's answer; returns the event logged. Blocks: for the API's
+    /// worker threads, not for async code.
+    pub fn open_now(&self, limit: Duration) -> Result<DoorEvent, OpenError> {
+        let (answer, answered) = mpsc::channel();
+        self.opener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .ok_or(OpenError::NoDoor)?
+            .send(OpenRequest { answer })
+            .map_err(|_| OpenError::NotAnswered)?;
+        answered
+            .recv_timeout(limit)
+            .unwrap_or(Err(OpenError::NotAnswered))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_registered_loop_there_is_no_door_and_a_gone_loop_does_not_answer() {
+        let control = DoorControl::default();
+        let limit = Duration::from_secs(5);
+        assert!(matches!(control.open_now(limit), Err(OpenError::NoDoor)));
+        drop(control.register());
+        assert!(matches!(
+            control.open_now(limit),
+            Err(OpenError::NotAnswered)
+        ));
+    }
+}
