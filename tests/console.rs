@@ -53,10 +53,6 @@ impl Browser {
         }
         let capabilities = json!({
             "browserName": "chrome",
-            // Navigation returns at once; every check then waits for what
-            // it needs on the page. (chromedriver, waiting for the first
-            // page's load here, often never heard back from the renderer.)
-            "pageLoadStrategy": "none",
             "goog:chromeOptions": {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--window-size=1100,1000"],
@@ -182,7 +178,6 @@ fn photo(name: &str) -> String {
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "the first page load hangs in about half the runs (issue 12, open); run with --ignored"]
 async fn the_door_page_shows_a_stranger_live_and_enrolling_them_there_opens_the_door_next_time() {
     let data = tempfile::tempdir().unwrap();
     // The camera's folder is missing (the camera is retried) until the
@@ -298,7 +293,6 @@ async fn the_door_page_shows_a_stranger_live_and_enrolling_them_there_opens_the_
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "the first page load hangs in about half the runs (issue 12, open); run with --ignored"]
 async fn behind_an_api_key_a_member_enrolled_with_a_photo_shows_a_thumbnail_and_is_found() {
     let daemon = Daemon::start_with_config("[server]\napi_key = \"door-key\"\n");
     let browser = Browser::start().await;

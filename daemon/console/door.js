@@ -36,7 +36,10 @@ function showStatus(list, status, button) {
   const door = status.door;
   list.replaceChildren();
   const camera = status.camera;
-  fact(list, "Camera", camera.state + (camera.lastError ? ` (${camera.lastError})` : ""));
+  // The last error stays in the status after the camera recovers; it is
+  // news only while the camera is not streaming.
+  const cameraTrouble = camera.lastError && camera.state !== "streaming";
+  fact(list, "Camera", camera.state + (cameraTrouble ? ` (${camera.lastError})` : ""));
   const relay = status.relay;
   fact(list, "Relay", door ? (relay.connected ? "connected" : `not connected${relay.lastError ? ` (${relay.lastError})` : ""}`) : "no door configured");
   fact(list, "Frames", `${status.framesIn} in, ${status.framesProcessed} processed, ${status.framesDropped} dropped`);
