@@ -23,6 +23,7 @@ pub struct Config {
     pub edge: EdgeConfig,
     pub grpc: GrpcConfig,
     pub log: LogConfig,
+    pub site: SiteConfig,
     /// Every setting in force (defaults, file, flags) with secrets hidden:
     /// what the console shows.
     #[serde(skip)]
@@ -52,6 +53,76 @@ impl GrpcConfig {
             }),
         }
     }
+}
+
+/// `[site]`: joining a site of doors through NATS JetStream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// One server URL or several, comma-separated; "" for a standalone door.
+    pub nats_url: String,
+    pub site_id: String,
+    /// "" for the host name.
+    pub door_id: String,
+    pub token: String,
+    pub user: String,
+    pub password: String,
+    pub credentials_file: PathBuf,
+    pub tls_ca_file: PathBuf,
+    pub tls_client_cert_file: PathBuf,
+    pub tls_client_key_file: PathBuf,
+}
+
+impl SiteConfig {
+    /// The door's name in the site, `None` for a standalone door. Names
+    /// become parts of NATS subjects and stream names, hence the alphabet.
+    pub fn door(&self) -> Result<Option<String>, String> {
+        if self.nats_url.trim().is_empty() {
+            return Ok(None);
+        }
+        site_name("site.site_id", &self.site_id)?;
+        let door = match self.door_id.as_str() {
+            "" => host_name()
+                .ok_or("site.door_id is \"\" and the host name cannot be read; set site.door_id")?,
+            door => door.to_string(),
+        };
+        site_name("site.door_id", &door)?;
+        let credentials = [
+            !self.token.is_empty(),
+            !self.user.is_empty(),
+            !self.credentials_file.as_os_str().is_empty(),
+        ];
+        if credentials.iter().filter(|given| **given).count() > 1 {
+            return Err(
+                "invalid config: site.token, site.user and site.credentials_file \
+                 are different kinds of credentials; set one at most"
+                    .into(),
+            );
+        }
+        if self.tls_client_cert_file.as_os_str().is_empty()
+            != self.tls_client_key_file.as_os_str().is_empty()
+        {
+            return Err("invalid config: site.tls_client_cert_file and \
+                 site.tls_client_key_file go together"
+                .into());
+        }
+        Ok(Some(door))
+    }
+}
+
+fn site_name(key: &str, name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    match !name.is_empty() && name.len() <= 64 && name.chars().all(allowed) {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid config: {key} = {name:?}: use 1 to 64 letters, digits, - and _"
+        )),
+    }
+}
+
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|name| !name.is_empty())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -352,6 +423,7 @@ impl Config {
             ));
         }
         self.grpc.address()?;
+        self.site.door()?;
         whole(
             "grpc.max_subscribers",
             self.grpc.max_subscribers as u64,
@@ -447,7 +519,11 @@ fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
 }
 
 /// The settings that are secrets: shown as set or not, never as values.
-const SECRETS: &[(&str, &str)] = &[("server", "api_key")];
+const SECRETS: &[(&str, &str)] = &[
+    ("server", "api_key"),
+    ("site", "token"),
+    ("site", "password"),
+];
 
 fn hide_secrets(mut table: toml::Table) -> toml::Table {
     for (section, key) in SECRETS {

@@ -12,6 +12,7 @@ mod grpc;
 mod migration;
 mod score;
 mod server;
+mod site;
 mod store;
 
 use clap::{Parser, Subcommand};

@@ -12,6 +12,7 @@ use crate::core::bus::EventBus;
 use crate::core::Core;
 use crate::edge::{self, EdgeLoop};
 use crate::grpc::{self, GrpcServer};
+use crate::site::Site;
 use crate::store::Store;
 use facegate_models::FaceEngine;
 use std::mem::ManuallyDrop;
@@ -58,6 +59,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         event_streams: EventBus::new(server_config.max_event_streams, EVENT_BACKLOG),
         notifications: EventBus::new(config.grpc.max_subscribers, config.grpc.backlog),
         door: Default::default(),
+        site: Default::default(),
     });
     let api_key = ApiKey::new(&server_config.api_key);
     let api = Arc::new(Api {
@@ -77,6 +79,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     });
     let grpc = start_grpc(&config, core.clone(), api_key)?;
     let edge = start_edge(&config, core.clone())?;
+    let site = start_site(&config, core.clone())?;
     let in_flight = InFlight::default();
     let handler_api = api.clone();
     let counted = in_flight.clone();
@@ -113,6 +116,10 @@ pub fn serve(config: Config) -> Result<(), String> {
     if let Some(edge) = edge {
         edge.stop();
         log::info!("edge loop stopped, relay closed");
+    }
+    if let Some(site) = site {
+        site.stop();
+        log::info!("site link stopped");
     }
     // Streams end now: they would never finish by themselves.
     core.close_subscriptions();
@@ -213,6 +220,19 @@ fn start_grpc(config: &Config, core: Arc<Core>, key: ApiKey) -> Result<Option<Gr
     let server = grpc::start(listen, core, key)?;
     log::info!("access notifications (gRPC) on {}", server.addr);
     Ok(Some(server))
+}
+
+/// Links the door to its site when `[site]` names servers.
+fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> {
+    let Some(door) = config.site.door()? else {
+        return Ok(None);
+    };
+    log::info!(
+        "site {}: door {door}, servers {}",
+        config.site.site_id,
+        config.site.nats_url
+    );
+    Site::start(&config.site, door, core).map(Some)
 }
 
 /// Starts the camera-to-door loop when configured. A camera or relay that

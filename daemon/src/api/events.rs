@@ -11,6 +11,7 @@ use super::Api;
 use crate::core::bus::{Delivery, SubscriberDto, Subscription};
 use crate::core::counters::CountersDto;
 use crate::core::event::{DoorEvent, EventDto};
+use crate::core::site::SiteLinkDto;
 use crate::score::Scale;
 use crate::store::{free_space, DATABASE_FILE};
 use rouille::{Request, Response, ResponseBody};
@@ -61,6 +62,8 @@ struct StatusDto {
     biometric: AdmissionDto,
     event_streams: EventStreamsDto,
     access_notifications: AccessNotificationsDto,
+    /// The link to the site, `null` for a standalone door.
+    site: Option<SiteLinkDto>,
 }
 
 #[derive(Serialize)]
@@ -138,6 +141,7 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
             max: api.core.notifications.max_subscribers(),
             subscribers: api.core.notifications.subscriber_stats(),
         },
+        site: api.core.site.snapshot(),
     }))
 }
 

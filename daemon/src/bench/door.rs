@@ -397,6 +397,7 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
         engine,
         counters: Default::default(),
         door: Default::default(),
+        site: Default::default(),
         event_streams: EventBus::new(0, 1),
         notifications: EventBus::new(1, 100_000),
     });

@@ -1,7 +1,7 @@
 //! The core every front end shares: the enrolled people (store and search
 //! index), the face engine, the edge loop's counters, and the door's
 //! decisions as they happen. The REST API (`api/`), the gRPC stream
-//! (`grpc/`) and the edge loop (`edge/`) are peers over it: each imports
+//! (`grpc/`), the edge loop (`edge/`) and the site link (`site/`) are peers over it: each imports
 //! the core, never another front end.
 
 pub mod access;
@@ -11,6 +11,7 @@ pub mod door;
 pub mod event;
 pub mod health;
 pub mod notification;
+pub mod site;
 
 use crate::catalog::Catalog;
 use bus::EventBus;
@@ -18,6 +19,7 @@ use counters::Counters;
 use door::DoorControl;
 use event::DoorEvent;
 use facegate_models::FaceEngine;
+use site::SiteLink;
 use std::sync::Arc;
 
 pub struct Core {
@@ -32,6 +34,8 @@ pub struct Core {
     pub notifications: EventBus<DoorEvent>,
     /// Requests to open the door now, answered by the edge loop.
     pub door: DoorControl,
+    /// The link to the site's NATS servers, in site mode.
+    pub site: SiteLink,
 }
 
 impl Core {

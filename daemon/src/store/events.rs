@@ -3,7 +3,7 @@
 use super::faces::{delete_face, insert_face};
 use super::paging::{window, Page, PageRequest};
 use super::records::{decode, encode, Face, StoredImage, Timestamp};
-use super::schema::{CAMERA_FACES, EVENTS, FACES};
+use super::schema::{CAMERA_FACES, EVENTS, FACES, META};
 use super::{get_record, Store, StoreError};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,9 @@ fn drop_expired_camera_faces(txn: &WriteTransaction, keep: &Retention) -> Result
     }
 }
 
+/// The meta key of `Store::next_event_for_site`.
+const NEXT_FOR_SITE: &str = "next_event_for_site";
+
 impl Store {
     /// Appends an event (its `sequence` is assigned here), with the face it
     /// decided on and that face's image, in one transaction, then drops
@@ -117,6 +120,42 @@ impl Store {
             items,
             has_next,
             total,
+        })
+    }
+
+    /// Up to `limit` events from `sequence` on, oldest first.
+    pub fn events_from(&self, sequence: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(EVENTS)?;
+        table
+            .range(sequence..)?
+            .take(limit)
+            .map(|entry| Ok(decode(entry?.1.value())?))
+            .collect()
+    }
+
+    /// The sequence the next event will have (sequences start at 0).
+    pub fn next_event_sequence(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(EVENTS)?;
+        let next = table.last()?.map_or(0, |(key, _)| key.value() + 1);
+        Ok(next)
+    }
+
+    /// The first event the site's stream has not acknowledged: every one
+    /// before it is there. The event log is the site's outbox: the rest is
+    /// sent when the link allows, and the ring's size bounds it.
+    pub fn next_event_for_site(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let meta = txn.open_table(META)?;
+        let next = meta.get(NEXT_FOR_SITE)?.map_or(0, |value| value.value());
+        Ok(next)
+    }
+
+    pub fn set_next_event_for_site(&self, sequence: u64) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(META)?.insert(NEXT_FOR_SITE, sequence)?;
+            Ok(())
         })
     }
 

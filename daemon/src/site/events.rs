@@ -1,0 +1,153 @@
+//! Every decision of this door, sent to the site's event stream in order.
+//!
+//! The door's event log in redb is the outbox: the store keeps the first
+//! event the stream has not acknowledged (`next_event_for_site`), and from
+//! there on events are sent when the link allows, oldest first. Each message carries a
+//! JetStream message id made of the door, its database and the event's
+//! sequence, so an event sent again after a crash between the stream's
+//! acknowledgement and the store's note of it is dropped by the stream as
+//! a duplicate (within the stream's duplicate window, 2 minutes).
+
+use super::Names;
+use crate::core::event::{rfc3339, EventDto};
+use crate::core::Core;
+use crate::store::{Event, Timestamp};
+use async_nats::connection::State;
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::Client;
+use std::time::Duration;
+
+/// Events sent before their acknowledgements are awaited.
+const BATCH: usize = 128;
+
+/// How often the log is looked at for new events, and a lost link retried.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Sends the door's events for as long as the daemon runs. A failure of
+/// the link or the store is reported and retried: the door goes on.
+pub(super) async fn send(client: &Client, names: &Names, core: &Core) {
+    let jetstream = jetstream::new(client.clone());
+    let mut stream_ready = false;
+    loop {
+        if client.connection_state() != State::Connected {
+            // A reconnection may be to a server of a new deployment.
+            stream_ready = false;
+        }
+        match send_waiting(client, &jetstream, &mut stream_ready, names, core).await {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(POLL).await,
+            Err(e) => {
+                log::warn!("site: {e}");
+                core.site.update(|state| state.last_error = Some(e));
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// Sends a batch of the events the stream has not acknowledged yet;
+/// whether there was any to send.
+async fn send_waiting(
+    client: &Client,
+    jetstream: &jetstream::Context,
+    stream_ready: &mut bool,
+    names: &Names,
+    core: &Core,
+) -> Result<bool, String> {
+    let store = &core.catalog.store;
+    let unsent = store.next_event_for_site().map_err(|e| e.to_string())?;
+    let next = store.next_event_sequence().map_err(|e| e.to_string())?;
+    core.site.update(|state| {
+        state.next_event_to_send = unsent;
+        state.events_waiting = next.saturating_sub(unsent);
+    });
+    if next == unsent || client.connection_state() != State::Connected {
+        return Ok(false);
+    }
+    if !*stream_ready {
+        event_stream(jetstream, names)
+            .await
+            .map_err(|e| format!("cannot open the site's event stream: {e}"))?;
+        *stream_ready = true;
+    }
+    let batch = store
+        .events_from(unsent, BATCH)
+        .map_err(|e| e.to_string())?;
+    // Events the log's retention dropped before they were sent are
+    // reported, and count as dealt with.
+    let kept_from = batch.first().map_or(unsent, |first| first.sequence);
+    if kept_from > unsent {
+        let lost = kept_from - unsent;
+        log::warn!("site: the door's log dropped {lost} events before they could be sent");
+        core.site.update(|state| state.events_lost_unsent += lost);
+    }
+    let database = store.camera_stream_id().map_err(|e| e.to_string())?;
+    let (acknowledged, error) = publish(jetstream, names, &database, &batch).await;
+    let unsent_now = acknowledged.map_or(kept_from, |last| last + 1);
+    if unsent_now > unsent {
+        store
+            .set_next_event_for_site(unsent_now)
+            .map_err(|e| e.to_string())?;
+        core.site
+            .update(|state| state.last_sent_at = Some(rfc3339(Timestamp::now())));
+    }
+    match error {
+        Some(e) => Err(format!("sending events to the site: {e}")),
+        None => Ok(true),
+    }
+}
+
+/// The site's event stream, made by the first door to need it.
+async fn event_stream(jetstream: &jetstream::Context, names: &Names) -> Result<(), String> {
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: names.event_stream(),
+            subjects: vec![names.event_subjects()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Sends `batch` and waits for the stream's acknowledgements: the
+/// sequence of the last event of the unbroken acknowledged run, and the
+/// error that broke it, if any.
+async fn publish(
+    jetstream: &jetstream::Context,
+    names: &Names,
+    database: &uuid::Uuid,
+    batch: &[Event],
+) -> (Option<u64>, Option<String>) {
+    let subject = names.door_events();
+    let mut acknowledgements = Vec::with_capacity(batch.len());
+    for event in batch {
+        let message = PublishMessage::build()
+            .payload(message(event, names).into())
+            .message_id(format!("{}.{database}.{}", names.door_id, event.sequence));
+        match jetstream.send_publish(subject.clone(), message).await {
+            Ok(acknowledgement) => acknowledgements.push((event.sequence, acknowledgement)),
+            // Those sent already are sent again later, as duplicates.
+            Err(e) => return (None, Some(e.to_string())),
+        }
+    }
+    let mut through = None;
+    for (sequence, acknowledgement) in acknowledgements {
+        match acknowledgement.await {
+            Ok(_) => through = Some(sequence),
+            Err(e) => return (through, Some(e.to_string())),
+        }
+    }
+    (through, None)
+}
+
+/// The event as the REST API shows it, with the door it happened at.
+fn message(event: &Event, names: &Names) -> Vec<u8> {
+    let mut json = serde_json::to_value(EventDto::from(event)).unwrap_or_default();
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("siteId".into(), names.site_id.clone().into());
+        fields.insert("doorId".into(), names.door_id.clone().into());
+    }
+    json.to_string().into_bytes()
+}

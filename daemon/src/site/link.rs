@@ -1,0 +1,81 @@
+//! The connection to the site's NATS servers, made from `[site]`.
+
+use crate::config::SiteConfig;
+use crate::core::Core;
+use async_nats::{Client, ConnectOptions, Event};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Connects in the background: the door starts (and keeps recognising)
+/// whether or not a server is up, and the client reconnects for ever.
+/// The site link's state follows the connection's.
+pub(super) async fn connect(
+    config: &SiteConfig,
+    door: &str,
+    core: &Arc<Core>,
+) -> Result<Client, String> {
+    let given = |path: &Path| !path.as_os_str().is_empty();
+    let mut options = match given(&config.credentials_file) {
+        true => ConnectOptions::with_credentials_file(&config.credentials_file)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read site.credentials_file {}: {e}",
+                    config.credentials_file.display()
+                )
+            })?,
+        false => ConnectOptions::new(),
+    };
+    if !config.token.is_empty() {
+        options = options.token(config.token.clone());
+    }
+    if !config.user.is_empty() {
+        options = options.user_and_password(config.user.clone(), config.password.clone());
+    }
+    if given(&config.tls_ca_file) {
+        options = options.add_root_certificates(config.tls_ca_file.clone());
+    }
+    if given(&config.tls_client_cert_file) {
+        options = options.add_client_certificate(
+            config.tls_client_cert_file.clone(),
+            config.tls_client_key_file.clone(),
+        );
+    }
+    let core = core.clone();
+    options
+        .name(format!("facegate door {door}"))
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            let core = core.clone();
+            async move { follow(&core, event) }
+        })
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| format!("cannot connect to site.nats_url {}: {e}", config.nats_url))
+}
+
+/// Keeps the site link's state in step with the connection.
+fn follow(core: &Core, event: Event) {
+    match event {
+        Event::Connected => {
+            log::info!("site: connected");
+            core.site.update(|state| state.connected = true);
+        }
+        Event::Disconnected => {
+            log::warn!("site: disconnected; the door goes on, and reconnects");
+            core.site.update(|state| state.connected = false);
+        }
+        Event::ClientError(e) => {
+            log::warn!("site: {e}");
+            core.site
+                .update(|state| state.last_error = Some(e.to_string()));
+        }
+        Event::ServerError(e) => {
+            log::warn!("site: the server says {e}");
+            core.site
+                .update(|state| state.last_error = Some(e.to_string()));
+        }
+        _ => {}
+    }
+}
