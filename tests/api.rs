@@ -104,7 +104,7 @@ fn version_reports_the_database_schema_and_build() {
             "fullVersion",
         ])
     );
-    assert_eq!(version["databaseVersion"], "6");
+    assert_eq!(version["databaseVersion"], "7");
     assert_eq!(version["assemblyVersion"], env!("CARGO_PKG_VERSION"));
     for field in [
         "databaseVersionCreationTime",
@@ -886,7 +886,9 @@ fn response_head(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<
 #[test]
 fn an_api_key_guards_every_route_and_either_header_carries_it() {
     let data = tempfile::tempdir().unwrap();
-    // The edge loop sees one face, so that there is an event and its crop.
+    // The edge loop sees one face, so that there is an event and its crop:
+    // one frame decides, whether it comes before the member is registered
+    // (a stranger) or after (a member).
     let scene = tempfile::tempdir().unwrap();
     std::fs::copy(
         artifacts().join("testdata/obama.jpg"),
@@ -895,7 +897,9 @@ fn an_api_key_guards_every_route_and_either_header_carries_it() {
     .unwrap();
     let daemon = Daemon::start_in_with_args(
         data.path(),
-        Some(&format!("[server]\napi_key = \"{API_KEY}\"\n")),
+        Some(&format!(
+            "[server]\napi_key = \"{API_KEY}\"\n[edge]\nevidence_frames = 1\n"
+        )),
         &[
             "--camera",
             &format!("replay:{}", scene.path().display()),
