@@ -1,12 +1,14 @@
 //! Site mode against a real nats-server with JetStream, which the tests
 //! start on a temporary store (`scripts/setup.sh --test` installs Debian's
-//! nats-server): every door's decisions reach the site's event stream, in
-//! order, once, including those made while the site was unreachable.
+//! nats-server): a person enrolled at one door opens the others, including
+//! doors that join later or were down; writes need the site, reads and the
+//! door do not; concurrent changes lose nothing; every door's decisions
+//! reach the site's event stream, in order, once.
 
 mod common;
 
-use common::door::{door_on_pty, read_until, OPEN};
-use common::{wait_until, Daemon};
+use common::door::{door_on_pty, read_until, scene, OPEN};
+use common::{photo_base64, wait_until, Daemon};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -137,6 +139,252 @@ fn sequences_from(events: &[Value], door: &str) -> Vec<u64> {
         .filter(|event| event["doorId"] == door)
         .map(|event| event["sequence"].as_u64().unwrap())
         .collect()
+}
+
+/// A door serving only the API, on site `site` as door `door`, returned
+/// once it follows the site's records.
+fn api_door(data: &Path, nats: &NatsServer, site: &str, door: &str) -> Daemon {
+    let daemon = Daemon::start_in(data, Some(&site_config(nats, site, door)));
+    wait_until_linked(&daemon);
+    daemon
+}
+
+fn wait_until_linked(daemon: &Daemon) {
+    wait_until(PATIENCE, "the door to follow its site", || {
+        let site = site_status(daemon);
+        site["connected"] == true && site["followingRecords"] == true
+    });
+}
+
+/// Who the door finds for `photo`, if anyone.
+fn found(daemon: &Daemon, photo: &str) -> Option<String> {
+    let body =
+        json!({"image": {"data": photo_base64(photo)}, "watchlistIds": [], "maxResultCount": 1});
+    let reply = daemon.post("/api/v1/Watchlists/Search", &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let best = &reply.json()[0]["matchResults"][0]["watchlistMemberId"];
+    best.as_str().map(str::to_string)
+}
+
+/// The ids of the door's members, sorted.
+fn member_ids(daemon: &Daemon) -> Vec<String> {
+    let page = daemon.get("/api/v1/WatchlistMembers?PageSize=1000").json();
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_person_enrolled_at_one_door_opens_another_and_a_door_that_joins_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let front = api_door(&dir.path().join("front"), &nats, "campus", "front");
+    // The back door's camera shows nobody until the person walks up.
+    let scenes = tempfile::tempdir().unwrap();
+    let camera = scenes.path().join("camera");
+    let (back, mut board) = door_on_pty(
+        &dir.path().join("back"),
+        &format!(
+            "[edge]\nevidence_frames = 1\n{}",
+            site_config(&nats, "campus", "back")
+        ),
+        &camera,
+    );
+    wait_until_linked(&back);
+    front.enrol("obama", "obama.jpg", "staff");
+    wait_until(PATIENCE, "the back door to know the person", || {
+        found(&back, "obama2.jpg").as_deref() == Some("obama")
+    });
+    let walking_up = scene(&[("obama3.jpg", 4)]);
+    std::fs::rename(walking_up.path(), &camera).unwrap();
+    read_until(&mut board, &OPEN, &back);
+
+    // A door that joins the site later gets every record first.
+    let side = api_door(&dir.path().join("side"), &nats, "campus", "side");
+    wait_until(PATIENCE, "the new door to know the person", || {
+        found(&side, "obama2.jpg").as_deref() == Some("obama")
+    });
+    assert_eq!(member_ids(&side), ["obama"]);
+    let faces = side.get("/api/v1/WatchlistMembers/obama/Faces").json();
+    let image = faces["items"][0]["imageDataId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let original = side.get(&format!("/api/v1/Images/{image}"));
+    assert_eq!(original.status, 200, "the face's image came with it");
+    assert_eq!(original.content_type, "image/jpeg");
+
+    // Deleting the member at the new door takes it from every door.
+    assert_eq!(side.delete("/api/v1/WatchlistMembers/obama").status, 204);
+    wait_until(PATIENCE, "the front door to forget the person", || {
+        found(&front, "obama2.jpg").is_none()
+    });
+}
+
+#[test]
+fn a_door_of_another_precision_makes_the_templates_again_and_finds_the_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let front = api_door(&dir.path().join("front"), &nats, "hq", "front");
+    // Its template network is int8: fp32 templates are not comparable.
+    let back = Daemon::start_in_with_engine_and_args(
+        &dir.path().join("back"),
+        "precision = \"int8\"",
+        &site_config(&nats, "hq", "back"),
+        &[],
+    );
+    wait_until_linked(&back);
+    front.enrol("obama", "obama.jpg", "staff");
+    wait_until(PATIENCE, "the int8 door to find the person", || {
+        found(&back, "obama2.jpg").as_deref() == Some("obama")
+    });
+    let faces = back.get("/api/v1/WatchlistMembers/obama/Faces").json();
+    assert_eq!(faces["items"].as_array().unwrap().len(), 1, "{faces}");
+}
+
+#[test]
+fn while_the_site_is_down_doors_still_recognise_writes_are_refused_and_all_converge_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = NatsServer::start(&dir.path().join("nats"));
+    let front = api_door(&dir.path().join("front"), &nats, "hq", "front");
+    let back = api_door(&dir.path().join("back"), &nats, "hq", "back");
+    front.enrol("obama", "obama.jpg", "staff");
+    wait_until(PATIENCE, "the back door to know the person", || {
+        found(&back, "obama2.jpg").is_some()
+    });
+
+    nats.kill();
+    wait_until(PATIENCE, "the doors to notice", || {
+        site_status(&front)["connected"] == false && site_status(&back)["connected"] == false
+    });
+    assert_eq!(found(&back, "obama2.jpg").as_deref(), Some("obama"));
+    let refused = back.put(
+        "/api/v1/Watchlists",
+        &json!({"id": "visitors", "displayName": "Visitors", "fullName": "Visitors"}),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reach its site"));
+    assert_eq!(
+        back.get("/api/v1/Watchlists/visitors").status,
+        404,
+        "nothing written"
+    );
+
+    nats.restart();
+    wait_until_linked(&front);
+    wait_until_linked(&back);
+    let body = json!({"id": "visitors", "displayName": "Visitors", "fullName": "Visitors"});
+    wait_until(PATIENCE, "a write to be taken again", || {
+        back.put("/api/v1/Watchlists", &body).status == 200
+    });
+    wait_until(PATIENCE, "the other door to have it", || {
+        front.get("/api/v1/Watchlists/visitors").status == 200
+    });
+}
+
+#[test]
+fn a_door_killed_while_changes_arrive_catches_up_with_every_one_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let front = api_door(&dir.path().join("front"), &nats, "hq", "front");
+    let back_data = dir.path().join("back");
+    let mut back = api_door(&back_data, &nats, "hq", "back");
+    let made: Vec<String> = (0..300).map(|i| format!("member-{i:03}")).collect();
+    for (i, id) in made.iter().enumerate() {
+        let reply = front.put(
+            "/api/v1/WatchlistMembers",
+            &json!({"id": id, "displayName": id}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if i == 100 {
+            back.kill();
+        }
+    }
+    let back = api_door(&back_data, &nats, "hq", "back");
+    wait_until(PATIENCE, "the killed door to catch up", || {
+        member_ids(&back).len() == made.len()
+    });
+    assert_eq!(member_ids(&back), made);
+    assert_eq!(site_status(&back)["revisionsBehind"], 0);
+}
+
+#[test]
+fn concurrent_changes_of_one_member_at_two_doors_lose_no_acknowledged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let front = api_door(&dir.path().join("front"), &nats, "hq", "front");
+    let back = api_door(&dir.path().join("back"), &nats, "hq", "back");
+    let watchlists: Vec<String> = ["front", "back"]
+        .iter()
+        .flat_map(|door| (0..15).map(move |i| format!("{door}-{i}")))
+        .collect();
+    for id in &watchlists {
+        let body = json!({"id": id, "displayName": id, "fullName": id});
+        assert_eq!(front.put("/api/v1/Watchlists", &body).status, 200);
+    }
+    let member = front.put("/api/v1/WatchlistMembers", &json!({"id": "ada"}));
+    assert_eq!(member.status, 200, "{}", member.body);
+    wait_until(PATIENCE, "the other door to have them", || {
+        back.get("/api/v1/WatchlistMembers/ada").status == 200
+            && back
+                .get(&format!("/api/v1/Watchlists/{}", watchlists[29]))
+                .status
+                == 200
+    });
+    // Each door links the member to its own watchlists at once: each link
+    // changes the member's record as that door has it, so one made on an
+    // old copy would drop the other door's links; the site refuses it.
+    let link = |door: &Daemon, name: &str| -> (Vec<String>, usize) {
+        let (mut linked, mut refused) = (Vec::new(), 0);
+        for i in 0..15 {
+            let watchlist = format!("{name}-{i}");
+            let body = json!({"watchlistId": watchlist, "watchlistMembersIds": ["ada"]});
+            let reply = door.post("/api/v1/WatchlistMembers/LinkToWatchlist", &body);
+            match reply.status {
+                204 => linked.push(watchlist),
+                409 => refused += 1,
+                status => panic!("{status}: {}", reply.body),
+            }
+        }
+        (linked, refused)
+    };
+    let ((front_linked, front_refused), (back_linked, back_refused)) = std::thread::scope(|s| {
+        let front = s.spawn(|| link(&front, "front"));
+        let back = s.spawn(|| link(&back, "back"));
+        (front.join().unwrap(), back.join().unwrap())
+    });
+    let linked_to = |door: &Daemon| -> Vec<String> {
+        let mut linked: Vec<String> = watchlists
+            .iter()
+            .filter(|watchlist| {
+                let members = door
+                    .get(&format!("/api/v1/Watchlists/{watchlist}/WatchlistMembers"))
+                    .json();
+                !members["items"].as_array().unwrap().is_empty()
+            })
+            .cloned()
+            .collect();
+        linked.sort();
+        linked
+    };
+    let mut acknowledged: Vec<String> = front_linked.iter().chain(&back_linked).cloned().collect();
+    acknowledged.sort();
+    wait_until(PATIENCE, "the doors to agree", || {
+        linked_to(&front) == acknowledged && linked_to(&back) == acknowledged
+    });
+    assert_eq!(
+        acknowledged.len() + front_refused + back_refused,
+        30,
+        "every link was acknowledged or refused"
+    );
 }
 
 #[test]

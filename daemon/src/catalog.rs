@@ -11,7 +11,8 @@
 
 use crate::gallery::{Candidate, Gallery, Scope};
 use crate::store::{
-    Face, FaceError, LinkError, MemberFields, Registered, Store, StoreError, StoredImage,
+    Applied, Face, FaceError, LinkError, MemberFields, RecordKey, Registered, Store, StoreError,
+    StoredImage,
 };
 use std::sync::Mutex;
 
@@ -21,6 +22,8 @@ pub struct Catalog {
     pub store: Store,
     index: Gallery,
     writer: Mutex<()>,
+    /// The engine's template model: the index holds only its templates.
+    template_model: String,
 }
 
 #[cfg(test)]
@@ -39,6 +42,7 @@ impl Catalog {
             store,
             index,
             writer: Mutex::default(),
+            template_model: template_model.to_string(),
         })
     }
 
@@ -137,6 +141,40 @@ impl Catalog {
             |store| store.delete_watchlist(id),
             |index, _| index.forget_watchlist(id),
         )
+    }
+
+    /// Applies a record from the site (see `Store::apply_site_record`).
+    /// A face whose template another network made is stored but not
+    /// searched until its template is made again here.
+    pub fn apply_site_record(
+        &self,
+        key: &RecordKey,
+        value: Option<&[u8]>,
+        images: &[StoredImage],
+        revision: u64,
+    ) -> Result<(), StoreError> {
+        self.change(
+            |store| store.apply_site_record(key, value, images, revision),
+            |index, applied| match applied {
+                None | Some(Applied::Watchlist { deleted: false, .. }) => {}
+                Some(Applied::Watchlist { id, deleted: true }) => index.forget_watchlist(id),
+                Some(Applied::Member { id, now }) => {
+                    index.remove_member(id);
+                    let Some(record) = now else {
+                        return;
+                    };
+                    for face in &record.faces {
+                        if face.template_model == self.template_model {
+                            index.insert(&face.id, id, &face.template);
+                        }
+                    }
+                    for watchlist in &record.watchlists {
+                        index.link(watchlist, std::slice::from_ref(id));
+                    }
+                }
+            },
+        )
+        .map(drop)
     }
 
     /// The best `limit` members (see `Gallery::search`).

@@ -4,7 +4,7 @@
 //! stored images at start, before search is served, since templates of
 //! different models must never be compared.
 
-use crate::store::{Face, Store};
+use crate::store::{Face, Store, StoredImage};
 use facegate_models::{decode_image, iou, DetectorConfig, FaceEngine};
 use std::time::Instant;
 
@@ -78,6 +78,16 @@ fn recompute(
         .image(&face.image_id)
         .map_err(|e| e.to_string())?
         .ok_or("its image is gone")?;
+    recompute_from(engine, face, &image, max_pixels)
+}
+
+/// The face with its template made again from `image`, the one it is in.
+pub fn recompute_from(
+    engine: &FaceEngine,
+    face: &Face,
+    image: &StoredImage,
+    max_pixels: u64,
+) -> Result<Face, String> {
     let pixels = decode_image(&image.bytes, max_pixels)
         .map_err(|e| format!("its image: {e}"))?
         .pixels;

@@ -232,7 +232,7 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
         config.site.site_id,
         config.site.nats_url
     );
-    Site::start(&config.site, door, core).map(Some)
+    Site::start(&config.site, door, core, config.engine.max_image_pixels).map(Some)
 }
 
 /// Starts the camera-to-door loop when configured. A camera or relay that

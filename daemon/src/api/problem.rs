@@ -154,7 +154,12 @@ impl Problem {
     }
 }
 
-/// A storage failure: 507 when the disk is full, else 500.
+/// Seconds a write refused for an unreachable site is asked to wait.
+const SITE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// A storage failure: 507 when the disk is full, 503 when the site cannot
+/// be reached, 409 when another door of the site changed the record, else
+/// 500.
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Problem {
         match error.cause() {
@@ -165,6 +170,17 @@ impl From<StoreError> for Problem {
                      free space on it and retry",
                 )
             }
+            Cause::SiteUnreachable => Problem::service_unavailable(
+                format!(
+                    "this door cannot reach its site ({error}), so nothing was stored; \
+                     the door goes on recognising: retry when the site is back"
+                ),
+                SITE_RETRY_AFTER_SECONDS,
+            ),
+            Cause::SiteConflict => Problem::conflict(format!(
+                "another door of the site changed this record meanwhile ({error}), so \
+                 nothing was stored; read it again and retry"
+            )),
             Cause::Io | Cause::Other => Problem::internal(&error),
         }
     }

@@ -26,6 +26,16 @@ pub struct SiteLinkDto {
     pub events_lost_unsent: u64,
     /// When an event last reached the site's stream (RFC 3339).
     pub last_sent_at: Option<String>,
+    /// Whether the site's records are being followed: its buckets are open
+    /// and watched, so writes are taken (while connected).
+    pub following_records: bool,
+    /// The last revision of the site's records applied here.
+    pub applied_revision: u64,
+    /// Changes of the site's records not applied here yet, as of the last
+    /// one applied.
+    pub revisions_behind: u64,
+    /// When a change of the site's records was last applied (RFC 3339).
+    pub last_applied_at: Option<String>,
 }
 
 impl SiteLink {

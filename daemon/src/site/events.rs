@@ -8,13 +8,14 @@
 //! acknowledgement and the store's note of it is dropped by the stream as
 //! a duplicate (within the stream's duplicate window, 2 minutes).
 
-use super::Names;
+use super::{write_off_runtime, Names};
 use crate::core::event::{rfc3339, EventDto};
 use crate::core::Core;
 use crate::store::{Event, Timestamp};
 use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::Client;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Events sent before their acknowledgements are awaited.
@@ -25,7 +26,7 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Sends the door's events for as long as the daemon runs. A failure of
 /// the link or the store is reported and retried: the door goes on.
-pub(super) async fn send(client: &Client, names: &Names, core: &Core) {
+pub(super) async fn send(client: &Client, names: &Names, core: &Arc<Core>) {
     let jetstream = jetstream::new(client.clone());
     let mut stream_ready = false;
     loop {
@@ -52,7 +53,7 @@ async fn send_waiting(
     jetstream: &jetstream::Context,
     stream_ready: &mut bool,
     names: &Names,
-    core: &Core,
+    core: &Arc<Core>,
 ) -> Result<bool, String> {
     let store = &core.catalog.store;
     let unsent = store.next_event_for_site().map_err(|e| e.to_string())?;
@@ -81,13 +82,23 @@ async fn send_waiting(
         log::warn!("site: the door's log dropped {lost} events before they could be sent");
         core.site.update(|state| state.events_lost_unsent += lost);
     }
-    let database = store.camera_stream_id().map_err(|e| e.to_string())?;
+    let database = write_off_runtime(core, |core| {
+        core.catalog
+            .store
+            .camera_stream_id()
+            .map_err(|e| e.to_string())
+    })
+    .await?;
     let (acknowledged, error) = publish(jetstream, names, &database, &batch).await;
     let unsent_now = acknowledged.map_or(kept_from, |last| last + 1);
     if unsent_now > unsent {
-        store
-            .set_next_event_for_site(unsent_now)
-            .map_err(|e| e.to_string())?;
+        write_off_runtime(core, move |core| {
+            let store = &core.catalog.store;
+            store
+                .set_next_event_for_site(unsent_now)
+                .map_err(|e| e.to_string())
+        })
+        .await?;
         core.site
             .update(|state| state.last_sent_at = Some(rfc3339(Timestamp::now())));
     }

@@ -5,6 +5,10 @@ use crate::core::Core;
 use async_nats::{Client, ConnectOptions, Event};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the server is pinged.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Connects in the background: the door starts (and keeps recognising)
 /// whether or not a server is up, and the client reconnects for ever.
@@ -45,6 +49,9 @@ pub(super) async fn connect(
     options
         .name(format!("facegate door {door}"))
         .retry_on_initial_connect()
+        // A link that dies without a word (a cut cable) is noticed after two
+        // unanswered pings; writes are refused at once from then on.
+        .ping_interval(PING_INTERVAL)
         .max_reconnects(None)
         .event_callback(move |event| {
             let core = core.clone();

@@ -1,8 +1,11 @@
 //! Site mode: this door as one of many sharing a NATS JetStream
 //! deployment (docs/SITE.md). The link (`link.rs`) connects to the site's
-//! servers and keeps reconnecting; over it every decision of this door goes
-//! to the site's event stream (`events.rs`), from the door's own event log,
-//! so nothing recorded while the site is unreachable is lost.
+//! servers and keeps reconnecting. Over it the site's watchlists, members
+//! and faces are kept here (`records.rs`: this door's changes go to the
+//! site first, every door applies the site's changes), and every decision
+//! of this door goes to the site's event stream (`events.rs`), from the
+//! door's own event log, so nothing recorded while the site is unreachable
+//! is lost.
 //!
 //! The site front end runs on a thread of its own with a single-threaded
 //! tokio runtime: its one task talks to NATS and to the store, and never
@@ -10,6 +13,7 @@
 
 mod events;
 mod link;
+mod records;
 
 use crate::config::SiteConfig;
 use crate::core::Core;
@@ -42,12 +46,28 @@ impl Names {
     fn door_events(&self) -> String {
         format!("facegate.{}.events.{}", self.site_id, self.door_id)
     }
+
+    /// The key-value bucket of the site's watchlists and members.
+    fn record_bucket(&self) -> String {
+        format!("FACEGATE_{}", self.site_id)
+    }
+
+    /// The object store of their faces' images.
+    fn image_bucket(&self) -> String {
+        format!("FACEGATE_{}_IMAGES", self.site_id)
+    }
 }
 
 impl Site {
     /// Starts linking `door` to its site; the connection itself is made
     /// (and remade) in the background.
-    pub fn start(config: &SiteConfig, door: String, core: Arc<Core>) -> Result<Site, String> {
+    /// `max_pixels` bounds the images whose faces are analysed again.
+    pub fn start(
+        config: &SiteConfig,
+        door: String,
+        core: Arc<Core>,
+        max_pixels: u64,
+    ) -> Result<Site, String> {
         let names = Names {
             site_id: config.site_id.clone(),
             door_id: door,
@@ -62,13 +82,27 @@ impl Site {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the site link's runtime: {e}"))?;
+        // From now on every replicated write goes to the site first, and
+        // is refused until the site's buckets are open.
+        let replica = Arc::new(records::SiteReplica {
+            runtime: runtime.handle().clone(),
+            client: Default::default(),
+            buckets: Default::default(),
+        });
+        core.catalog.store.join_site(replica.clone());
         let thread = std::thread::Builder::new()
             .name("site".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     let link = async {
                         let client = link::connect(&config, &names.door_id, &core).await?;
-                        events::send(&client, &names, &core).await;
+                        let _ = replica.client.set(client.clone());
+                        let records = async {
+                            let buckets = open_buckets(&client, &names, &core).await;
+                            let _ = replica.buckets.set(buckets.clone());
+                            records::follow(&buckets, &core, max_pixels).await;
+                        };
+                        tokio::join!(events::send(&client, &names, &core), records);
                         Ok::<(), String>(())
                     };
                     tokio::select! {
@@ -84,11 +118,38 @@ impl Site {
         Ok(Site { stop, thread })
     }
 
-    /// Stops sending; what is not sent yet goes after the next start.
+    /// Stops sending and applying; what is left goes after the next start.
     pub fn stop(self) {
         let _ = self.stop.send(true);
         if self.thread.join().is_err() {
             log::error!("the site link's thread panicked");
+        }
+    }
+}
+
+/// Runs a write to the store off the site's runtime: a request thread may
+/// hold the store's write lock while it waits for this runtime to store
+/// its change in the site, so the runtime itself must never wait for it.
+async fn write_off_runtime<T: Send + 'static>(
+    core: &Arc<Core>,
+    write: impl FnOnce(&Core) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let core = core.clone();
+    tokio::task::spawn_blocking(move || write(&core))
+        .await
+        .map_err(|e| format!("a write to the store failed: {e}"))?
+}
+
+/// Opens the site's buckets, trying until the site answers.
+async fn open_buckets(client: &async_nats::Client, names: &Names, core: &Core) -> records::Buckets {
+    loop {
+        match records::open(client, names).await {
+            Ok(buckets) => return buckets,
+            Err(e) => {
+                log::warn!("site: {e}");
+                core.site.update(|state| state.last_error = Some(e));
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

@@ -46,10 +46,11 @@ impl Store {
         watchlist_ids: &[String],
         faces: Vec<(Face, StoredImage)>,
     ) -> Result<Registered, FaceError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(MEMBERS)?.get(id)?.is_some() {
                 return Err(FaceError::MemberExists);
             }
+            touched.member(id);
             let watchlists = watchlist_ids
                 .iter()
                 .map(|w| {
@@ -78,10 +79,11 @@ impl Store {
         face: Face,
         image: StoredImage,
     ) -> Result<Face, FaceError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
+            touched.member(member_id);
             Ok(insert_face(txn, face, &image)?)
         })
     }
@@ -89,10 +91,11 @@ impl Store {
     /// Makes a stored face one of the member's; attaching one of its own
     /// faces again changes nothing. Returns the face.
     pub fn attach_face(&self, member_id: &str, face_id: &str) -> Result<Face, FaceError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
+            touched.member(member_id);
             let mut face: Face =
                 get_record(&txn.open_table(FACES)?, face_id)?.ok_or(FaceError::FaceNotFound)?;
             match face.member_id.as_deref() {
@@ -113,10 +116,11 @@ impl Store {
     /// Deletes one of the member's faces, and its image when no other face
     /// uses it.
     pub fn remove_face(&self, member_id: &str, face_id: &str) -> Result<Face, FaceError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
+            touched.member(member_id);
             let face: Face =
                 get_record(&txn.open_table(FACES)?, face_id)?.ok_or(FaceError::FaceNotFound)?;
             if face.member_id.as_deref() != Some(member_id) {
@@ -194,7 +198,7 @@ impl Store {
     }
 }
 
-fn put_face(txn: &WriteTransaction, face: &Face) -> Result<(), StoreError> {
+pub(super) fn put_face(txn: &WriteTransaction, face: &Face) -> Result<(), StoreError> {
     txn.open_table(FACES)?
         .insert(face.id.as_str(), encode(face)?.as_slice())?;
     if let Some(member) = &face.member_id {

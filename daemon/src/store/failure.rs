@@ -21,6 +21,10 @@ pub enum Cause {
     Io,
     /// Corruption, a broken invariant, a codec error.
     Other,
+    /// In site mode, the site cannot be reached, so nothing was written.
+    SiteUnreachable,
+    /// In site mode, another door changed the record meanwhile.
+    SiteConflict,
 }
 
 impl StoreError {
@@ -29,6 +33,10 @@ impl StoreError {
             message,
             cause: Cause::Other,
         }
+    }
+
+    pub(crate) fn site(cause: Cause, message: String) -> StoreError {
+        StoreError { message, cause }
     }
 
     pub fn cause(&self) -> Cause {

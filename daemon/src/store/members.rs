@@ -40,17 +40,19 @@ impl Store {
         id: &str,
         fields: MemberFields,
     ) -> Result<Option<Member>, StoreError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(MEMBERS)?.get(id)?.is_some() {
                 return Ok(None);
             }
+            touched.member(id);
             insert_new(txn, id, fields).map(Some)
         })
     }
 
     /// Replaces the member `id`'s fields, or creates it with that id.
     pub fn upsert_member(&self, id: &str, fields: MemberFields) -> Result<Member, StoreError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
+            touched.member(id);
             let existing: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
             let Some(mut member) = existing else {
                 return insert_new(txn, id, fields);
@@ -72,27 +74,9 @@ impl Store {
     /// Deletes the member, its links and its faces. Returns whether it
     /// existed.
     pub fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
-        self.write(|txn| {
-            let existing: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
-            let Some(member) = existing else {
-                return Ok(false);
-            };
-            let watchlists: Vec<String> = txn
-                .open_multimap_table(MEMBER_WATCHLISTS)?
-                .remove_all(id)?
-                .map(|watchlist| Ok(watchlist?.value().to_string()))
-                .collect::<Result<_, StoreError>>()?;
-            let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
-            for watchlist in &watchlists {
-                links.remove((watchlist.as_str(), member.created_at.0, id))?;
-            }
-            for face in super::faces::faces_of(txn, id)? {
-                super::faces::delete_face(txn, &face)?;
-            }
-            txn.open_table(MEMBERS_BY_CREATION)?
-                .remove((member.created_at.0, id))?;
-            txn.open_table(MEMBERS)?.remove(id)?;
-            Ok(true)
+        self.write_replicated(|txn, touched| {
+            touched.member(id);
+            delete_member_in(txn, id)
         })
     }
 
@@ -118,10 +102,11 @@ impl Store {
         members: &[String],
         link: bool,
     ) -> Result<(), LinkError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(WATCHLISTS)?.get(watchlist)?.is_none() {
                 return Err(LinkError::WatchlistNotFound);
             }
+            members.iter().for_each(|member| touched.member(member));
             let records = txn.open_table(MEMBERS)?;
             let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
             let mut member_watchlists = txn.open_multimap_table(MEMBER_WATCHLISTS)?;
@@ -140,6 +125,30 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Deletes the member, its links and its faces; whether it existed.
+pub(super) fn delete_member_in(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    let existing: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
+    let Some(member) = existing else {
+        return Ok(false);
+    };
+    let watchlists: Vec<String> = txn
+        .open_multimap_table(MEMBER_WATCHLISTS)?
+        .remove_all(id)?
+        .map(|watchlist| Ok(watchlist?.value().to_string()))
+        .collect::<Result<_, StoreError>>()?;
+    let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
+    for watchlist in &watchlists {
+        links.remove((watchlist.as_str(), member.created_at.0, id))?;
+    }
+    for face in super::faces::faces_of(txn, id)? {
+        super::faces::delete_face(txn, &face)?;
+    }
+    txn.open_table(MEMBERS_BY_CREATION)?
+        .remove((member.created_at.0, id))?;
+    txn.open_table(MEMBERS)?.remove(id)?;
+    Ok(true)
 }
 
 pub(super) fn insert_new(
@@ -162,7 +171,7 @@ pub(super) fn insert_new(
     Ok(member)
 }
 
-fn put_member(txn: &WriteTransaction, member: &Member) -> Result<(), StoreError> {
+pub(super) fn put_member(txn: &WriteTransaction, member: &Member) -> Result<(), StoreError> {
     txn.open_table(MEMBERS)?
         .insert(member.id.as_str(), encode(member)?.as_slice())?;
     Ok(())

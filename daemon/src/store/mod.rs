@@ -14,6 +14,7 @@ mod members;
 mod paging;
 mod records;
 mod schema;
+mod site;
 mod space;
 #[cfg(test)]
 pub mod testing;
@@ -27,6 +28,7 @@ pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
 pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
+pub use site::{Applied, MemberRecord, RecordKey, Refusal, Replica, SiteChange};
 pub use space::free_space;
 pub use watchlists::WatchlistFields;
 
@@ -53,6 +55,8 @@ pub struct Store {
     /// only closing and re-opening the file clears: the next transaction
     /// does that first.
     needs_reopen: AtomicBool,
+    /// The site's store, in site mode: replicated changes go there first.
+    replica: std::sync::OnceLock<std::sync::Arc<dyn Replica>>,
 }
 
 /// A read transaction, which keeps the database from being re-opened
@@ -103,6 +107,7 @@ impl Store {
             path,
             db: RwLock::new(Some(db)),
             needs_reopen: AtomicBool::new(false),
+            replica: Default::default(),
         };
         store.write(schema::prepare)?;
         Ok(store)

@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -24,7 +24,14 @@ const MIGRATIONS: &[Migration] = &[
     index_image_users,
     add_camera_faces,
     add_template_models,
+    add_site_revisions,
 ];
+
+/// 6 -> 7: the revision of each site record this door has.
+fn add_site_revisions(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(SITE_REVISIONS)?;
+    Ok(())
+}
 
 /// 5 -> 6: each face records the template model that made its template.
 fn add_template_models(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -151,6 +158,9 @@ pub const IMAGE_FACES: MultimapTableDefinition<&str, &str> =
 pub const CAMERA_FACES: TableDefinition<(u64, &str), ()> = TableDefinition::new("camera_faces");
 
 /// Event sequence -> postcard `Event`: the door's decisions, a bounded ring.
+/// Site record key (`store::site`) -> the revision of it this door has.
+pub const SITE_REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("site_revisions");
+
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 const VERSION_KEY: &str = "schema_version";
@@ -219,6 +229,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     add_event_log(txn)?;
     txn.open_multimap_table(IMAGE_FACES)?;
     txn.open_table(CAMERA_FACES)?;
+    add_site_revisions(txn)?;
     Ok(())
 }
 

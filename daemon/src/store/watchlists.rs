@@ -41,10 +41,11 @@ impl Store {
         id: &str,
         fields: WatchlistFields,
     ) -> Result<Option<Watchlist>, StoreError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
             if txn.open_table(WATCHLISTS)?.get(id)?.is_some() {
                 return Ok(None);
             }
+            touched.watchlist(id);
             insert_new(txn, id, fields).map(Some)
         })
     }
@@ -55,7 +56,8 @@ impl Store {
         id: &str,
         fields: WatchlistFields,
     ) -> Result<Watchlist, StoreError> {
-        self.write(|txn| {
+        self.write_replicated(|txn, touched| {
+            touched.watchlist(id);
             let existing: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, id)?;
             let Some(mut watchlist) = existing else {
                 return insert_new(txn, id, fields);
@@ -82,29 +84,14 @@ impl Store {
     /// Deletes the watchlist and its links; the members themselves stay.
     /// Returns whether it existed.
     pub fn delete_watchlist(&self, id: &str) -> Result<bool, StoreError> {
-        self.write(|txn| {
-            let existing: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, id)?;
-            let Some(watchlist) = existing else {
-                return Ok(false);
-            };
-            let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
-            let linked: Vec<(u64, String)> = links
-                .range(owned_by(id))?
-                .map(|entry| {
-                    let (key, _) = entry?;
-                    let (_, created, member) = key.value();
-                    Ok((created, member.to_string()))
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let mut member_watchlists = txn.open_multimap_table(MEMBER_WATCHLISTS)?;
-            for (created, member) in &linked {
-                links.remove((id, *created, member.as_str()))?;
-                member_watchlists.remove(member.as_str(), id)?;
+        self.write_replicated(|txn, touched| {
+            let linked = delete_watchlist_in(txn, id)?;
+            if let Some(linked) = &linked {
+                touched.watchlist(id);
+                // Their records list the watchlist no more.
+                linked.iter().for_each(|member| touched.member(member));
             }
-            txn.open_table(WATCHLISTS_BY_CREATION)?
-                .remove((watchlist.created_at.0, id))?;
-            txn.open_table(WATCHLISTS)?.remove(id)?;
-            Ok(true)
+            Ok(linked.is_some())
         })
     }
 
@@ -128,6 +115,36 @@ impl Store {
             request,
         )
     }
+}
+
+/// Deletes the watchlist and its links; the members it had, or `None`
+/// when there is no such watchlist.
+pub(super) fn delete_watchlist_in(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let existing: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, id)?;
+    let Some(watchlist) = existing else {
+        return Ok(None);
+    };
+    let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
+    let linked: Vec<(u64, String)> = links
+        .range(owned_by(id))?
+        .map(|entry| {
+            let (key, _) = entry?;
+            let (_, created, member) = key.value();
+            Ok((created, member.to_string()))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let mut member_watchlists = txn.open_multimap_table(MEMBER_WATCHLISTS)?;
+    for (created, member) in &linked {
+        links.remove((id, *created, member.as_str()))?;
+        member_watchlists.remove(member.as_str(), id)?;
+    }
+    txn.open_table(WATCHLISTS_BY_CREATION)?
+        .remove((watchlist.created_at.0, id))?;
+    txn.open_table(WATCHLISTS)?.remove(id)?;
+    Ok(Some(linked.into_iter().map(|(_, member)| member).collect()))
 }
 
 fn insert_new(

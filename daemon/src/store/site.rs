@@ -1,0 +1,381 @@
+//! A site door's records: how its changes reach the site before they are
+//! committed here, and how the site's changes are applied here.
+//!
+//! In site mode the site's key-value bucket is the source of truth. A
+//! replicated write (`write_replicated`) runs its change in a redb write
+//! transaction, reads the records it touched as they now stand, and hands
+//! them to the `Replica` (the site front end), which stores each in the
+//! bucket checked against the revision this door last had of it. Only when
+//! the site has stored them all is the transaction committed; a refusal
+//! aborts it, so the door never holds a change the site does not. Changes
+//! from the site (this door's own among them) are applied with
+//! `apply_site_record`, which is idempotent: a record replaces what the
+//! door has.
+
+use super::faces::{delete_face, faces_of, insert_face};
+use super::failure::WriteFailure;
+use super::members::{delete_member_in, link_in, put_member};
+use super::records::{Face, Member, StoredImage, Watchlist};
+use super::schema::{
+    IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, SITE_REVISIONS, WATCHLISTS,
+    WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
+};
+use super::watchlists::delete_watchlist_in;
+use super::{get_record, Cause, Store, StoreError};
+use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A record of the site, by its key in the site's bucket. Ids are written
+/// in hex, since a key allows only some characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RecordKey {
+    Watchlist(String),
+    Member(String),
+}
+
+impl RecordKey {
+    pub fn key(&self) -> String {
+        let (kind, id) = match self {
+            RecordKey::Watchlist(id) => ("watchlist", id),
+            RecordKey::Member(id) => ("member", id),
+        };
+        let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{kind}.{hex}")
+    }
+
+    pub fn parse(key: &str) -> Option<RecordKey> {
+        let (kind, hex) = key.split_once('.')?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let id = String::from_utf8(bytes).ok()?;
+        match kind {
+            "watchlist" => Some(RecordKey::Watchlist(id)),
+            "member" => Some(RecordKey::Member(id)),
+            _ => None,
+        }
+    }
+}
+
+/// A member as the site holds it: its fields, its links and its faces
+/// (the images are in the site's object store, by id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub member: Member,
+    pub watchlists: Vec<String>,
+    pub faces: Vec<Face>,
+}
+
+/// One record for the site to store: its value (`None` deletes it), the
+/// revision of it this door has (0 for none), and the images its faces use.
+pub struct SiteChange {
+    pub key: RecordKey,
+    pub value: Option<Vec<u8>>,
+    pub expected_revision: u64,
+    pub images: Vec<StoredImage>,
+}
+
+#[derive(Debug)]
+pub enum Refusal {
+    /// The site cannot be reached: nothing may be written.
+    Unreachable(String),
+    /// Another door changed the record since this door last had it.
+    Conflict(String),
+}
+
+/// The site's store, as the store sees it.
+pub trait Replica: Send + Sync {
+    /// Stores every change in the site; the new revision of each.
+    fn store(&self, changes: &[SiteChange]) -> Result<Vec<u64>, Refusal>;
+}
+
+/// The records a change touched.
+#[derive(Default)]
+pub(super) struct Touched(BTreeSet<RecordKey>);
+
+impl Touched {
+    pub(super) fn watchlist(&mut self, id: &str) {
+        self.0.insert(RecordKey::Watchlist(id.to_string()));
+    }
+
+    pub(super) fn member(&mut self, id: &str) {
+        self.0.insert(RecordKey::Member(id.to_string()));
+    }
+}
+
+/// What applying a site record changed, for the search index.
+pub enum Applied {
+    Watchlist {
+        id: String,
+        deleted: bool,
+    },
+    Member {
+        id: String,
+        now: Option<MemberRecord>,
+    },
+}
+
+/// The meta key of the last site revision applied here.
+const APPLIED_REVISION: &str = "site_applied_revision";
+
+impl Store {
+    /// Sends every later replicated write to `replica` first.
+    pub fn join_site(&self, replica: Arc<dyn Replica>) {
+        if self.replica.set(replica).is_err() {
+            log::warn!("the store already belongs to a site");
+        }
+    }
+
+    /// `write`, with the records `change` touched stored in the site
+    /// before the commit, in site mode.
+    pub(super) fn write_replicated<T, E: WriteFailure>(
+        &self,
+        change: impl FnOnce(&WriteTransaction, &mut Touched) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write(|txn| {
+            let mut touched = Touched::default();
+            let value = change(txn, &mut touched)?;
+            if let Some(replica) = self.replica.get() {
+                replicate(txn, replica.as_ref(), touched)?;
+            }
+            Ok(value)
+        })
+    }
+
+    /// The last site revision applied here; 0 before the first.
+    pub fn applied_site_revision(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let revision = txn
+            .open_table(META)?
+            .get(APPLIED_REVISION)?
+            .map_or(0, |value| value.value());
+        Ok(revision)
+    }
+
+    /// Whether the image is here.
+    pub fn has_image(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.read()?.open_table(IMAGES)?.get(id)?.is_some())
+    }
+
+    /// Applies the site's record `key` at `revision`: `value` replaces what
+    /// the door has (`None` deletes it), unless the door has that revision
+    /// of it or a later one (`None` then). `images` are those its faces use
+    /// that the door lacked. Never replicated.
+    pub fn apply_site_record(
+        &self,
+        key: &RecordKey,
+        value: Option<&[u8]>,
+        images: &[StoredImage],
+        revision: u64,
+    ) -> Result<Option<Applied>, StoreError> {
+        self.write(|txn| {
+            txn.open_table(META)?.insert(APPLIED_REVISION, revision)?;
+            let mut revisions = txn.open_table(SITE_REVISIONS)?;
+            let had = revisions.get(key.key().as_str())?.map(|v| v.value());
+            // This door's own write comes back after it committed it, maybe
+            // after a later write of the same record: it has it already.
+            if had.is_some_and(|had| had >= revision) {
+                return Ok(None);
+            }
+            revisions.insert(key.key().as_str(), revision)?;
+            drop(revisions);
+            let applied = match (key, value) {
+                (RecordKey::Watchlist(id), Some(bytes)) => {
+                    apply_watchlist(txn, &serde_json::from_slice(bytes).map_err(undecodable)?)?;
+                    Applied::Watchlist {
+                        id: id.clone(),
+                        deleted: false,
+                    }
+                }
+                (RecordKey::Watchlist(id), None) => {
+                    delete_watchlist_in(txn, id)?;
+                    Applied::Watchlist {
+                        id: id.clone(),
+                        deleted: true,
+                    }
+                }
+                (RecordKey::Member(id), Some(bytes)) => {
+                    let record: MemberRecord =
+                        serde_json::from_slice(bytes).map_err(undecodable)?;
+                    Applied::Member {
+                        id: id.clone(),
+                        now: Some(apply_member(txn, record, images)?),
+                    }
+                }
+                (RecordKey::Member(id), None) => {
+                    delete_member_in(txn, id)?;
+                    Applied::Member {
+                        id: id.clone(),
+                        now: None,
+                    }
+                }
+            };
+            Ok(Some(applied))
+        })
+    }
+}
+
+fn undecodable(error: serde_json::Error) -> StoreError {
+    StoreError::other(format!("a site record cannot be read: {error}"))
+}
+
+/// Stores the touched records in the site, and notes their revisions.
+fn replicate(
+    txn: &WriteTransaction,
+    replica: &dyn Replica,
+    touched: Touched,
+) -> Result<(), StoreError> {
+    let mut revisions = txn.open_table(SITE_REVISIONS)?;
+    let changes = touched
+        .0
+        .into_iter()
+        .map(|key| {
+            let expected_revision = revisions
+                .get(key.key().as_str())?
+                .map_or(0, |value| value.value());
+            let (value, images) = current(txn, &key)?;
+            Ok(SiteChange {
+                key,
+                value,
+                expected_revision,
+                images,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let stored = replica.store(&changes).map_err(|refusal| match refusal {
+        Refusal::Unreachable(why) => StoreError::site(Cause::SiteUnreachable, why),
+        Refusal::Conflict(why) => StoreError::site(Cause::SiteConflict, why),
+    })?;
+    for (change, revision) in changes.iter().zip(stored) {
+        revisions.insert(change.key.key().as_str(), revision)?;
+    }
+    Ok(())
+}
+
+/// The record as the transaction has it, as the site stores it, with the
+/// images of its faces; `None` when it is gone.
+fn current(
+    txn: &WriteTransaction,
+    key: &RecordKey,
+) -> Result<(Option<Vec<u8>>, Vec<StoredImage>), StoreError> {
+    match key {
+        RecordKey::Watchlist(id) => {
+            let watchlist: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, id)?;
+            Ok((watchlist.as_ref().map(json), Vec::new()))
+        }
+        RecordKey::Member(id) => {
+            let member: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
+            let Some(member) = member else {
+                return Ok((None, Vec::new()));
+            };
+            let watchlists = txn
+                .open_multimap_table(MEMBER_WATCHLISTS)?
+                .get(id.as_str())?
+                .map(|watchlist| Ok(watchlist?.value().to_string()))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let faces = faces_of(txn, id)?;
+            let images = txn.open_table(IMAGES)?;
+            let images = faces
+                .iter()
+                .map(|face| {
+                    get_record(&images, &face.image_id)?.ok_or_else(|| {
+                        StoreError::other(format!("image {} of a face is missing", face.image_id))
+                    })
+                })
+                .collect::<Result<Vec<StoredImage>, StoreError>>()?;
+            let record = MemberRecord {
+                member,
+                watchlists,
+                faces,
+            };
+            Ok((Some(json(&record)), images))
+        }
+    }
+}
+
+/// A record as the site stores it.
+fn json<T: Serialize>(record: &T) -> Vec<u8> {
+    serde_json::to_vec(record).unwrap_or_default()
+}
+
+/// Puts the watchlist as the site has it.
+fn apply_watchlist(txn: &WriteTransaction, watchlist: &Watchlist) -> Result<(), StoreError> {
+    let mut by_creation = txn.open_table(WATCHLISTS_BY_CREATION)?;
+    let existing: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, &watchlist.id)?;
+    if let Some(existing) = existing {
+        by_creation.remove((existing.created_at.0, existing.id.as_str()))?;
+    }
+    by_creation.insert((watchlist.created_at.0, watchlist.id.as_str()), ())?;
+    txn.open_table(WATCHLISTS)?.insert(
+        watchlist.id.as_str(),
+        super::records::encode(watchlist)?.as_slice(),
+    )?;
+    Ok(())
+}
+
+/// Makes the member here what the site has: its fields, its links (to the
+/// watchlists the door has) and its faces. Returns what it now is.
+fn apply_member(
+    txn: &WriteTransaction,
+    mut record: MemberRecord,
+    images: &[StoredImage],
+) -> Result<MemberRecord, StoreError> {
+    let member = &record.member;
+    let id = member.id.as_str();
+    // Links and faces are keyed by the creation time: drop the old ones and
+    // put what the record says.
+    let had: Option<Member> = get_record(&txn.open_table(MEMBERS)?, id)?;
+    if let Some(had) = &had {
+        let old_links = txn
+            .open_multimap_table(MEMBER_WATCHLISTS)?
+            .remove_all(id)?
+            .map(|watchlist| Ok(watchlist?.value().to_string()))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut links = txn.open_table(WATCHLIST_MEMBERS)?;
+        for watchlist in &old_links {
+            links.remove((watchlist.as_str(), had.created_at.0, id))?;
+        }
+        txn.open_table(MEMBERS_BY_CREATION)?
+            .remove((had.created_at.0, id))?;
+    }
+    put_member(txn, member)?;
+    txn.open_table(MEMBERS_BY_CREATION)?
+        .insert((member.created_at.0, id), ())?;
+    let watchlists = txn.open_table(WATCHLISTS)?;
+    record
+        .watchlists
+        .retain(|watchlist| matches!(watchlists.get(watchlist.as_str()), Ok(Some(_))));
+    link_in(txn, member, &record.watchlists)?;
+    // The images the record's faces use, before a replaced face takes one
+    // with it.
+    let stored_images = txn.open_table(IMAGES)?;
+    let image_of = record
+        .faces
+        .iter()
+        .map(|face| {
+            let image = match images.iter().find(|image| image.id == face.image_id) {
+                Some(image) => image.clone(),
+                None => get_record(&stored_images, &face.image_id)?.ok_or_else(|| {
+                    StoreError::other(format!("image {} of a site face is missing", face.image_id))
+                })?,
+            };
+            Ok((face.id.clone(), image))
+        })
+        .collect::<Result<HashMap<String, StoredImage>, StoreError>>()?;
+    drop(stored_images);
+    let had_faces = faces_of(txn, id)?;
+    for face in &had_faces {
+        if !record.faces.contains(face) {
+            delete_face(txn, face)?;
+        }
+    }
+    for face in &record.faces {
+        if !had_faces.contains(face) {
+            insert_face(txn, face.clone(), &image_of[&face.id])?;
+        }
+    }
+    Ok(record)
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Site mode through the REST API (docs/BENCHMARKS.md, "Site mode").
+
+Run from the repository root, after `cargo build --release`, with Debian's
+nats-server installed (`scripts/setup.sh --test`):
+  scripts/bench-site.py enrol PHOTOS N
+  scripts/bench-site.py fanout DOORS CHANGES
+enrol: PHOTOS is a folder of face photos (searched recursively, e.g.
+../shared/data/lfw-dev/images); N members are registered with one photo
+each, in rotation, each file made distinct by a JPEG comment (the site keeps
+an image once by content). It measures, one request at a time:
+  1. N Register calls on door A of a site, while door B follows; then the
+     time until B has every face in its search index;
+  2. a door C joining the site afterwards: time until it has every face;
+  3. the same N Register calls on a standalone daemon;
+and reports nats-server's memory.
+fanout: DOORS daemons join one site; CHANGES times, a watchlist is written
+at one door and every door is polled until it has it: the time until the
+last door has it, and nats-server's memory.
+Everything runs on this machine, in a temporary directory; the daemons are
+target/release/facegate.
+"""
+import base64, json, os, signal, socket, subprocess, sys, tempfile, time
+import urllib.error, urllib.request
+
+BINARY = "target/release/facegate"
+ARTIFACTS = os.path.abspath("artifacts")
+
+
+def log(*parts):
+    print(time.strftime("%H:%M:%S ") + " ".join(str(p) for p in parts), flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, timeout=120):
+    data = json.dumps(body).encode() if body is not None else None
+    r = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                               headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def status(port):
+    return request(port, "GET", "/api/facegate/v1/Status")[1]
+
+
+class Daemon:
+    def __init__(self, root, name, site_config):
+        self.port = free_port()
+        data = os.path.join(root, name)
+        config = os.path.join(root, name + ".toml")
+        with open(config, "w") as f:
+            f.write(f'[engine]\nmodel_dir = "{ARTIFACTS}/models"\n'
+                    f'runtime_library = "{ARTIFACTS}/onnxruntime/libonnxruntime.so"\n'
+                    + site_config)
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--config", config, "--data-dir", data,
+             "--listen", f"127.0.0.1:{self.port}", "--grpc-listen", ""],
+            stdout=subprocess.DEVNULL, stderr=open(data + ".log", "w"))
+        while True:
+            try:
+                status(self.port)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        self.listening = time.monotonic()
+
+    def has(self, path):
+        return request(self.port, "GET", path)[0] == 200
+
+    def wait_linked(self):
+        while True:
+            site = status(self.port)["site"]
+            if site["connected"] and site["followingRecords"]:
+                return
+            time.sleep(0.05)
+
+    def wait_faces(self, n):
+        while status(self.port)["galleryFaces"] < n:
+            time.sleep(0.05)
+        return time.monotonic()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait()
+
+
+def photos(folder, n):
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(folder)
+                   for f in fs if f.lower().endswith((".jpg", ".jpeg")))
+    for i in range(n):
+        with open(files[i % len(files)], "rb") as f:
+            data = f.read()
+        comment = f"member {i}".encode()
+        data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+        yield i, base64.b64encode(data).decode()
+
+
+def register_all(door, folder, n):
+    """Registers n members at door; returns (seconds, members registered)."""
+    body = {"id": "staff", "displayName": "Staff", "fullName": "Staff"}
+    code, answer = request(door.port, "PUT", "/api/v1/Watchlists", body)
+    assert code == 200, answer
+    started, registered = time.monotonic(), 0
+    for i, photo in photos(folder, n):
+        body = {"id": f"m{i:05}", "images": [{"data": photo}], "watchlistIds": ["staff"]}
+        code, answer = request(door.port, "POST", "/api/v1/WatchlistMembers/Register", body)
+        if code == 201:
+            registered += 1
+        elif code != 400:  # a photo without a usable face
+            raise SystemExit(f"Register answered {code}: {answer}")
+        if (i + 1) % 1000 == 0:
+            log(f"  {i + 1} of {n}")
+    return time.monotonic() - started, registered
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+class Site:
+    """A nats-server with JetStream in `root`."""
+
+    def __init__(self, root):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            ["nats-server", "--jetstream", "--addr", "127.0.0.1", "--port", str(self.port),
+             "--store_dir", os.path.join(root, "nats")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+    def config(self, door):
+        return (f'[site]\nnats_url = "nats://127.0.0.1:{self.port}"\n'
+                f'site_id = "bench"\ndoor_id = "{door}"\n')
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait()
+
+
+def enrol(root, folder, n):
+    site = Site(root)
+    try:
+        a, b = Daemon(root, "a", site.config("a")), Daemon(root, "b", site.config("b"))
+        a.wait_linked()
+        b.wait_linked()
+        log(f"1. registering {n} members at door A of the site (door B follows)")
+        seconds, registered = register_all(a, folder, n)
+        done = time.monotonic()
+        b_all = b.wait_faces(registered)
+        log(f"   A: {registered} registered in {seconds:.1f} s = {registered / seconds:.1f}/s")
+        log(f"   B: every face searchable {b_all - done:.2f} s after A's last answer "
+            f"({b_all - done + seconds:.1f} s from the first Register)")
+        log("2. door C joins")
+        c = Daemon(root, "c", site.config("c"))
+        c_all = c.wait_faces(registered)
+        log(f"   C: every face searchable {c_all - c.started:.1f} s after its start "
+            f"({c_all - c.listening:.1f} s after it listened)")
+        log(f"   nats-server VmRSS {rss_kib(site.process.pid) / 1024:.0f} MiB, "
+            f"A {rss_kib(a.process.pid) / 1024:.0f} MiB, "
+            f"B {rss_kib(b.process.pid) / 1024:.0f} MiB, "
+            f"C {rss_kib(c.process.pid) / 1024:.0f} MiB")
+        for door in (a, b, c):
+            door.stop()
+    finally:
+        site.stop()
+    log(f"3. registering {n} members at a standalone daemon")
+    alone = Daemon(root, "alone", "")
+    alone_seconds, alone_registered = register_all(alone, folder, n)
+    alone.stop()
+    log(f"   standalone: {alone_registered} registered in {alone_seconds:.1f} s "
+        f"= {alone_registered / alone_seconds:.1f}/s")
+    log(f"   site / standalone enrolment rate: "
+        f"{(registered / seconds) / (alone_registered / alone_seconds):.2f}")
+
+
+def fanout(root, doors, changes):
+    site = Site(root)
+    members = []
+    try:
+        log(f"starting {doors} doors")
+        for i in range(doors):
+            members.append(Daemon(root, f"door{i:03}", site.config(f"door{i:03}")))
+        for door in members:
+            door.wait_linked()
+        log(f"nats-server VmRSS with {doors} doors linked: "
+            f"{rss_kib(site.process.pid) / 1024:.0f} MiB")
+        times = []
+        for change in range(changes):
+            path = f"/api/v1/Watchlists/w{change}"
+            body = {"id": f"w{change}", "displayName": "W", "fullName": "W"}
+            started = time.monotonic()
+            code, answer = request(members[0].port, "PUT", "/api/v1/Watchlists", body)
+            assert code == 200, answer
+            waiting = list(members)
+            while waiting:
+                waiting = [door for door in waiting if not door.has(path)]
+            times.append(time.monotonic() - started)
+        times.sort()
+        log(f"one change at every door of {doors}: median {times[len(times) // 2] * 1000:.0f} ms, "
+            f"slowest {times[-1] * 1000:.0f} ms ({changes} changes; polled one door at a time)")
+        log(f"nats-server VmRSS {rss_kib(site.process.pid) / 1024:.0f} MiB; "
+            f"a door's VmRSS {rss_kib(members[-1].process.pid) / 1024:.0f} MiB")
+    finally:
+        for door in members:
+            door.stop()
+        site.stop()
+
+
+def main():
+    commands = {"enrol": (enrol, str, int), "fanout": (fanout, int, int)}
+    if len(sys.argv) != 4 or sys.argv[1] not in commands:
+        raise SystemExit(__doc__)
+    run, first, second = commands[sys.argv[1]]
+    log("machine:", subprocess.run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo"],
+                                   capture_output=True, text=True).stdout.replace("\n", " "))
+    with tempfile.TemporaryDirectory() as root:
+        run(root, first(sys.argv[2]), second(sys.argv[3]))
+
+
+if __name__ == "__main__":
+    main()
