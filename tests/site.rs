@@ -221,6 +221,7 @@ fn a_person_enrolled_at_one_door_opens_another_and_a_door_that_joins_later() {
 
     // Deleting the member at the new door takes it from every door.
     assert_eq!(side.delete("/api/v1/WatchlistMembers/obama").status, 204);
+    assert_eq!(side.delete("/api/v1/WatchlistMembers/ghost").status, 404);
     wait_until(PATIENCE, "the front door to forget the person", || {
         found(&front, "obama2.jpg").is_none()
     });
@@ -297,14 +298,14 @@ fn a_door_killed_while_changes_arrive_catches_up_with_every_one_once() {
     let front = api_door(&dir.path().join("front"), &nats, "hq", "front");
     let back_data = dir.path().join("back");
     let mut back = api_door(&back_data, &nats, "hq", "back");
-    let made: Vec<String> = (0..300).map(|i| format!("member-{i:03}")).collect();
+    let made: Vec<String> = (0..1000).map(|i| format!("member-{i:04}")).collect();
     for (i, id) in made.iter().enumerate() {
         let reply = front.put(
             "/api/v1/WatchlistMembers",
             &json!({"id": id, "displayName": id}),
         );
         assert_eq!(reply.status, 200, "{}", reply.body);
-        if i == 100 {
+        if i == 300 {
             back.kill();
         }
     }

@@ -11,7 +11,7 @@
 
 use crate::gallery::{Candidate, Gallery, Scope};
 use crate::store::{
-    Applied, Face, FaceError, LinkError, MemberFields, RecordKey, Registered, Store, StoreError,
+    Applied, Face, FaceError, LinkError, MemberFields, Registered, SiteRecord, Store, StoreError,
     StoredImage,
 };
 use std::sync::Mutex;
@@ -146,15 +146,9 @@ impl Catalog {
     /// Applies a record from the site (see `Store::apply_site_record`).
     /// A face whose template another network made is stored but not
     /// searched until its template is made again here.
-    pub fn apply_site_record(
-        &self,
-        key: &RecordKey,
-        value: Option<&[u8]>,
-        images: &[StoredImage],
-        revision: u64,
-    ) -> Result<(), StoreError> {
+    pub fn apply_site_record(&self, record: SiteRecord) -> Result<(), StoreError> {
         self.change(
-            |store| store.apply_site_record(key, value, images, revision),
+            |store| store.apply_site_record(record),
             |index, applied| match applied {
                 None | Some(Applied::Watchlist { deleted: false, .. }) => {}
                 Some(Applied::Watchlist { id, deleted: true }) => index.forget_watchlist(id),

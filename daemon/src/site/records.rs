@@ -11,7 +11,9 @@ use super::{write_off_runtime, Names};
 use crate::core::event::rfc3339;
 use crate::core::Core;
 use crate::migration::recompute_from;
-use crate::store::{MemberRecord, RecordKey, Refusal, Replica, SiteChange, StoredImage, Timestamp};
+use crate::store::{
+    MemberRecord, RecordKey, Refusal, Replica, SiteChange, SiteRecord, StoredImage, Timestamp,
+};
 use async_nats::connection::State;
 use async_nats::jetstream::kv::{self, Operation};
 use async_nats::jetstream::{self, object_store};
@@ -235,8 +237,14 @@ async fn follow_once(buckets: &Buckets, core: &Arc<Core>, max_pixels: u64) -> Re
                 }
                 (_, value) => value,
             };
+            let record = SiteRecord {
+                key: &key,
+                value: value.as_deref(),
+                images: &images,
+                revision,
+            };
             core.catalog
-                .apply_site_record(&key, value.as_deref(), &images, revision)
+                .apply_site_record(record)
                 .map_err(|e| format!("applying site record {}: {e}", key.key()))
         })
         .await?;

@@ -75,8 +75,11 @@ impl Store {
     /// existed.
     pub fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
         self.write_replicated(|txn, touched| {
-            touched.member(id);
-            delete_member_in(txn, id)
+            let deleted = delete_member_in(txn, id)?;
+            if deleted {
+                touched.member(id);
+            }
+            Ok(deleted)
         })
     }
 

@@ -106,6 +106,16 @@ impl Touched {
     }
 }
 
+/// A record of the site at a revision, as the watch delivers it: its value
+/// (`None` when deleted), with the images its faces use that the door
+/// lacked.
+pub struct SiteRecord<'a> {
+    pub key: &'a RecordKey,
+    pub value: Option<&'a [u8]>,
+    pub images: &'a [StoredImage],
+    pub revision: u64,
+}
+
 /// What applying a site record changed, for the search index.
 pub enum Applied {
     Watchlist {
@@ -160,17 +170,16 @@ impl Store {
         Ok(self.read()?.open_table(IMAGES)?.get(id)?.is_some())
     }
 
-    /// Applies the site's record `key` at `revision`: `value` replaces what
-    /// the door has (`None` deletes it), unless the door has that revision
-    /// of it or a later one (`None` then). `images` are those its faces use
-    /// that the door lacked. Never replicated.
-    pub fn apply_site_record(
-        &self,
-        key: &RecordKey,
-        value: Option<&[u8]>,
-        images: &[StoredImage],
-        revision: u64,
-    ) -> Result<Option<Applied>, StoreError> {
+    /// Applies the site's record: its value replaces what the door has (a
+    /// deleted one deletes it), unless the door has that revision of it or
+    /// a later one (`None` then). Never replicated.
+    pub fn apply_site_record(&self, record: SiteRecord) -> Result<Option<Applied>, StoreError> {
+        let SiteRecord {
+            key,
+            value,
+            images,
+            revision,
+        } = record;
         self.write(|txn| {
             txn.open_table(META)?.insert(APPLIED_REVISION, revision)?;
             let mut revisions = txn.open_table(SITE_REVISIONS)?;
