@@ -191,9 +191,21 @@ impl Store {
             }
             revisions.insert(key.key().as_str(), revision)?;
             drop(revisions);
+            // A record no door of this version can read (a newer door's,
+            // say) is skipped, so it cannot stop the door following.
+            let unreadable = |e: serde_json::Error| {
+                log::warn!(
+                    "site record {} (revision {revision}) cannot be read and is skipped: {e}",
+                    key.key()
+                );
+                Ok(None)
+            };
             let applied = match (key, value) {
                 (RecordKey::Watchlist(id), Some(bytes)) => {
-                    apply_watchlist(txn, &serde_json::from_slice(bytes).map_err(undecodable)?)?;
+                    match serde_json::from_slice(bytes) {
+                        Ok(watchlist) => apply_watchlist(txn, &watchlist)?,
+                        Err(e) => return unreadable(e),
+                    }
                     Applied::Watchlist {
                         id: id.clone(),
                         deleted: false,
@@ -207,8 +219,10 @@ impl Store {
                     }
                 }
                 (RecordKey::Member(id), Some(bytes)) => {
-                    let record: MemberRecord =
-                        serde_json::from_slice(bytes).map_err(undecodable)?;
+                    let record: MemberRecord = match serde_json::from_slice(bytes) {
+                        Ok(record) => record,
+                        Err(e) => return unreadable(e),
+                    };
                     Applied::Member {
                         id: id.clone(),
                         now: Some(apply_member(txn, record, images)?),
@@ -225,10 +239,6 @@ impl Store {
             Ok(Some(applied))
         })
     }
-}
-
-fn undecodable(error: serde_json::Error) -> StoreError {
-    StoreError::other(format!("a site record cannot be read: {error}"))
 }
 
 /// Stores the touched records in the site, and notes their revisions.
@@ -387,4 +397,78 @@ fn apply_member(
         }
     }
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn any_id_makes_a_key_the_bucket_takes_and_reads_back() {
+        for id in ["staff", "a b/c.d*>", "ünïcode"] {
+            let key = RecordKey::Member(id.to_string());
+            let text = key.key();
+            let allowed = |c: char| c.is_ascii_alphanumeric() || c == '.';
+            assert!(text.chars().all(allowed), "{text}");
+            assert_eq!(RecordKey::parse(&text), Some(key));
+        }
+        assert_eq!(RecordKey::parse("member.4"), None);
+        assert_eq!(RecordKey::parse("other.41"), None);
+    }
+
+    #[test]
+    fn an_unreadable_record_is_skipped_and_the_door_goes_on_following() {
+        let (_dir, store) = store();
+        let key = RecordKey::Watchlist("w".into());
+        let unreadable = SiteRecord {
+            key: &key,
+            value: Some(b"{not json"),
+            images: &[],
+            revision: 7,
+        };
+        assert!(store.apply_site_record(unreadable).unwrap().is_none());
+        assert_eq!(store.applied_site_revision().unwrap(), 7);
+        assert_eq!(store.watchlist("w").unwrap(), None);
+    }
+
+    #[test]
+    fn a_revision_the_door_has_is_not_applied_again_over_a_later_one() {
+        let (_dir, store) = store();
+        let key = RecordKey::Member("m".into());
+        let record = |note: &str| {
+            let member = Member {
+                id: "m".into(),
+                display_name: None,
+                full_name: None,
+                note: Some(note.into()),
+                labels: Vec::new(),
+                created_at: super::super::Timestamp(1),
+                updated_at: None,
+            };
+            json(&MemberRecord {
+                member,
+                watchlists: Vec::new(),
+                faces: Vec::new(),
+            })
+        };
+        let (later, earlier) = (record("later"), record("earlier"));
+        let apply = |value: &[u8], revision| {
+            store.apply_site_record(SiteRecord {
+                key: &key,
+                value: Some(value),
+                images: &[],
+                revision,
+            })
+        };
+        assert!(apply(&later, 9).unwrap().is_some());
+        assert!(apply(&earlier, 8).unwrap().is_none());
+        let note = store.member("m").unwrap().unwrap().note;
+        assert_eq!(note.as_deref(), Some("later"));
+    }
 }
