@@ -171,7 +171,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::face;
+    use super::super::testing::{face, store};
     use super::*;
     use std::time::Duration;
 
@@ -204,12 +204,6 @@ mod tests {
         face.member_id = None;
         face.tracklet_id = Some(format!("track-{id}"));
         (face, image)
-    }
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
     }
 
     #[test]

@@ -271,14 +271,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::face;
+    use super::super::testing::{face, store};
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
 
     fn register(store: &Store, member: &str, faces: Vec<(Face, StoredImage)>) {
         store

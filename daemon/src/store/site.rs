@@ -401,13 +401,8 @@ fn apply_member(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::store;
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
 
     #[test]
     fn any_id_makes_a_key_the_bucket_takes_and_reads_back() {

@@ -1,6 +1,7 @@
 //! Records for the store's tests and its users' tests.
 
 use super::records::{Face, StoredImage};
+use super::Store;
 
 /// A face of `member` with `template`, found in an image of `image_bytes`
 /// whose id is derived from the face's.
@@ -17,4 +18,11 @@ pub fn face(
         bytes: image_bytes,
     };
     (face, image)
+}
+
+/// An empty store in a directory of its own, which the guard removes.
+pub fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
 }
