@@ -21,14 +21,11 @@ Everything runs on this machine, in a temporary directory; the daemons are
 target/release/facegate.
 """
 import base64, json, os, signal, socket, subprocess, sys, tempfile, time
-import urllib.error, urllib.request
+import urllib.error
+from benchlib import distinct_jpeg, log, proc_status, request as raw_request
 
 BINARY = "target/release/facegate"
 ARTIFACTS = os.path.abspath("artifacts")
-
-
-def log(*parts):
-    print(time.strftime("%H:%M:%S ") + " ".join(str(p) for p in parts), flush=True)
 
 
 def free_port():
@@ -37,15 +34,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def request(port, method, path, body=None, timeout=120):
-    data = json.dumps(body).encode() if body is not None else None
-    r = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                               headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(r, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+def request(port, method, path, body=None):
+    code, answer = raw_request(f"http://127.0.0.1:{port}", method, path, body)
+    return code, json.loads(answer or b"null") if code < 300 else answer
 
 
 def status(port):
@@ -99,10 +90,7 @@ def photos(folder, n):
                    for f in fs if f.lower().endswith((".jpg", ".jpeg")))
     for i in range(n):
         with open(files[i % len(files)], "rb") as f:
-            data = f.read()
-        comment = f"member {i}".encode()
-        data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
-        yield i, base64.b64encode(data).decode()
+            yield i, base64.b64encode(distinct_jpeg(f.read(), f"member {i}")).decode()
 
 
 def register_all(door, folder, n):
@@ -123,11 +111,8 @@ def register_all(door, folder, n):
     return time.monotonic() - started, registered
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+def rss_mib(pid):
+    return int(proc_status(pid, ("VmRSS",))["VmRSS"].split()[0]) / 1024
 
 
 class Site:
@@ -168,10 +153,10 @@ def enrol(root, folder, n):
         c_all = c.wait_faces(registered)
         log(f"   C: every face searchable {c_all - c.started:.1f} s after its start "
             f"({c_all - c.listening:.1f} s after it listened)")
-        log(f"   nats-server VmRSS {rss_kib(site.process.pid) / 1024:.0f} MiB, "
-            f"A {rss_kib(a.process.pid) / 1024:.0f} MiB, "
-            f"B {rss_kib(b.process.pid) / 1024:.0f} MiB, "
-            f"C {rss_kib(c.process.pid) / 1024:.0f} MiB")
+        log(f"   nats-server VmRSS {rss_mib(site.process.pid):.0f} MiB, "
+            f"A {rss_mib(a.process.pid):.0f} MiB, "
+            f"B {rss_mib(b.process.pid):.0f} MiB, "
+            f"C {rss_mib(c.process.pid):.0f} MiB")
         for door in (a, b, c):
             door.stop()
     finally:
@@ -196,7 +181,7 @@ def fanout(root, doors, changes):
         for door in members:
             door.wait_linked()
         log(f"nats-server VmRSS with {doors} doors linked: "
-            f"{rss_kib(site.process.pid) / 1024:.0f} MiB")
+            f"{rss_mib(site.process.pid):.0f} MiB")
         times = []
         for change in range(changes):
             path = f"/api/v1/Watchlists/w{change}"
@@ -211,8 +196,8 @@ def fanout(root, doors, changes):
         times.sort()
         log(f"one change at every door of {doors}: median {times[len(times) // 2] * 1000:.0f} ms, "
             f"slowest {times[-1] * 1000:.0f} ms ({changes} changes; polled one door at a time)")
-        log(f"nats-server VmRSS {rss_kib(site.process.pid) / 1024:.0f} MiB; "
-            f"a door's VmRSS {rss_kib(members[-1].process.pid) / 1024:.0f} MiB")
+        log(f"nats-server VmRSS {rss_mib(site.process.pid):.0f} MiB; "
+            f"a door's VmRSS {rss_mib(members[-1].process.pid):.0f} MiB")
     finally:
         for door in members:
             door.stop()

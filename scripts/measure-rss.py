@@ -12,7 +12,8 @@ PRECISION is fp32 or int8. The daemon is target/release/facegate on port
 the test photos in rotation; RSS_DISTINCT=1 makes each member's file
 distinct (a JPEG comment), since the store keeps an image once by content.
 """
-import base64, json, os, signal, subprocess, sys, time, urllib.request, urllib.error
+import base64, contextlib, os, signal, subprocess, sys, time
+from benchlib import distinct_jpeg, log, proc_status as status_fields, request
 
 PORT = int(os.environ.get("RSS_PORT", "18098"))
 BASE = f"http://127.0.0.1:{PORT}"
@@ -21,41 +22,18 @@ BINARY = "target/release/facegate"
 PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
 WL_ID = "wl-rss"
 
-def log(*a):
-    line = time.strftime("%H:%M:%S ") + " ".join(str(x) for x in a)
-    print(line, flush=True)
-
 def b64(name, tag=None):
     with open(os.path.join(TESTDATA, name), "rb") as f:
         data = f.read()
+    # RSS_DISTINCT=1: every member's photo a distinct file, same pixels.
     if tag is not None:
-        # RSS_DISTINCT=1: a JPEG comment (COM segment) after SOI makes every
-        # member's photo a distinct file (the store keeps images by sha256),
-        # with the same pixels.
-        com = tag.encode()
-        data = data[:2] + b"\xff\xfe" + (len(com) + 2).to_bytes(2, "big") + com + data[2:]
+        data = distinct_jpeg(data, tag)
     return base64.b64encode(data).decode()
 
 DISTINCT = os.environ.get("RSS_DISTINCT") == "1"
 
 def req(method, path, body=None, timeout=120):
-    data = json.dumps(body).encode() if body is not None else None
-    r = urllib.request.Request(BASE + path, data=data, method=method,
-                               headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(r, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-def status_fields(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
-                out[k] = v.strip()
-    return out
+    return request(BASE, method, path, body, timeout)
 
 def loadavg():
     with open("/proc/loadavg") as f:
@@ -65,7 +43,9 @@ def db_size(datadir):
     p = os.path.join(datadir, "facegate.redb")
     return os.path.getsize(p) if os.path.exists(p) else None
 
-def start(precision, datadir, tag):
+@contextlib.contextmanager
+def running(precision, datadir, tag):
+    """The daemon on `datadir`, answering, until the block ends."""
     os.makedirs(datadir, exist_ok=True)
     config = datadir.rstrip("/") + ".toml"
     with open(config, "w") as f:
@@ -89,17 +69,16 @@ def start(precision, datadir, tag):
             pass
         time.sleep(0.5)
     log(f"[{tag}] daemon pid {p.pid} answers after {time.time()-t0:.1f} s")
-    return p
-
-def stop(p, tag):
-    os.kill(p.pid, signal.SIGTERM)  # only our own pid
-    rc = p.wait(timeout=60)
-    log(f"[{tag}] daemon pid {p.pid} stopped rc={rc}")
+    try:
+        yield p
+    finally:
+        os.kill(p.pid, signal.SIGTERM)  # only our own pid
+        rc = p.wait(timeout=60)
+        log(f"[{tag}] daemon pid {p.pid} stopped rc={rc}")
 
 def enrol(precision, datadir, n):
     tag = f"{precision}-{os.path.basename(datadir)}-enrol"
-    p = start(precision, datadir, tag)
-    try:
+    with running(precision, datadir, tag) as p:
         s, b = req("PUT", "/api/v1/Watchlists",
                    {"id": WL_ID, "displayName": "rss", "fullName": "rss", "threshold": 40})
         log(f"[{tag}] upsert watchlist -> {s}")
@@ -125,13 +104,10 @@ def enrol(precision, datadir, n):
                     f"({el/i*1000:.0f} ms/req), load {loadavg()}, {status_fields(p.pid)}")
         log(f"[{tag}] ENROL DONE n={n} failures={fails} time={time.time()-t0:.1f} s "
             f"db={db_size(datadir)}")
-    finally:
-        stop(p, tag)
 
 def measure(precision, datadir):
     tag = f"{precision}-{os.path.basename(datadir)}-measure"
-    p = start(precision, datadir, tag)
-    try:
+    with running(precision, datadir, tag) as p:
         time.sleep(2)
         after_start = status_fields(p.pid)
         log(f"[{tag}] after start (+2 s): {after_start} load {loadavg()}")
@@ -146,14 +122,11 @@ def measure(precision, datadir):
         log(f"[{tag}] RESULT precision={precision} datadir={datadir} "
             f"rss_start={after_start['VmRSS']} rss_search={after['VmRSS']} hwm={after['VmHWM']} "
             f"db_bytes={db_size(datadir)}")
-    finally:
-        stop(p, tag)
 
 def boot(precision, datadir):
     tag = f"{precision}-{os.path.basename(datadir)}-boot"
-    p = start(precision, datadir, tag)
-    log(f"[{tag}] after boot: {status_fields(p.pid)}")
-    stop(p, tag)
+    with running(precision, datadir, tag) as p:
+        log(f"[{tag}] after boot: {status_fields(p.pid)}")
 
 if __name__ == "__main__":
     cmd = sys.argv[1]

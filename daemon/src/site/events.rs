@@ -27,14 +27,20 @@ const POLL: Duration = Duration::from_millis(200);
 /// Sends the door's events for as long as the daemon runs. A failure of
 /// the link or the store is reported and retried: the door goes on.
 pub(super) async fn send(client: &Client, names: &Names, core: &Arc<Core>) {
-    let jetstream = jetstream::new(client.clone());
-    let mut stream_ready = false;
+    let mut outbox = Outbox {
+        client,
+        jetstream: jetstream::new(client.clone()),
+        names,
+        core,
+        stream_ready: false,
+        message_id_prefix: None,
+    };
     loop {
         if client.connection_state() != State::Connected {
             // A reconnection may be to a server of a new deployment.
-            stream_ready = false;
+            outbox.stream_ready = false;
         }
-        match send_waiting(client, &jetstream, &mut stream_ready, names, core).await {
+        match outbox.send_waiting().await {
             Ok(true) => {}
             Ok(false) => tokio::time::sleep(POLL).await,
             Err(e) => {
@@ -46,65 +52,86 @@ pub(super) async fn send(client: &Client, names: &Names, core: &Arc<Core>) {
     }
 }
 
-/// Sends a batch of the events the stream has not acknowledged yet;
-/// whether there was any to send.
-async fn send_waiting(
-    client: &Client,
-    jetstream: &jetstream::Context,
-    stream_ready: &mut bool,
-    names: &Names,
-    core: &Arc<Core>,
-) -> Result<bool, String> {
-    let store = &core.catalog.store;
-    let unsent = store.next_event_for_site().map_err(|e| e.to_string())?;
-    let next = store.next_event_sequence().map_err(|e| e.to_string())?;
-    core.site.update(|state| {
-        state.next_event_to_send = unsent;
-        state.events_waiting = next.saturating_sub(unsent);
-    });
-    if next == unsent || client.connection_state() != State::Connected {
-        return Ok(false);
+/// What sending keeps between batches.
+struct Outbox<'a> {
+    client: &'a Client,
+    jetstream: jetstream::Context,
+    names: &'a Names,
+    core: &'a Arc<Core>,
+    /// The stream was made or found on this connection.
+    stream_ready: bool,
+    /// `<door>.<database id>.`, made once.
+    message_id_prefix: Option<String>,
+}
+
+impl Outbox<'_> {
+    /// Sends a batch of the events the stream has not acknowledged yet;
+    /// whether there was any to send.
+    async fn send_waiting(&mut self) -> Result<bool, String> {
+        let (core, names) = (self.core, self.names);
+        let store = &core.catalog.store;
+        let unsent = store.next_event_for_site().map_err(|e| e.to_string())?;
+        let next = store.next_event_sequence().map_err(|e| e.to_string())?;
+        core.site.update(|state| {
+            state.next_event_to_send = unsent;
+            state.events_waiting = next.saturating_sub(unsent);
+        });
+        if next == unsent || self.client.connection_state() != State::Connected {
+            return Ok(false);
+        }
+        if !self.stream_ready {
+            event_stream(&self.jetstream, names)
+                .await
+                .map_err(|e| format!("cannot open the site's event stream: {e}"))?;
+            self.stream_ready = true;
+        }
+        let prefix = self.message_id_prefix().await?;
+        let batch = store
+            .events_from(unsent, BATCH)
+            .map_err(|e| e.to_string())?;
+        // Events the log's retention dropped before they were sent are
+        // reported, and count as dealt with.
+        let kept_from = batch.first().map_or(unsent, |first| first.sequence);
+        if kept_from > unsent {
+            let lost = kept_from - unsent;
+            log::warn!("site: the door's log dropped {lost} events before they could be sent");
+            core.site.update(|state| state.events_lost_unsent += lost);
+        }
+        let (acknowledged, error) = publish(&self.jetstream, names, &prefix, &batch).await;
+        let unsent_now = acknowledged.map_or(kept_from, |last| last + 1);
+        if unsent_now > unsent {
+            write_off_runtime(core, move |core| {
+                let store = &core.catalog.store;
+                store
+                    .set_next_event_for_site(unsent_now)
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+            core.site
+                .update(|state| state.last_sent_at = Some(rfc3339(Timestamp::now())));
+        }
+        match error {
+            Some(e) => Err(format!("sending events to the site: {e}")),
+            None => Ok(true),
+        }
     }
-    if !*stream_ready {
-        event_stream(jetstream, names)
-            .await
-            .map_err(|e| format!("cannot open the site's event stream: {e}"))?;
-        *stream_ready = true;
-    }
-    let batch = store
-        .events_from(unsent, BATCH)
-        .map_err(|e| e.to_string())?;
-    // Events the log's retention dropped before they were sent are
-    // reported, and count as dealt with.
-    let kept_from = batch.first().map_or(unsent, |first| first.sequence);
-    if kept_from > unsent {
-        let lost = kept_from - unsent;
-        log::warn!("site: the door's log dropped {lost} events before they could be sent");
-        core.site.update(|state| state.events_lost_unsent += lost);
-    }
-    let database = write_off_runtime(core, |core| {
-        core.catalog
-            .store
-            .camera_stream_id()
-            .map_err(|e| e.to_string())
-    })
-    .await?;
-    let (acknowledged, error) = publish(jetstream, names, &database, &batch).await;
-    let unsent_now = acknowledged.map_or(kept_from, |last| last + 1);
-    if unsent_now > unsent {
-        write_off_runtime(core, move |core| {
-            let store = &core.catalog.store;
-            store
-                .set_next_event_for_site(unsent_now)
+
+    /// The door and its database (an id made once and kept in it), so that
+    /// a door whose database was replaced starts new message ids.
+    async fn message_id_prefix(&mut self) -> Result<String, String> {
+        if let Some(prefix) = &self.message_id_prefix {
+            return Ok(prefix.clone());
+        }
+        let database = write_off_runtime(self.core, |core| {
+            core.catalog
+                .store
+                .camera_stream_id()
                 .map_err(|e| e.to_string())
         })
         .await?;
-        core.site
-            .update(|state| state.last_sent_at = Some(rfc3339(Timestamp::now())));
-    }
-    match error {
-        Some(e) => Err(format!("sending events to the site: {e}")),
-        None => Ok(true),
+        let prefix = format!("{}.{database}.", self.names.door_id);
+        self.message_id_prefix = Some(prefix.clone());
+        Ok(prefix)
     }
 }
 
@@ -128,7 +155,7 @@ async fn event_stream(jetstream: &jetstream::Context, names: &Names) -> Result<(
 async fn publish(
     jetstream: &jetstream::Context,
     names: &Names,
-    database: &uuid::Uuid,
+    message_id_prefix: &str,
     batch: &[Event],
 ) -> (Option<u64>, Option<String>) {
     let subject = names.door_events();
@@ -136,7 +163,7 @@ async fn publish(
     for event in batch {
         let message = PublishMessage::build()
             .payload(message(event, names).into())
-            .message_id(format!("{}.{database}.{}", names.door_id, event.sequence));
+            .message_id(format!("{message_id_prefix}{}", event.sequence));
         match jetstream.send_publish(subject.clone(), message).await {
             Ok(acknowledgement) => acknowledgements.push((event.sequence, acknowledgement)),
             // Those sent already are sent again later, as duplicates.
