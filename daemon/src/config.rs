@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The documented defaults, shipped in the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/facegate.toml");
@@ -130,6 +131,13 @@ fn host_name() -> Option<String> {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub threads: usize,
+    pub max_connections: usize,
+    pub head_timeout_seconds: f64,
+    pub body_timeout_seconds: f64,
+    pub idle_timeout_seconds: f64,
+    pub max_header_bytes: usize,
+    pub max_header_line_bytes: usize,
+    pub max_headers: usize,
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     pub api_key: String,
@@ -264,6 +272,24 @@ pub enum PixelFormatName {
     Yuyv,
 }
 
+impl ServerConfig {
+    /// What one connection may make the HTTP server spend. The largest
+    /// body is refused from its declared length, before it is read.
+    pub fn http_limits(&self) -> tiny_http::Limits {
+        tiny_http::Limits {
+            head_timeout: Duration::from_secs_f64(self.head_timeout_seconds),
+            body_timeout: Duration::from_secs_f64(self.body_timeout_seconds),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout_seconds),
+            max_head_bytes: self.max_header_bytes,
+            max_line_bytes: self.max_header_line_bytes,
+            max_headers: self.max_headers,
+            max_body_bytes: self.max_body_bytes as u64,
+            max_connections: self.max_connections,
+            ..tiny_http::Limits::default()
+        }
+    }
+}
+
 impl EngineSettings {
     /// Threads each network uses: the configured number, or one per core.
     pub fn resolved_threads(&self) -> usize {
@@ -331,6 +357,37 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         let (server, edge) = (&self.server, &self.edge);
         whole("server.threads", server.threads as u64, 1, 1024)?;
+        whole(
+            "server.max_connections",
+            server.max_connections as u64,
+            1,
+            1_000_000,
+        )?;
+        for (key, value) in [
+            ("server.head_timeout_seconds", server.head_timeout_seconds),
+            ("server.body_timeout_seconds", server.body_timeout_seconds),
+            ("server.idle_timeout_seconds", server.idle_timeout_seconds),
+        ] {
+            seconds(key, value)?;
+            if value == 0.0 {
+                return Err(format!(
+                    "invalid config: {key} = 0 would refuse every request"
+                ));
+            }
+        }
+        whole(
+            "server.max_header_bytes",
+            server.max_header_bytes as u64,
+            1024,
+            1 << 24,
+        )?;
+        whole(
+            "server.max_header_line_bytes",
+            server.max_header_line_bytes as u64,
+            256,
+            server.max_header_bytes as u64,
+        )?;
+        whole("server.max_headers", server.max_headers as u64, 8, 10_000)?;
         whole(
             "server.max_body_bytes",
             server.max_body_bytes as u64,

@@ -6,6 +6,7 @@ mod catalog;
 mod config;
 mod console;
 mod core;
+mod descriptors;
 mod edge;
 mod gallery;
 mod grpc;

@@ -15,9 +15,6 @@ use crate::grpc::{self, GrpcServer};
 use crate::site::Site;
 use crate::store::Store;
 use facegate_models::FaceEngine;
-use std::mem::ManuallyDrop;
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
@@ -83,18 +80,15 @@ pub fn serve(config: Config) -> Result<(), String> {
     let in_flight = InFlight::default();
     let handler_api = api.clone();
     let counted = in_flight.clone();
-    let server = rouille::Server::new(server_config.listen, move |request| {
+    let http = http_server(server_config)?;
+    let server = rouille::Server::from_server(http, move |request| {
         let answering = counted.begin();
         let response = console::serve(request).unwrap_or_else(|| handler_api.handle(request));
         answering.until_sent(response)
     })
-    .map_err(|e| format!("cannot listen on {}: {e}", server_config.listen))?
     // Admitted biometric requests hold workers beyond `threads`, so they
     // never leave management requests waiting for one.
     .pool_size(server_config.threads + api.admission.capacity());
-    if !disable_nagle(server.server_addr()) {
-        log::warn!("could not set TCP_NODELAY: responses over 1 KiB may wait 40 ms");
-    }
     log::info!("listening on {}", server.server_addr());
     let stopping = Arc::new(AtomicBool::new(false));
     let acceptor = {
@@ -284,25 +278,15 @@ fn wait_for_shutdown_signal() -> Result<&'static str, String> {
     })
 }
 
-/// tiny_http, under rouille, writes a response's headers and a body over
-/// 1 KiB in two writes; with Nagle's algorithm on, the second write waits
-/// for the client's delayed ACK, adding 40 ms to every large response.
-/// Linux copies TCP_NODELAY from a listening socket to the connections it
-/// accepts, so it is set on the listener, which rouille does not expose:
-/// it is found among the process's descriptors by its address.
-fn disable_nagle(listen_addr: SocketAddr) -> bool {
-    let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
-        return false;
-    };
-    descriptors
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
-        .any(|fd| {
-            // SAFETY: the descriptor stays open and owned by its owner:
-            // ManuallyDrop never closes it, and getsockname/setsockopt on a
-            // descriptor that is not a socket only fail.
-            let socket = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) });
-            socket.local_addr().ok() == Some(listen_addr) && socket.set_nodelay(true).is_ok()
-        })
+/// The HTTP server under rouille: listening, with its connection limits
+/// (`max_connections` lowered to the descriptors the process may open).
+fn http_server(config: &crate::config::ServerConfig) -> Result<tiny_http::Server, String> {
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let mut limits = config.http_limits();
+    limits.max_connections = crate::descriptors::connections_that_fit(limits.max_connections);
+    tiny_http::Server::from_listener_with_limits(listener, None, limits)
+        .map_err(|e| format!("cannot serve on {}: {e}", config.listen))
 }
 
 fn binary_modified_time() -> SystemTime {

@@ -111,9 +111,38 @@ impl Daemon {
         Daemon::spawn(data_dir, &config, args)
     }
 
+    /// A daemon with a fresh data directory and `config`, whose process
+    /// may open at most `open_files` descriptors (soft and hard limit).
+    pub fn start_with_open_file_limit(config: &str, open_files: u64) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("{config}\n{}", engine_config());
+        let mut command = Command::new(BINARY);
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between
+        // fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: open_files,
+                    rlim_max: open_files,
+                };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        let mut daemon = Daemon::spawn_command(command, dir.path(), &config, &[]);
+        daemon._owned_dir = Some(dir);
+        daemon
+    }
+
     /// Starts the daemon with `config` as its whole config file.
     fn spawn(data_dir: &Path, config: &str, args: &[&str]) -> Daemon {
-        let mut command = Command::new(BINARY);
+        Daemon::spawn_command(Command::new(BINARY), data_dir, config, args)
+    }
+
+    fn spawn_command(mut command: Command, data_dir: &Path, config: &str, args: &[&str]) -> Daemon {
         command.arg("serve").args(args);
         // Daemons run side by side: each gRPC server on a port of its own.
         if !args.contains(&"--grpc-listen") {

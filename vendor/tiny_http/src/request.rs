@@ -1,15 +1,13 @@
 use std::io::Error as IoError;
-use std::io::{self, Cursor, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 
-use std::sync::mpsc::Sender;
-
-use crate::util::{EqualReader, FusedReader};
+use crate::head::{Framing, Head};
+use crate::link::{Body, SharedLink, Source};
+use crate::poller::Returner;
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
-use chunked_transfer::Decoder;
 
 /// Represents an HTTP request made by a client.
 ///
@@ -21,20 +19,8 @@ use chunked_transfer::Decoder;
 ///
 /// # Pipelining
 ///
-/// If a client sends multiple requests in a row (without waiting for the response), then you will
-/// get multiple `Request` objects simultaneously. This is called *requests pipelining*.
-/// Tiny-http automatically reorders the responses so that you don't need to worry about the order
-/// in which you call `respond` or `into_writer`.
-///
-/// This mechanic is disabled if:
-///
-///  - The body of a request is large enough (handling requires pipelining requires storing the
-///    body of the request in a buffer ; if the body is too big, tiny-http will avoid doing that)
-///  - A request sends a `Expect: 100-continue` header (which means that the client waits to
-///    know whether its body will be processed before sending it)
-///  - A request sends a `Connection: close` header or `Connection: upgrade` header (used for
-///    websockets), which indicates that this is the last request that will be received on this
-///    connection
+/// Facegate's patch: a connection carries one request at a time; a request
+/// a client pipelined behind it is read once this one has been answered.
 ///
 /// # Automatic cleanup
 ///
@@ -48,8 +34,8 @@ use chunked_transfer::Decoder;
 ///
 /// If you want to build fake requests to test your server, use [`TestRequest`](crate::test::TestRequest).
 pub struct Request {
-    // where to read the body from
-    data_reader: Option<Box<dyn Read + Send + 'static>>,
+    // where to read the body from; taken by an upgrade
+    body: Option<Body>,
 
     // if this writer is empty, then the request has been answered
     response_writer: Option<Box<dyn Write + Send + 'static>>,
@@ -72,173 +58,48 @@ pub struct Request {
     // true if a `100 Continue` response must be sent when `as_reader()` is called
     must_send_continue: bool,
 
-    // If Some, a message must be sent after responding
-    notify_when_responded: Option<Sender<()>>,
+    // Facegate's patch: whether the connection carries another request
+    // after this one, and how to give it back to the poller then.
+    keep_alive: bool,
+    completion: Option<Completion>,
 }
 
-struct NotifyOnDrop<R> {
-    sender: Sender<()>,
-    inner: R,
+/// Gives an answered request's connection back to the poller.
+pub(crate) struct Completion {
+    pub(crate) link: SharedLink,
+    pub(crate) returner: Returner,
+    pub(crate) max_drain: u64,
 }
 
-impl<R: Read> Read for NotifyOnDrop<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-impl<R: Write> Write for NotifyOnDrop<R> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-impl<R> Drop for NotifyOnDrop<R> {
-    fn drop(&mut self) {
-        self.sender.send(()).unwrap();
-    }
-}
-
-/// Error that can happen when building a `Request` object.
-#[derive(Debug)]
-pub enum RequestCreationError {
-    /// The client sent an `Expect` header that was not recognized by tiny-http.
-    ExpectationFailed,
-
-    /// Error while reading data from the socket during the creation of the `Request`.
-    CreationIoError(IoError),
-}
-
-impl From<IoError> for RequestCreationError {
-    fn from(err: IoError) -> RequestCreationError {
-        RequestCreationError::CreationIoError(err)
-    }
-}
-
-/// Builds a new request.
-///
-/// After the request line and headers have been read from the socket, a new `Request` object
-/// is built.
-///
-/// You must pass a `Read` that will allow the `Request` object to read from the incoming data.
-/// It is the responsibility of the `Request` to read only the data of the request and not further.
-///
-/// The `Write` object will be used by the `Request` to write the response.
-#[allow(clippy::too_many_arguments)]
-pub fn new_request<R, W>(
+/// Builds a request from its parsed head; `completion` is `None` for a
+/// request that is not on a connection (`TestRequest`).
+pub(crate) fn new_request(
     secure: bool,
-    method: Method,
-    path: String,
-    version: HTTPVersion,
-    headers: Vec<Header>,
+    head: Head,
     remote_addr: Option<SocketAddr>,
-    mut source_data: R,
-    writer: W,
-) -> Result<Request, RequestCreationError>
-where
-    R: Read + Send + 'static,
-    W: Write + Send + 'static,
-{
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
-
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
+    body: Body,
+    writer: Box<dyn Write + Send + 'static>,
+    completion: Option<Completion>,
+) -> Request {
+    let body_length = match head.framing {
+        Framing::Length(length) => usize::try_from(length).ok(),
+        Framing::Empty => Some(0),
+        Framing::Chunked => None,
     };
-
-    // true if the client sent a `Expect: 100-continue` header
-    let expects_continue = {
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Expect"))
-            .map(|h| h.value.as_str())
-        {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("100-continue") => true,
-            _ => return Err(RequestCreationError::ExpectationFailed),
-        }
-    };
-
-    // true if the client sent a `Connection: upgrade` header
-    let connection_upgrade = {
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Connection"))
-            .map(|h| h.value.as_str())
-        {
-            Some(v) if v.to_ascii_lowercase().contains("upgrade") => true,
-            _ => false,
-        }
-    };
-
-    // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
-    // content-length headers
-    let reader = if connection_upgrade {
-        // if we have a `Connection: upgrade`, always keeping the whole reader
-        Box::new(source_data) as Box<dyn Read + Send + 'static>
-    } else if let Some(content_length) = content_length {
-        if content_length == 0 {
-            Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-        } else if content_length <= 1024 && !expects_continue {
-            // if the content-length is small enough, we just read everything into a buffer
-
-            let mut buffer = vec![0; content_length];
-            let mut offset = 0;
-
-            while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
-                if read == 0 {
-                    // the socket returned EOF, but we were before the expected content-length
-                    // aborting
-                    let info = "Connection has been closed before we received enough data";
-                    let err = IoError::new(ErrorKind::ConnectionAborted, info);
-                    return Err(RequestCreationError::CreationIoError(err));
-                }
-
-                offset += read;
-            }
-
-            Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
-        } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
-            Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
-        }
-    } else if transfer_encoding.is_some() {
-        // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
-        // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
-    } else {
-        // if we have neither a Content-Length nor a Transfer-Encoding,
-        // assuming that we have no data
-        // TODO: could also be multipart/byteranges
-        Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-    };
-
-    Ok(Request {
-        data_reader: Some(reader),
-        response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
+    Request {
+        body: Some(body),
+        response_writer: Some(writer),
         remote_addr,
         secure,
-        method,
-        path,
-        http_version: version,
-        headers,
-        body_length: content_length,
-        must_send_continue: expects_continue,
-        notify_when_responded: None,
-    })
+        method: head.method,
+        path: head.path,
+        http_version: head.version,
+        headers: head.headers,
+        body_length,
+        must_send_continue: head.expects_continue,
+        keep_alive: head.keep_alive,
+        completion,
+    }
 }
 
 impl Request {
@@ -299,9 +160,7 @@ impl Request {
     /// If you detect that the request wants to use some kind of protocol upgrade, you can
     ///  call this function to obtain full control of the socket stream.
     ///
-    /// If you call this on a non-websocket request, tiny-http will wait until this `Stream` object
-    ///  is destroyed before continuing to read or write on the socket. Therefore you should always
-    ///  destroy it as soon as possible.
+    /// The connection is not used for another request afterwards.
     pub fn upgrade<R: Read>(
         mut self,
         protocol: &str,
@@ -309,122 +168,76 @@ impl Request {
     ) -> Box<dyn ReadWrite + Send> {
         use crate::util::CustomStream;
 
+        let mut writer = self.extract_writer_impl();
         response
             .raw_print(
-                self.response_writer.as_mut().unwrap().by_ref(),
+                writer.by_ref(),
                 self.http_version.clone(),
                 &self.headers,
                 false,
                 Some(protocol),
             )
             .ok(); // TODO: unused result
+        writer.flush().ok(); // TODO: unused result
 
-        self.response_writer.as_mut().unwrap().flush().ok(); // TODO: unused result
-
-        let stream = CustomStream::new(self.extract_reader_impl(), self.extract_writer_impl());
-        if let Some(sender) = self.notify_when_responded.take() {
-            let stream = NotifyOnDrop {
-                sender,
-                inner: stream,
-            };
-            Box::new(stream) as Box<dyn ReadWrite + Send>
-        } else {
-            Box::new(stream) as Box<dyn ReadWrite + Send>
-        }
+        let reader = self.extract_reader_impl();
+        Box::new(CustomStream::new(reader, writer))
     }
 
     /// Allows to read the body of the request.
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// # extern crate rustc_serialize;
-    /// # extern crate tiny_http;
-    /// # use rustc_serialize::json::Json;
-    /// # use std::io::Read;
-    /// # fn get_content_type(_: &tiny_http::Request) -> &'static str { "" }
-    /// # fn main() {
-    /// # let server = tiny_http::Server::http("0.0.0.0:0").unwrap();
-    /// let mut request = server.recv().unwrap();
-    ///
-    /// if get_content_type(&request) == "application/json" {
-    ///     let mut content = String::new();
-    ///     request.as_reader().read_to_string(&mut content).unwrap();
-    ///     let json: Json = content.parse().unwrap();
-    /// }
-    /// # }
-    /// ```
     ///
     /// If the client sent a `Expect: 100-continue` header with the request, calling this
     ///  function will send back a `100 Continue` response.
     #[inline]
     pub fn as_reader(&mut self) -> &mut dyn Read {
         if self.must_send_continue {
-            let msg = Response::new_empty(StatusCode(100));
-            msg.raw_print(
-                self.response_writer.as_mut().unwrap().by_ref(),
-                self.http_version.clone(),
-                &self.headers,
-                true,
-                None,
-            )
-            .ok();
-            self.response_writer.as_mut().unwrap().flush().ok();
+            if let Some(writer) = self.response_writer.as_mut() {
+                let msg = Response::new_empty(StatusCode(100));
+                msg.raw_print(
+                    writer.by_ref(),
+                    self.http_version.clone(),
+                    &self.headers,
+                    true,
+                    None,
+                )
+                .ok();
+                writer.flush().ok();
+            }
             self.must_send_continue = false;
         }
 
-        self.data_reader.as_mut().unwrap()
+        self.body
+            .get_or_insert_with(|| Body::Empty(Source::in_memory(Vec::new())))
     }
 
     /// Turns the `Request` into a writer.
     ///
     /// The writer has a raw access to the stream to the user.
-    /// This function is useful for things like CGI.
-    ///
-    /// Note that the destruction of the `Writer` object may trigger
-    /// some events. For exemple if a client has sent multiple requests and the requests
-    /// have been processed in parallel, the destruction of a writer will trigger
-    /// the writing of the next response.
-    /// Therefore you should always destroy the `Writer` as soon as possible.
+    /// This function is useful for things like CGI. The connection is
+    /// closed once the writer is dropped.
     #[inline]
     pub fn into_writer(mut self) -> Box<dyn Write + Send + 'static> {
-        let writer = self.extract_writer_impl();
-        if let Some(sender) = self.notify_when_responded.take() {
-            let writer = NotifyOnDrop {
-                sender,
-                inner: writer,
-            };
-            Box::new(writer) as Box<dyn Write + Send + 'static>
-        } else {
-            writer
-        }
+        self.keep_alive = false;
+        self.extract_writer_impl()
     }
 
-    /// Extract the response `Writer` object from the Request, dropping this `Writer` has the same side effects
-    /// as the object returned by `into_writer` above.
+    /// Extract the response `Writer` object from the Request.
     ///
     /// This may only be called once on a single request.
     fn extract_writer_impl(&mut self) -> Box<dyn Write + Send + 'static> {
-        use std::mem;
-
-        assert!(self.response_writer.is_some());
-
-        let mut writer = None;
-        mem::swap(&mut self.response_writer, &mut writer);
-        writer.unwrap()
+        self.response_writer
+            .take()
+            .unwrap_or_else(|| Box::new(io::sink()))
     }
 
-    /// Extract the body `Reader` object from the Request.
-    ///
-    /// This may only be called once on a single request.
+    /// Extract the body `Reader` object from the Request: the connection
+    /// itself for an upgrade.
     fn extract_reader_impl(&mut self) -> Box<dyn Read + Send + 'static> {
-        use std::mem;
-
-        assert!(self.data_reader.is_some());
-
-        let mut reader = None;
-        mem::swap(&mut self.data_reader, &mut reader);
-        reader.unwrap()
+        self.keep_alive = false;
+        match self.body.take() {
+            Some(body) => body.into_raw_reader(),
+            None => Box::new(io::empty()),
+        }
     }
 
     /// Sends a response to this request.
@@ -433,20 +246,24 @@ impl Request {
     where
         R: Read,
     {
-        let res = self.respond_impl(response);
-        if let Some(sender) = self.notify_when_responded.take() {
-            sender.send(()).unwrap();
-        }
-        res
+        self.respond_impl(response)
     }
 
-    fn respond_impl<R>(&mut self, response: Response<R>) -> Result<(), IoError>
+    fn respond_impl<R>(&mut self, mut response: Response<R>) -> Result<(), IoError>
     where
         R: Read,
     {
         let mut writer = self.extract_writer_impl();
 
         let do_not_send_body = self.method == Method::Head;
+
+        // A connection whose request body is left unread past what can be
+        // discarded cannot carry another request: say so.
+        let max_drain = self.completion.as_ref().map_or(0, |c| c.max_drain);
+        self.keep_alive &= self.body.as_ref().is_none_or(|b| b.reusable(max_drain));
+        if !self.keep_alive && self.http_version == HTTPVersion(1, 1) {
+            response.close_connection();
+        }
 
         Self::ignore_client_closing_errors(response.raw_print(
             writer.by_ref(),
@@ -469,9 +286,21 @@ impl Request {
         })
     }
 
-    pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {
-        self.notify_when_responded = Some(sender);
-        self
+    /// Gives the connection back to the poller for its next request, once
+    /// this one is answered and its reader and writer are gone.
+    fn complete(&mut self) {
+        let (Some(completion), Some(body), true) =
+            (self.completion.take(), self.body.take(), self.keep_alive)
+        else {
+            return;
+        };
+        let Some(rest) = body.into_rest() else {
+            return;
+        };
+        if let Ok(link) = std::sync::Arc::try_unwrap(completion.link) {
+            let link = link.into_inner().unwrap_or_else(|e| e.into_inner());
+            completion.returner.give_back(link, rest);
+        }
     }
 }
 
@@ -490,10 +319,8 @@ impl Drop for Request {
         if self.response_writer.is_some() {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error
-            if let Some(sender) = self.notify_when_responded.take() {
-                sender.send(()).unwrap();
-            }
         }
+        self.complete();
     }
 }
 

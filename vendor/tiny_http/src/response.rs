@@ -246,6 +246,14 @@ where
         self.chunked_threshold.unwrap_or(32768)
     }
 
+    /// Facegate's patch: tells the client that the connection closes after
+    /// this response (a header `add_header` refuses to set).
+    pub(crate) fn close_connection(&mut self) {
+        if let Ok(header) = Header::from_bytes(&b"Connection"[..], &b"close"[..]) {
+            self.headers.push(header);
+        }
+    }
+
     /// Adds a header to the list.
     /// Does all the checks.
     pub fn add_header<H>(&mut self, header: H)

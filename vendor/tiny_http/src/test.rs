@@ -1,3 +1,5 @@
+use crate::head::{Framing, Head};
+use crate::link::{Body, Source};
 use crate::{request::new_request, HTTPVersion, Header, HeaderField, Method, Request};
 use ascii::AsciiString;
 use std::net::SocketAddr;
@@ -64,17 +66,28 @@ impl From<TestRequest> for Request {
                 value: AsciiString::from_ascii(mock.body.len().to_string()).unwrap(),
             });
         }
+        let length = mock.body.len() as u64;
+        let head = Head {
+            method: mock.method,
+            path: mock.path,
+            version: mock.http_version,
+            headers: mock.headers,
+            framing: Framing::Length(length),
+            expects_continue: false,
+            keep_alive: false,
+        };
+        let body = Body::Length {
+            source: Source::in_memory(mock.body.as_bytes().to_vec()),
+            left: length,
+        };
         new_request(
             mock.secure,
-            mock.method,
-            mock.path,
-            mock.http_version,
-            mock.headers,
+            head,
             Some(mock.remote_addr),
-            mock.body.as_bytes(),
-            std::io::sink(),
+            body,
+            Box::new(std::io::sink()),
+            None,
         )
-        .unwrap()
     }
 }
 
