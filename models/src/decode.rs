@@ -345,7 +345,7 @@ mod tests {
     /// A picture with detail, so that JPEG's data is not trivial.
     fn picture(width: u32, height: u32) -> RgbImage {
         RgbImage::from_fn(width, height, |x, y| {
-            Rgb([(x * 7 ^ y * 3) as u8, (x + y * 5) as u8, (x * y) as u8])
+            Rgb([((x * 7) ^ (y * 3)) as u8, (x + y * 5) as u8, (x * y) as u8])
         })
     }
 

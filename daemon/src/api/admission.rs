@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn requests_beyond_the_running_and_waiting_ones_are_refused_at_once() {
-        let admission = Admission::new(1, 2, LONG);
+        let admission = Admission::new(1, 2, LONG, 1 << 30);
         let tickets: Vec<_> = (0..3).map(|_| admission.enter().unwrap()).collect();
         assert_eq!(admission.enter().err(), Some(Refusal::Busy));
         assert_eq!(admission.snapshot().rejected, 1);
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_request_that_gets_no_turn_within_the_wait_times_out_and_leaves_the_queue() {
-        let admission = Admission::new(1, 1, Duration::from_millis(1));
+        let admission = Admission::new(1, 1, Duration::from_millis(1), 1 << 30);
         let _running = admission.enter().unwrap().wait_turn().unwrap();
         let waiting = admission.enter().unwrap();
         assert_eq!(waiting.wait_turn().err(), Some(Refusal::TimedOut));
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_waiting_request_runs_when_a_turn_ends() {
-        let admission = Admission::new(1, 1, LONG);
+        let admission = Admission::new(1, 1, LONG, 1 << 30);
         let running = admission.enter().unwrap().wait_turn().unwrap();
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| admission.enter().unwrap().wait_turn().is_ok());
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn refusals_become_429_with_retry_after_and_408() {
-        let admission = Admission::new(1, 0, Duration::ZERO);
+        let admission = Admission::new(1, 0, Duration::ZERO, 1 << 30);
         let _turn = admission.admit().unwrap().turn().unwrap();
         let busy = admission.admit().err().unwrap();
         assert_eq!(busy.status, 429);
@@ -343,7 +343,7 @@ mod tests {
             .headers
             .iter()
             .any(|(name, value)| name == "Retry-After" && value == "1"));
-        let admission = Admission::new(1, 1, Duration::ZERO);
+        let admission = Admission::new(1, 1, Duration::ZERO, 1 << 30);
         let _turn = admission.admit().unwrap().turn().unwrap();
         let late = admission.admit().unwrap().turn().err().unwrap();
         assert_eq!(late.status, 408);
