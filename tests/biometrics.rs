@@ -554,13 +554,95 @@ fn images_scale_down_on_request_and_unknown_ids_are_404() {
 
 /// A PNG of `width` x `height` black pixels, as base64.
 fn black_png(width: u32, height: u32) -> String {
+    png_base64(&facegate_models::RgbImage::new(width, height))
+}
+
+fn png_base64<P: facegate_models::image::PixelWithColorType>(
+    image: &facegate_models::image::ImageBuffer<P, Vec<P::Subpixel>>,
+) -> String
+where
+    [P::Subpixel]: facegate_models::image::EncodableLayout,
+{
     use base64::Engine as _;
-    let image = facegate_models::RgbImage::new(width, height);
     let mut png = std::io::Cursor::new(Vec::new());
     image
         .write_to(&mut png, facegate_models::image::ImageFormat::Png)
         .unwrap();
     base64::engine::general_purpose::STANDARD.encode(png.into_inner())
+}
+
+/// The first `share` percent of a test photo's bytes, as base64.
+fn cut_photo(name: &str, share: usize) -> String {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let bytes = base64.decode(photo_base64(name)).unwrap();
+    base64.encode(&bytes[..bytes.len() * share / 100])
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Sends every `(path, body)` at once; the replies in order.
+fn all_at_once(daemon: &Daemon, requests: &[(&str, Value)]) -> Vec<common::Reply> {
+    std::thread::scope(|scope| {
+        let sent: Vec<_> = requests
+            .iter()
+            .map(|(path, body)| scope.spawn(move || daemon.post(path, body)))
+            .collect();
+        sent.into_iter()
+            .map(|reply| reply.join().unwrap())
+            .collect()
+    })
+}
+
+fn verify_body(probe: &str, reference: &str) -> Value {
+    json!({"probeImage": {"image": {"data": probe}}, "referenceImage": {"image": {"data": reference}}})
+}
+
+#[test]
+fn decompression_bombs_are_refused_from_their_header_without_taking_their_memory() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    // The engine's own buffers, for as many requests at once, are in the
+    // baseline.
+    let photo = photo_base64("obama.jpg");
+    let warm: Vec<_> = (0..4)
+        .map(|_| ("/api/v1/Faces/Verify", verify_body(&photo, &photo)))
+        .collect();
+    for reply in all_at_once(&daemon, &warm) {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let idle_peak = daemon.peak_rss_bytes();
+    // The finding's bomb: 6324x6324 black, under the old 40 MP limit; as
+    // RGB alone it is 114 MiB.
+    let bomb = black_png(6324, 6324);
+    assert!(bomb.len() < 1 << 20, "{} bytes of base64", bomb.len());
+    let register = json!({"id": "b", "images": [{"data": bomb}], "watchlistIds": ["staff"]});
+    let search = json!({"image": {"data": bomb}});
+    let mut requests = Vec::new();
+    for _ in 0..2 {
+        requests.push(("/api/v1/WatchlistMembers/Register", register.clone()));
+        requests.push(("/api/v1/Faces/Verify", verify_body(&bomb, &bomb)));
+        requests.push(("/api/v1/Watchlists/Search", search.clone()));
+    }
+    let fields = ["images[0].data", "probeImage.image.data", "image.data"];
+    for (reply, field) in all_at_once(&daemon, &requests)
+        .iter()
+        .zip(fields.iter().cycle())
+    {
+        let problem = invalid_field(reply, field);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("6324x6324"),
+            "{problem}"
+        );
+    }
+    // Each refused request holds its body, under 1 MiB, and its parsed
+    // copies; decoding one bomb would hold 114 MiB at least.
+    let grown = daemon.peak_rss_bytes().saturating_sub(idle_peak);
+    assert!(
+        grown < 32 * MIB,
+        "the peak memory grew by {} MiB",
+        grown / MIB
+    );
 }
 
 /// What is wrong with a bad image, which decides the field a 400 names.
@@ -638,8 +720,10 @@ fn bad_images_and_bodies_get_400_naming_the_field_on_every_biometric_endpoint() 
         (json!({"data": ""}), Fault::Data),
         (json!({"data": "%%%"}), Fault::Data),
         (json!({"data": truncated}), Fault::Data),
-        // Over the 40 megapixel limit: refused from the header.
-        (json!({"data": black_png(8000, 6000)}), Fault::Data),
+        // Cut at 70 %: its decoder would pad it with grey, face and all.
+        (json!({"data": cut_photo("obama.jpg", 70)}), Fault::Data),
+        // Over the 16 megapixel limit: refused from the header.
+        (json!({"data": black_png(5000, 4000)}), Fault::Data),
         (json!({"data": black_png(1, 1)}), Fault::NoFace),
     ];
     for (image, fault) in &bad_images {

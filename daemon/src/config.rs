@@ -3,8 +3,8 @@
 
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
-    CudaOptions, EngineConfig, OpenVinoOptions, Precision, Precisions, ProviderOptions, QnnOptions,
-    TensorRtOptions, NETWORKS,
+    CudaOptions, DecodeLimits, EngineConfig, OpenVinoOptions, Precision, Precisions,
+    ProviderOptions, QnnOptions, TensorRtOptions, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -167,6 +167,7 @@ pub struct EngineSettings {
     #[serde(deserialize_with = "precision_setting")]
     pub precision: Precisions,
     pub max_image_pixels: u64,
+    pub max_decode_memory_mb: u64,
     pub tensorrt: TensorRtOptions,
     pub cuda: CudaOptions,
     pub openvino: OpenVinoOptions,
@@ -291,6 +292,14 @@ impl ServerConfig {
 }
 
 impl EngineSettings {
+    /// What one image's decode may take; all at once share the memory.
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_pixels: self.max_image_pixels,
+            max_memory_bytes: self.max_decode_memory_mb << 20,
+        }
+    }
+
     /// Threads each network uses: the configured number, or one per core.
     pub fn resolved_threads(&self) -> usize {
         match self.threads {
@@ -433,6 +442,12 @@ impl Config {
             self.engine.max_image_pixels,
             1,
             1 << 32,
+        )?;
+        whole(
+            "engine.max_decode_memory_mb",
+            self.engine.max_decode_memory_mb,
+            1,
+            1 << 20,
         )?;
         whole("edge.width", u64::from(edge.width), 1, 16_384)?;
         whole("edge.height", u64::from(edge.height), 1, 16_384)?;

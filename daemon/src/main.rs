@@ -237,7 +237,7 @@ impl Flags {
 
 fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
     let settings = &config.engine;
-    let max_pixels = settings.max_image_pixels;
+    let limits = settings.decode_limits();
     let engine = |flip: bool| {
         let mut config = settings.engine_config();
         config.flip_templates |= flip;
@@ -252,10 +252,10 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             let text =
                 std::fs::read_to_string(&pairs).map_err(|e| format!("{}: {e}", pairs.display()))?;
             let pairs = bench::protocol::parse_pairs(&text)?;
-            bench::lfw::run(&engine(flip)?, &images, &pairs, max_pixels)?.to_string()
+            bench::lfw::run(&engine(flip)?, &images, &pairs, limits)?.to_string()
         }
         BenchKind::Calibrate { images, plot } => {
-            bench::calibrate::run(&engine(false)?, &images, max_pixels, plot.as_deref())?
+            bench::calibrate::run(&engine(false)?, &images, limits, plot.as_deref())?
         }
         BenchKind::Identify { .. } if settings.precision.of("fr_feature") != Precision::Fp32 => {
             return Err(
@@ -266,7 +266,7 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             &engine(false)?,
             &engine(true)?,
             &images,
-            max_pixels,
+            limits,
             plot.as_deref(),
         )?,
         BenchKind::CalibrationInputs {
@@ -278,10 +278,10 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             let mut config = settings.engine_config();
             config.record_inputs = Some(out);
             let engine = facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())?;
-            bench::calibration_inputs::run(&engine, &images, photos, max_pixels)?
+            bench::calibration_inputs::run(&engine, &images, photos, limits)?
         }
         BenchKind::Attributes { images, people } => {
-            bench::attributes::run(&engine(false)?, &images, people, max_pixels)?
+            bench::attributes::run(&engine(false)?, &images, people, limits)?
         }
         BenchKind::Door {
             images,

@@ -25,7 +25,7 @@ const DETECTOR: DetectorConfig = DetectorConfig {
 pub fn migrate_templates(
     store: &Store,
     engine: &FaceEngine,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<(), String> {
     let model = engine.template_model();
     let faces = store.faces_not_made_by(model).map_err(|e| e.to_string())?;
@@ -41,7 +41,7 @@ pub fn migrate_templates(
     for batch in faces.chunks(BATCH) {
         let updated: Vec<Face> = batch
             .iter()
-            .filter_map(|face| match recompute(store, engine, face, max_pixels) {
+            .filter_map(|face| match recompute(store, engine, face, limits) {
                 Ok(updated) => Some(updated),
                 Err(why) => {
                     log::warn!(
@@ -72,13 +72,13 @@ fn recompute(
     store: &Store,
     engine: &FaceEngine,
     face: &Face,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<Face, String> {
     let image = store
         .image(&face.image_id)
         .map_err(|e| e.to_string())?
         .ok_or("its image is gone")?;
-    recompute_from(engine, face, &image, max_pixels)
+    recompute_from(engine, face, &image, limits)
 }
 
 /// The face with its template made again from `image`, the one it is in.
@@ -86,9 +86,9 @@ pub fn recompute_from(
     engine: &FaceEngine,
     face: &Face,
     image: &StoredImage,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<Face, String> {
-    let pixels = decode_image(&image.bytes, max_pixels)
+    let pixels = decode_image(&image.bytes, &limits)
         .map_err(|e| format!("its image: {e}"))?
         .pixels;
     let found = engine

@@ -41,7 +41,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         "face engine loaded in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    crate::migration::migrate_templates(&store, &engine, config.engine.max_image_pixels)?;
+    crate::migration::migrate_templates(&store, &engine, config.engine.decode_limits())?;
     let started = std::time::Instant::now();
     let catalog = Catalog::load(store, engine.template_model()).map_err(|e| e.to_string())?;
     log::info!(
@@ -71,6 +71,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             config.engine.resolved_threads(),
             server_config.biometric_queue,
             Duration::from_millis(server_config.biometric_wait_ms),
+            config.engine.decode_limits().max_memory_bytes,
         ),
         low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
@@ -226,7 +227,7 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
         config.site.site_id,
         config.site.nats_url
     );
-    Site::start(&config.site, door, core, config.engine.max_image_pixels).map(Some)
+    Site::start(&config.site, door, core, config.engine.decode_limits()).map(Some)
 }
 
 /// Starts the camera-to-door loop when configured. A camera or relay that

@@ -8,8 +8,8 @@
 
 use facegate_hal::ExecutionProvider;
 use facegate_models::{
-    decode_image, AttributeSet, DetectorConfig, EngineConfig, FaceEngine, Precision, Precisions,
-    RgbImage,
+    decode_image, AttributeSet, DecodeLimits, DetectorConfig, EngineConfig, FaceEngine, Precision,
+    Precisions, RgbImage,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,7 +48,11 @@ fn main() {
         .collect();
     let images: Vec<RgbImage> = files
         .iter()
-        .map(|bytes| decode_image(bytes, u64::MAX).unwrap().pixels)
+        .map(|bytes| {
+            decode_image(bytes, &DecodeLimits::UNLIMITED)
+                .unwrap()
+                .pixels
+        })
         .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let detector = DetectorConfig::default();
@@ -95,7 +99,9 @@ fn main() {
         let figures = [
             (
                 "decode (JPEG, 0.9-3.3 Mpx)",
-                median_ms(runs, n, |i| decode_image(&files[i], u64::MAX).unwrap()),
+                median_ms(runs, n, |i| {
+                    decode_image(&files[i], &DecodeLimits::UNLIMITED).unwrap()
+                }),
             ),
             (
                 "detect",

@@ -12,6 +12,13 @@ pub enum EngineError {
         height: u32,
         max_pixels: u64,
     },
+    /// Decoding the image would take more memory than one decode may.
+    ImageNeedsTooMuchMemory {
+        width: u32,
+        height: u32,
+        needed_bytes: u64,
+        max_bytes: u64,
+    },
     /// A resource id asked for a device this machine lacks, or is unknown.
     Device(String),
     /// A model file or ONNX Runtime is missing, corrupt or unloadable; the
@@ -28,6 +35,7 @@ impl EngineError {
             self,
             EngineError::UnreadableImage(_)
                 | EngineError::ImageTooLarge { .. }
+                | EngineError::ImageNeedsTooMuchMemory { .. }
                 | EngineError::Device(_)
         )
     }
@@ -44,6 +52,18 @@ impl fmt::Display for EngineError {
             } => write!(
                 f,
                 "the image is {width}x{height} pixels, more than the limit of {max_pixels} pixels"
+            ),
+            EngineError::ImageNeedsTooMuchMemory {
+                width,
+                height,
+                needed_bytes,
+                max_bytes,
+            } => write!(
+                f,
+                "the image is {width}x{height} pixels and would take {} MiB to decode, \
+                 more than the {} MiB one decode may take",
+                needed_bytes.div_ceil(1 << 20),
+                max_bytes >> 20
             ),
             EngineError::Device(why) | EngineError::Setup(why) => f.write_str(why),
             EngineError::Inference(why) => write!(f, "inference failed: {why}"),

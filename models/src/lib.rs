@@ -24,7 +24,7 @@ mod template;
 
 pub use align::FivePoints;
 pub use attributes::{AttributeSet, Attributes, HeadPose};
-pub use decode::{decode_image, DecodedImage};
+pub use decode::{decode_image, read_header, DecodeLimits, DecodedImage, ImageHeader};
 pub use detector::{iou, BoundingBox, Detection, DetectorConfig};
 pub use engine::template_model;
 pub use engine::{

@@ -198,6 +198,24 @@ impl Daemon {
         self.child.id()
     }
 
+    /// The most memory the process has held resident so far (VmHWM).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .expect("VmHWM in /proc/PID/status");
+        kib << 10
+    }
+
     /// Waits for the process to end; returns whether it exited 0.
     pub fn wait_exit(&mut self) -> bool {
         self.child.wait().unwrap().success()

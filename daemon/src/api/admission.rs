@@ -6,6 +6,12 @@
 //! requests already fill the queue), reads its body, then waits for a
 //! `Turn` at the engine (408 after `max_wait`), so a slow upload holds a
 //! place in the queue but never the engine.
+//!
+//! Images are decoded within a memory budget shared by every request: an
+//! image's decode reserves what its header says it takes (a Verify
+//! reserves both of its images at once, so it never holds one while
+//! waiting for the other), waits up to `max_wait` for that much to be free
+//! (503 after), and gives back all but its RGB pixels once decoded.
 
 use super::problem::Problem;
 use serde::Serialize;
@@ -26,6 +32,21 @@ pub struct Admission {
     max_wait: Duration,
     rejected: AtomicU64,
     timed_out: AtomicU64,
+    decode: DecodeBudget,
+}
+
+/// Bytes of the images being decoded, or decoded and in use, at once.
+struct DecodeBudget {
+    in_use: Mutex<u64>,
+    freed: Condvar,
+    limit: u64,
+    refused: AtomicU64,
+}
+
+/// Memory of the decode budget, given back when dropped.
+pub struct Reservation<'a> {
+    budget: &'a DecodeBudget,
+    bytes: u64,
 }
 
 #[derive(Default)]
@@ -64,11 +85,22 @@ pub struct AdmissionDto {
     queue: usize,
     rejected: u64,
     timed_out: u64,
+    /// Bytes reserved by images being decoded or analysed.
+    decode_memory_bytes: u64,
+    decode_memory_limit_bytes: u64,
+    /// Requests refused after waiting for decode memory.
+    decode_memory_refused: u64,
 }
 
 impl Admission {
-    /// `concurrent` requests at the engine, `queue` more admitted.
-    pub fn new(concurrent: usize, queue: usize, max_wait: Duration) -> Admission {
+    /// `concurrent` requests at the engine, `queue` more admitted, and
+    /// `decode_memory` bytes for the images they decode at once.
+    pub fn new(
+        concurrent: usize,
+        queue: usize,
+        max_wait: Duration,
+        decode_memory: u64,
+    ) -> Admission {
         let concurrent = concurrent.max(1);
         Admission {
             state: Mutex::default(),
@@ -78,7 +110,57 @@ impl Admission {
             max_wait,
             rejected: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
+            decode: DecodeBudget {
+                in_use: Mutex::new(0),
+                freed: Condvar::new(),
+                limit: decode_memory,
+                refused: AtomicU64::new(0),
+            },
         }
+    }
+
+    /// The memory all decodes at once may take, so the most one may.
+    pub fn decode_memory(&self) -> u64 {
+        self.decode.limit
+    }
+
+    /// `bytes` of the decode budget, once they are free: 503 when they are
+    /// not within the wait, or 400 at once when they never can be (one
+    /// image over the budget is refused from its header before this).
+    pub fn reserve_decode(&self, bytes: u64) -> Result<Reservation<'_>, Problem> {
+        let budget = &self.decode;
+        let mib = |bytes: u64| bytes.div_ceil(1 << 20);
+        if bytes > budget.limit {
+            return Err(Problem::bad_request(format!(
+                "the request's images would take {} MiB to decode at once, more than \
+                 engine.max_decode_memory_mb = {}",
+                mib(bytes),
+                budget.limit >> 20
+            )));
+        }
+        let in_use = budget.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut in_use, _) = budget
+            .freed
+            .wait_timeout_while(in_use, self.max_wait, |in_use| {
+                *in_use + bytes > budget.limit
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        if *in_use + bytes > budget.limit {
+            budget.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Problem::service_unavailable(
+                format!(
+                    "the images being decoded take {} of the {} MiB of \
+                     engine.max_decode_memory_mb, and this request's need {} MiB more \
+                     than is free within server.biometric_wait_ms; retry later",
+                    mib(*in_use),
+                    budget.limit >> 20,
+                    mib(bytes)
+                ),
+                RETRY_AFTER_SECONDS,
+            ));
+        }
+        *in_use += bytes;
+        Ok(Reservation { budget, bytes })
     }
 
     /// The most requests admitted at once: each holds an HTTP worker.
@@ -110,6 +192,9 @@ impl Admission {
             queue: self.admitted_max - self.concurrent,
             rejected: self.rejected.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
+            decode_memory_bytes: *self.decode.in_use.lock().unwrap_or_else(|e| e.into_inner()),
+            decode_memory_limit_bytes: self.decode.limit,
+            decode_memory_refused: self.decode.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -167,6 +252,30 @@ impl<'a> Ticket<'a> {
     }
 }
 
+impl<'a> Reservation<'a> {
+    /// Moves `bytes` of this reservation into one of their own.
+    fn split_off(&mut self, bytes: u64) -> Reservation<'a> {
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        Reservation {
+            budget: self.budget,
+            bytes,
+        }
+    }
+
+    /// Gives back all but `bytes`: what a decoded image keeps.
+    pub fn shrink_to(&mut self, bytes: u64) {
+        drop(self.split_off(self.bytes.saturating_sub(bytes)));
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        *self.budget.in_use.lock().unwrap_or_else(|e| e.into_inner()) -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         self.admission.lock().admitted -= 1;
@@ -189,7 +298,7 @@ mod tests {
 
     #[test]
     fn requests_beyond_the_running_and_waiting_ones_are_refused_at_once() {
-        let admission = Admission::new(1, 2, LONG);
+        let admission = Admission::new(1, 2, LONG, 1 << 30);
         let tickets: Vec<_> = (0..3).map(|_| admission.enter().unwrap()).collect();
         assert_eq!(admission.enter().err(), Some(Refusal::Busy));
         assert_eq!(admission.snapshot().rejected, 1);
@@ -199,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_request_that_gets_no_turn_within_the_wait_times_out_and_leaves_the_queue() {
-        let admission = Admission::new(1, 1, Duration::from_millis(1));
+        let admission = Admission::new(1, 1, Duration::from_millis(1), 1 << 30);
         let _running = admission.enter().unwrap().wait_turn().unwrap();
         let waiting = admission.enter().unwrap();
         assert_eq!(waiting.wait_turn().err(), Some(Refusal::TimedOut));
@@ -210,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_waiting_request_runs_when_a_turn_ends() {
-        let admission = Admission::new(1, 1, LONG);
+        let admission = Admission::new(1, 1, LONG, 1 << 30);
         let running = admission.enter().unwrap().wait_turn().unwrap();
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| admission.enter().unwrap().wait_turn().is_ok());
@@ -225,7 +334,7 @@ mod tests {
 
     #[test]
     fn refusals_become_429_with_retry_after_and_408() {
-        let admission = Admission::new(1, 0, Duration::ZERO);
+        let admission = Admission::new(1, 0, Duration::ZERO, 1 << 30);
         let _turn = admission.admit().unwrap().turn().unwrap();
         let busy = admission.admit().err().unwrap();
         assert_eq!(busy.status, 429);
@@ -234,7 +343,7 @@ mod tests {
             .headers
             .iter()
             .any(|(name, value)| name == "Retry-After" && value == "1"));
-        let admission = Admission::new(1, 1, Duration::ZERO);
+        let admission = Admission::new(1, 1, Duration::ZERO, 1 << 30);
         let _turn = admission.admit().unwrap().turn().unwrap();
         let late = admission.admit().unwrap().turn().err().unwrap();
         assert_eq!(late.status, 408);

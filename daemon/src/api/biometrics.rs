@@ -2,6 +2,7 @@
 //! configuration and resource ids, running the engine, and the face
 //! attribute fields SmartFace reports.
 
+use super::admission::Reservation;
 use super::body::JsonObject;
 use super::problem::Problem;
 use super::{rfc3339, rfc3339_opt, Api};
@@ -9,15 +10,17 @@ use crate::store::{Face, StoredImage};
 use base64::Engine as _;
 use facegate_hal::{Accelerator, ResourceId};
 use facegate_models::{
-    decode_image, AnalysisRequest, AttributeSet, DetectorConfig, EngineError, FaceAnalysis,
-    RgbImage,
+    decode_image, read_header, AnalysisRequest, AttributeSet, DecodeLimits, DetectorConfig,
+    EngineError, FaceAnalysis, RgbImage,
 };
 use serde::Serialize;
 
-/// An image from a request: its pixels and what to store.
-pub struct RequestImage {
+/// An image from a request: its pixels, what to store, and its pixels'
+/// share of the decode memory budget.
+pub struct RequestImage<'a> {
     pub pixels: RgbImage,
     pub stored: StoredImage,
+    _memory: Reservation<'a>,
 }
 
 /// Maps an engine failure to the client's fault (400) or the server's.
@@ -28,12 +31,13 @@ pub fn engine_problem(field: &str, error: EngineError) -> Problem {
     }
 }
 
-/// Decodes the base64 image at `path` (e.g. `images[0].data`).
-pub fn request_image(
-    api: &Api,
+/// Decodes the base64 image at `path` (e.g. `images[0].data`) once the
+/// memory its header says it takes is free in the budget.
+pub fn request_image<'a>(
+    api: &'a Api,
     path: &str,
     value: Option<String>,
-) -> Result<RequestImage, Problem> {
+) -> Result<RequestImage<'a>, Problem> {
     let text = value.ok_or_else(|| Problem::invalid_field(path, format!("{path} is required")))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
@@ -41,16 +45,27 @@ pub fn request_image(
     if bytes.is_empty() {
         return Err(Problem::invalid_field(path, format!("{path} is empty")));
     }
-    let decoded =
-        decode_image(&bytes, api.max_image_pixels).map_err(|e| engine_problem(path, e))?;
+    let limits = DecodeLimits {
+        max_pixels: api.max_image_pixels,
+        max_memory_bytes: api.admission.decode_memory(),
+    };
+    let header = read_header(&bytes, &limits).map_err(|e| engine_problem(path, e))?;
+    let mut memory = api.admission.reserve_decode(header.decode_memory)?;
+    let decoded = decode_image(&bytes, &limits).map_err(|e| engine_problem(path, e))?;
+    memory.shrink_to(decoded.pixels.len() as u64);
     Ok(RequestImage {
         pixels: decoded.pixels,
         stored: StoredImage::new(bytes, decoded.format.to_mime_type()),
+        _memory: memory,
     })
 }
 
 /// The image object `{ "data": ... }` in field `name` of `body`.
-pub fn image_field(api: &Api, body: &JsonObject, name: &str) -> Result<RequestImage, Problem> {
+pub fn image_field<'a>(
+    api: &'a Api,
+    body: &JsonObject,
+    name: &str,
+) -> Result<RequestImage<'a>, Problem> {
     let path = body.path_of(name);
     let image = body
         .optional_object(name)?

@@ -9,8 +9,8 @@
 use super::paging::query_parameters;
 use super::problem::Problem;
 use super::Api;
-use facegate_models::decode_image;
 use facegate_models::image::{imageops::FilterType, ImageFormat};
+use facegate_models::{decode_image, DecodeLimits};
 use rouille::{Request, Response};
 use std::io::Cursor;
 
@@ -52,7 +52,8 @@ pub fn get(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> 
     if min_size.is_none() && max_size.is_none() {
         return Ok(Response::from_data(image.content_type, image.bytes));
     }
-    let decoded = decode_image(&image.bytes, u64::MAX).map_err(|e| Problem::internal(&e))?;
+    let decoded =
+        decode_image(&image.bytes, &DecodeLimits::UNLIMITED).map_err(|e| Problem::internal(&e))?;
     let (width, height) = decoded.pixels.dimensions();
     let scale = scale_for(width, height, min_size, max_size);
     if scale >= 1.0 {

@@ -41,7 +41,7 @@ pub fn run(
     engine: &FaceEngine,
     images: &Path,
     limit: usize,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<String, String> {
     let mut people = people(images)?;
     people.truncate(limit);
@@ -55,7 +55,7 @@ pub fn run(
     for photos in &people {
         let mut own = Vec::new();
         for path in photos {
-            let image = read_image(path, max_pixels)?;
+            let image = read_image(path, limits)?;
             let mirror = imageops::flip_horizontal(&image);
             if let (Some((a, liveness)), Some((m, _))) = (
                 attributes_of(engine, &image)?,

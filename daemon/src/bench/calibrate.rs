@@ -15,7 +15,7 @@ use std::path::Path;
 fn templates(
     engine: &FaceEngine,
     images: &Path,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<Vec<(usize, Template)>, String> {
     let people = people(images)?;
     let progress = Progress::new("templates", people.iter().map(Vec::len).sum());
@@ -23,7 +23,7 @@ fn templates(
     let mut done = 0;
     for (person, photos) in people.iter().enumerate() {
         for photo in photos {
-            if let Some(template) = largest_template(engine, &read_image(photo, max_pixels)?)? {
+            if let Some(template) = largest_template(engine, &read_image(photo, limits)?)? {
                 out.push((person, template));
             }
             done += 1;
@@ -120,11 +120,11 @@ fn plot(rows: &[(i32, f64, f64)]) -> String {
 pub fn run(
     engine: &FaceEngine,
     images: &Path,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
     plot_path: Option<&Path>,
 ) -> Result<String, String> {
     let scale = Scale::of_engine(engine);
-    let templates = templates(engine, images, max_pixels)?;
+    let templates = templates(engine, images, limits)?;
     let (impostor, genuine) = all_pairs(&templates);
     let mut report = format!(
         "{} templates: {} impostor pairs, {} genuine pairs\n\n\

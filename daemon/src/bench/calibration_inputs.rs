@@ -15,7 +15,7 @@ pub fn run(
     engine: &FaceEngine,
     images: &Path,
     limit: usize,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<String, String> {
     let photos: Vec<_> = people(images)?
         .into_iter()
@@ -34,7 +34,7 @@ pub fn run(
     let progress = Progress::new("photos", photos.len());
     let mut faces = 0;
     for (done, photo) in photos.iter().enumerate() {
-        let image = read_image(photo, max_pixels)?;
+        let image = read_image(photo, limits)?;
         faces += engine
             .analyse(&image, &request)
             .map_err(|e| format!("{}: {e}", photo.display()))?

@@ -316,7 +316,11 @@ fn cast(images: &Path, settings: &Settings) -> Result<Cast, String> {
 
 /// Enrols each person's photo in one watchlist; returns how many had a
 /// face.
-fn enrol(core: &Core, gallery: &[(String, PathBuf)], max_pixels: u64) -> Result<usize, String> {
+fn enrol(
+    core: &Core,
+    gallery: &[(String, PathBuf)],
+    limits: facegate_models::DecodeLimits,
+) -> Result<usize, String> {
     let fields = WatchlistFields {
         display_name: WATCHLIST.into(),
         full_name: WATCHLIST.into(),
@@ -334,7 +338,7 @@ fn enrol(core: &Core, gallery: &[(String, PathBuf)], max_pixels: u64) -> Result<
     };
     let mut enrolled = 0;
     for (person, path) in gallery {
-        let image = read_image(path, max_pixels)?;
+        let image = read_image(path, limits)?;
         let faces = core
             .engine
             .analyse(&image, &request)
@@ -375,13 +379,13 @@ fn percent(part: usize, whole: usize) -> String {
 
 pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String, String> {
     let Cast { gallery, walk_ups } = cast(images, settings)?;
-    let max_pixels = config.engine.max_image_pixels;
+    let limits = config.engine.decode_limits();
     let walk_ups = walk_ups
         .into_iter()
         .map(|(member, photos)| {
             let photos = photos
                 .iter()
-                .map(|p| read_image(p, max_pixels).map(Arc::new))
+                .map(|p| read_image(p, limits).map(Arc::new))
                 .collect::<Result<Vec<_>, String>>()?;
             Ok(WalkUp { member, photos })
         })
@@ -401,7 +405,7 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
         event_streams: EventBus::new(0, 1),
         notifications: EventBus::new(1, 100_000),
     });
-    let enrolled = enrol(&core, &gallery, max_pixels)?;
+    let enrolled = enrol(&core, &gallery, limits)?;
     let mut out = String::new();
     let threshold = crate::score::threshold_for_stranger_rate(
         config.edge.max_stranger_rate,

@@ -120,9 +120,9 @@ fn measure(
     plain: &FaceEngine,
     flipping: &FaceEngine,
     path: &Path,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<Option<Face>, String> {
-    let image = read_image(path, max_pixels)?;
+    let image = read_image(path, limits)?;
     let Some(face) = largest_face(plain, &image)? else {
         return Ok(None);
     };
@@ -720,7 +720,7 @@ pub fn run(
     plain: &FaceEngine,
     flipping: &FaceEngine,
     images: &Path,
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
     plot_path: Option<&Path>,
 ) -> Result<String, String> {
     let folders = people(images)?;
@@ -742,7 +742,7 @@ pub fn run(
     let progress = Progress::new("faces", paths.len());
     let mut faces = Vec::with_capacity(paths.len());
     for (done, path) in paths.iter().enumerate() {
-        faces.push(measure(plain, flipping, path, max_pixels)?);
+        faces.push(measure(plain, flipping, path, limits)?);
         progress.set(done + 1);
     }
     let mut out = String::new();

@@ -31,7 +31,7 @@ pub fn run(
     engine: &FaceEngine,
     images: &Path,
     pairs: &[Pair],
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Result<Report, String> {
     let mut templates: BTreeMap<&(String, u32), Option<Template>> = BTreeMap::new();
     for pair in pairs {
@@ -40,7 +40,7 @@ pub fn run(
     }
     let progress = Progress::new("templates", templates.len());
     for (done, (key, template)) in templates.iter_mut().enumerate() {
-        let image = read_image(&image_path(images, key), max_pixels)?;
+        let image = read_image(&image_path(images, key), limits)?;
         *template = largest_template(engine, &image)?;
         progress.set(done + 1);
     }

@@ -51,9 +51,9 @@ fn quantile(mut values: Vec<f32>, q: f32) -> f32 {
     values.get(index).copied().unwrap_or(f32::NAN)
 }
 
-fn read_image(path: &Path, max_pixels: u64) -> Result<RgbImage, String> {
+fn read_image(path: &Path, limits: facegate_models::DecodeLimits) -> Result<RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    decode_image(&bytes, max_pixels)
+    decode_image(&bytes, &limits)
         .map(|decoded| decoded.pixels)
         .map_err(|e| format!("{}: {e}", path.display()))
 }

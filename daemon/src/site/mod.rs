@@ -61,12 +61,12 @@ impl Names {
 impl Site {
     /// Starts linking `door` to its site; the connection itself is made
     /// (and remade) in the background.
-    /// `max_pixels` bounds the images whose faces are analysed again.
+    /// `limits` bounds the images whose faces are analysed again.
     pub fn start(
         config: &SiteConfig,
         door: String,
         core: Arc<Core>,
-        max_pixels: u64,
+        limits: facegate_models::DecodeLimits,
     ) -> Result<Site, String> {
         let names = Names {
             site_id: config.site_id.clone(),
@@ -100,7 +100,7 @@ impl Site {
                         let records = async {
                             let buckets = open_buckets(&client, &names, &core).await;
                             let _ = replica.buckets.set(buckets.clone());
-                            records::follow(&buckets, &core, max_pixels).await;
+                            records::follow(&buckets, &core, limits).await;
                         };
                         tokio::join!(events::send(&client, &names, &core), records);
                         Ok::<(), String>(())

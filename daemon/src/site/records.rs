@@ -190,9 +190,13 @@ async fn store_one(records: &kv::Store, change: Owned) -> Result<u64, Refusal> {
 /// Applies the bucket's changes here for as long as the daemon runs,
 /// watching again from the last applied revision whenever the watch
 /// breaks.
-pub(super) async fn follow(buckets: &Buckets, core: &Arc<Core>, max_pixels: u64) {
+pub(super) async fn follow(
+    buckets: &Buckets,
+    core: &Arc<Core>,
+    limits: facegate_models::DecodeLimits,
+) {
     loop {
-        if let Err(e) = follow_once(buckets, core, max_pixels).await {
+        if let Err(e) = follow_once(buckets, core, limits).await {
             log::warn!("site: {e}");
             core.site.update(|state| {
                 state.following_records = false;
@@ -203,7 +207,11 @@ pub(super) async fn follow(buckets: &Buckets, core: &Arc<Core>, max_pixels: u64)
     }
 }
 
-async fn follow_once(buckets: &Buckets, core: &Arc<Core>, max_pixels: u64) -> Result<(), String> {
+async fn follow_once(
+    buckets: &Buckets,
+    core: &Arc<Core>,
+    limits: facegate_models::DecodeLimits,
+) -> Result<(), String> {
     let store = &core.catalog.store;
     let applied = store.applied_site_revision().map_err(|e| e.to_string())?;
     let mut watch = buckets
@@ -233,7 +241,7 @@ async fn follow_once(buckets: &Buckets, core: &Arc<Core>, max_pixels: u64) -> Re
         write_off_runtime(core, move |core| {
             let value = match (&key, value) {
                 (RecordKey::Member(_), Some(value)) => {
-                    Some(with_own_templates(core, value, &images, max_pixels))
+                    Some(with_own_templates(core, value, &images, limits))
                 }
                 (_, value) => value,
             };
@@ -265,7 +273,7 @@ fn with_own_templates(
     core: &Core,
     value: Vec<u8>,
     images: &[StoredImage],
-    max_pixels: u64,
+    limits: facegate_models::DecodeLimits,
 ) -> Vec<u8> {
     let model = core.engine.template_model();
     let Ok(mut record) = serde_json::from_slice::<MemberRecord>(&value) else {
@@ -287,7 +295,7 @@ fn with_own_templates(
                 Err(e) => Err(e.to_string()),
             },
         };
-        match image.and_then(|image| recompute_from(&core.engine, face, &image, max_pixels)) {
+        match image.and_then(|image| recompute_from(&core.engine, face, &image, limits)) {
             Ok(own) => *face = own,
             Err(why) => log::warn!("site: face {} kept out of search: {why}", face.id),
         }
