@@ -175,8 +175,9 @@ impl rouille::Upgrade for EventStream {
     /// the stream gets a thread of its own. The socket is an opaque blocking
     /// writer, so one thread serving every stream would stall them all
     /// behind a single client whose TCP window is full; a thread per stream
-    /// with a small stack costs little, and tiny_http already holds one per
-    /// open connection.
+    /// with a small stack costs little, and the streams are capped by
+    /// `server.max_event_streams`. A client that stops reading is dropped
+    /// once a write waits past `server.body_timeout_seconds`.
     fn build(&mut self, socket: Box<dyn rouille::ReadWrite + Send>) {
         let Some(subscription) = self.subscription.take() else {
             return;

@@ -240,6 +240,20 @@ pub(crate) struct Rest {
     pub(crate) arrived: Vec<u8>,
     /// Body bytes still to come, to be discarded.
     pub(crate) to_drain: u64,
+    /// The connection carries no other request: it is closed once the
+    /// client has had time to read the answer.
+    pub(crate) closing: bool,
+}
+
+impl Rest {
+    /// A connection to close after its answer.
+    pub(crate) fn closing() -> Rest {
+        Rest {
+            arrived: Vec::new(),
+            to_drain: 0,
+            closing: true,
+        }
+    }
 }
 
 impl Body {
@@ -269,7 +283,11 @@ impl Body {
             Body::Chunked { decoder, ended: true } => decoder.into_inner().rest_after(0),
             Body::Chunked { ended: false, .. } => return None,
         };
-        Some(Rest { arrived, to_drain })
+        Some(Rest {
+            arrived,
+            to_drain,
+            closing: false,
+        })
     }
 }
 

@@ -110,9 +110,10 @@ enum Phase {
     Head,
     /// The end of a body the last request left unread, to discard.
     Drain(u64),
-    /// The end of a refused request, discarded (up to this many bytes)
-    /// after the refusal was sent, so that closing with unread bytes does
-    /// not reset the connection before the client has read the refusal.
+    /// The end of a refused or last request, discarded (up to this many
+    /// bytes, for `CLOSING_WAIT`) after its answer was sent, so that closing
+    /// with unread bytes does not reset the connection before the client
+    /// has read the answer.
     Closing(u64),
 }
 
@@ -334,7 +335,7 @@ impl Poller {
                     .write_before_closing(&problem(refusal.status, refusal.detail));
                 let _ = waiting.link.transport.socket().shutdown(Shutdown::Write);
                 waiting.arrived = Vec::new();
-                waiting.phase = Phase::Closing(self.limits.max_drain_bytes);
+                waiting.phase = Phase::Closing(self.limits.max_body_bytes);
                 waiting.deadline = Instant::now() + CLOSING_WAIT;
                 self.on_readable(token);
             }
@@ -384,9 +385,18 @@ impl Poller {
             if link.transport.socket().set_nonblocking(true).is_err() {
                 continue;
             }
-            match rest.to_drain {
-                0 => self.hold(link, Phase::Idle, self.limits.idle_timeout, rest.arrived),
-                left => self.hold(link, Phase::Drain(left), self.limits.body_timeout, Vec::new()),
+            match (rest.closing, rest.to_drain) {
+                (true, _) => {
+                    let mut link = link;
+                    link.transport.write_before_closing(&[]);
+                    let _ = link.transport.socket().shutdown(Shutdown::Write);
+                    let budget = self.limits.max_body_bytes;
+                    self.hold(link, Phase::Closing(budget), CLOSING_WAIT, Vec::new());
+                }
+                (false, 0) => self.hold(link, Phase::Idle, self.limits.idle_timeout, rest.arrived),
+                (false, left) => {
+                    self.hold(link, Phase::Drain(left), self.limits.body_timeout, Vec::new())
+                }
             }
         }
     }

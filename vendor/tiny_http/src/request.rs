@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::head::{Framing, Head};
-use crate::link::{Body, SharedLink, Source};
+use crate::link::{Body, Rest, SharedLink, Source};
 use crate::poller::Returner;
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 
@@ -286,16 +286,16 @@ impl Request {
         })
     }
 
-    /// Gives the connection back to the poller for its next request, once
-    /// this one is answered and its reader and writer are gone.
+    /// Gives the connection back to the poller, once this request is
+    /// answered and its reader and writer are gone: for its next request,
+    /// or to be closed without resetting it while the client still sends.
     fn complete(&mut self) {
-        let (Some(completion), Some(body), true) =
-            (self.completion.take(), self.body.take(), self.keep_alive)
-        else {
+        let (Some(completion), Some(body)) = (self.completion.take(), self.body.take()) else {
             return;
         };
-        let Some(rest) = body.into_rest() else {
-            return;
+        let rest = match self.keep_alive {
+            true => body.into_rest().unwrap_or_else(Rest::closing),
+            false => Rest::closing(),
         };
         if let Ok(link) = std::sync::Arc::try_unwrap(completion.link) {
             let link = link.into_inner().unwrap_or_else(|e| e.into_inner());
