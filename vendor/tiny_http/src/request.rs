@@ -293,9 +293,13 @@ impl Request {
         let (Some(completion), Some(body)) = (self.completion.take(), self.body.take()) else {
             return;
         };
+        // The body holds the link too: it goes before the link is taken.
         let rest = match self.keep_alive {
             true => body.into_rest().unwrap_or_else(Rest::closing),
-            false => Rest::closing(),
+            false => {
+                drop(body);
+                Rest::closing()
+            }
         };
         if let Ok(link) = std::sync::Arc::try_unwrap(completion.link) {
             let link = link.into_inner().unwrap_or_else(|e| e.into_inner());
