@@ -168,19 +168,39 @@ fn nobody_opens_during_the_cooldown_and_the_next_member_does_after_it() {
 }
 
 #[test]
-fn a_deny_listed_member_never_opens_whatever_else_they_match() {
-    let data = enrolled(&[("biden", "biden.jpg", "staff")]);
-    let shots = [("biden.jpg", 4), ("blank", 15), ("biden.jpg", 4)];
-    let edge = "deny_watchlists = [\"banned\"]\ndebounce_seconds = 0.0\ncooldown_seconds = 0.0\n";
-    let (decided, relay) = play(data.path(), edge, &scene(&shots), 23);
-    assert_eq!(
-        decided,
-        [
-            decision("on a deny list", "biden"),
-            decision("on a deny list", "biden"),
-        ]
-    );
-    assert_eq!(occurrences(&relay, &OPEN), 0, "relay bytes {relay:02X?}");
+fn a_deny_listed_member_never_opens_whatever_watchlists_the_door_searches() {
+    let shots = [("biden.jpg", 4), ("blank", 15), ("obama2.jpg", 4)];
+    // All watchlists, the staff list alone (the deny list is not among the
+    // searched ones), and both named.
+    for searched in ["[]", "[\"staff\"]", "[\"staff\", \"banned\"]"] {
+        // Biden is in `staff` and `banned`, Obama in `staff` only; a fresh
+        // door each time, so the decisions are this configuration's.
+        let data = enrolled(&[
+            ("biden", "biden.jpg", "staff"),
+            ("obama", "obama.jpg", "staff"),
+        ]);
+        let edge = format!(
+            "watchlists = {searched}\ndeny_watchlists = [\"banned\"]\n\
+             debounce_seconds = 60.0\ncooldown_seconds = 0.0\n"
+        );
+        let (decided, relay) = play(data.path(), &edge, &scene(&shots), 23);
+        let biden: Vec<_> = decided.iter().filter(|(_, m)| m == "biden").collect();
+        assert!(!biden.is_empty(), "searching {searched}: {decided:?}");
+        assert!(
+            biden.iter().all(|(reason, _)| reason == "on a deny list"),
+            "searching {searched}: {decided:?}"
+        );
+        // Obama, on no deny list, is let in once: the one open the relay saw.
+        assert!(
+            decided.contains(&decision("granted", "obama")),
+            "searching {searched}: {decided:?}"
+        );
+        assert_eq!(
+            occurrences(&relay, &OPEN),
+            1,
+            "searching {searched}: relay bytes {relay:02X?}"
+        );
+    }
 }
 
 #[test]
@@ -439,4 +459,64 @@ fn a_visitor_enrolled_from_the_face_the_camera_saw_opens_the_door_on_the_next_vi
             decision("unknown person", "")
         ]
     );
+}
+
+/// The status code of `request` (raw bytes, `ADDR` replaced by the
+/// daemon's address) sent on a connection of its own.
+fn status_of_raw(daemon: &Daemon, request: &str) -> u16 {
+    use std::io::Write;
+    let address = daemon.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(request.replace("ADDR", address).as_bytes())
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+#[test]
+fn a_web_page_of_another_site_cannot_open_the_door_nor_read_through_a_rebound_name() {
+    let data = tempfile::tempdir().unwrap();
+    // A relay board and a camera that never shows up: only a request opens.
+    let (daemon, mut board) = door_on_pty(data.path(), "", &data.path().with_extension("none"));
+    let open = "/api/facegate/v1/Door/Open";
+    // What a page on evil.example can make a browser send without asking
+    // first: a text/plain POST from its origin.
+    let cross_site = [
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "text/plain"),
+    ];
+    let refused = daemon.raw("POST", open, &cross_site, b"open");
+    common::problem(&refused, 403);
+    let fetch_metadata = [("Sec-Fetch-Site", "cross-site")];
+    common::problem(&daemon.raw("POST", open, &fetch_metadata, b""), 403);
+    // The same type with no Origin (an old browser's form) is 415.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    common::problem(&daemon.raw("POST", open, &form, b"a=1"), 415);
+    // A page whose name was rebound to the door's address sends its own
+    // name as Host: it may neither open nor read.
+    let rebound = "POST /api/facegate/v1/Door/Open HTTP/1.1\r\nHost: evil.example:8098\r\n\
+                   Content-Length: 0\r\n\r\n";
+    assert_eq!(status_of_raw(&daemon, rebound), 421);
+    let read = "GET /api/v1/WatchlistMembers HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+    assert_eq!(status_of_raw(&daemon, read), 421);
+    assert!(decisions(&daemon).is_empty(), "{:?}", decisions(&daemon));
+    // The door's own page (same origin) and a client that is no browser
+    // open it, each once.
+    let own_origin = daemon.base.clone();
+    let same_origin = [
+        ("Origin", own_origin.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    assert_eq!(daemon.raw("POST", open, &same_origin, b"").status, 200);
+    read_until(&mut board, &OPEN, &daemon);
+    assert_eq!(decisions(&daemon).len(), 1);
+    let by_address = "POST /api/facegate/v1/Door/Open HTTP/1.1\r\nHost: ADDR\r\n\
+                      Content-Length: 0\r\n\r\n";
+    assert_eq!(status_of_raw(&daemon, by_address), 200);
+    assert_eq!(decisions(&daemon).len(), 2);
 }

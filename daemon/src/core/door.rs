@@ -5,13 +5,24 @@
 
 use super::event::DoorEvent;
 use std::sync::{mpsc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc as tokio_mpsc;
 
 /// One request to open now, answered once the relay took the command
 /// (or refused it).
 pub struct OpenRequest {
     pub answer: mpsc::Sender<Result<DoorEvent, OpenError>>,
+    /// The loop must have begun opening by then, or not open at all: the
+    /// one who asked has been told the door did not answer, and a door
+    /// that opens for nobody, seconds later, lets anyone in.
+    start_by: Instant,
+}
+
+impl OpenRequest {
+    /// Whether the request waited too long to be carried out.
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.start_by
+    }
 }
 
 #[derive(Debug)]
@@ -42,16 +53,18 @@ impl DoorControl {
     }
 
     /// Asks the edge loop to open the door, waiting up to `limit` for the
-    /// relay's answer; returns the event logged. Blocks: for the API's
-    /// worker threads, not for async code.
+    /// relay's answer; returns the event logged. The loop may begin within
+    /// the first half of `limit` and the relay has the rest to answer.
+    /// Blocks: for the API's worker threads, not for async code.
     pub fn open_now(&self, limit: Duration) -> Result<DoorEvent, OpenError> {
         let (answer, answered) = mpsc::channel();
+        let start_by = Instant::now() + limit / 2;
         self.opener
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .ok_or(OpenError::NoDoor)?
-            .send(OpenRequest { answer })
+            .send(OpenRequest { answer, start_by })
             .map_err(|_| OpenError::NotAnswered)?;
         answered
             .recv_timeout(limit)
@@ -73,5 +86,22 @@ mod tests {
             control.open_now(limit),
             Err(OpenError::NotAnswered)
         ));
+    }
+
+    #[test]
+    fn a_request_the_loop_took_up_too_late_has_expired_and_a_fresh_one_has_not() {
+        let control = DoorControl::default();
+        let mut requests = control.register();
+        // Nobody answers: the request times out, then the loop gets to it.
+        let unanswered = control.open_now(Duration::from_millis(50));
+        assert!(matches!(unanswered, Err(OpenError::NotAnswered)));
+        assert!(requests.try_recv().unwrap().expired());
+        // One the loop takes up at once is carried out.
+        let asking = std::thread::spawn(move || {
+            let fresh = requests.blocking_recv().unwrap();
+            assert!(!fresh.expired());
+        });
+        let _ = control.open_now(Duration::from_secs(60));
+        asking.join().unwrap();
     }
 }

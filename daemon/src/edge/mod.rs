@@ -37,7 +37,9 @@ use tracker::Tracker;
 
 pub struct EdgeSettings {
     pub rules: Rules,
-    /// Watchlists searched; empty means all.
+    /// Watchlists searched; empty means all. The deny lists are always
+    /// among them (see `setup::settings`), so a deny-listed member is
+    /// recognised as such whatever the door admits.
     pub watchlists: Vec<String>,
     pub pulse: Duration,
     pub retention: Retention,
@@ -222,6 +224,10 @@ async fn open_on_request(
     settings: Arc<EdgeSettings>,
 ) {
     while let Some(request) = requests.recv().await {
+        if request.expired() {
+            log::warn!("a request to open the door waited past its answer: dropped");
+            continue;
+        }
         let opened = door.open().await;
         let reason = match opened {
             Ok(_) => {

@@ -119,7 +119,7 @@ pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
             cooldown: Duration::from_secs_f64(config.cooldown_seconds),
             evidence_frames: config.evidence_frames as usize,
         },
-        watchlists: config.watchlists.clone(),
+        watchlists: searched_watchlists(config),
         pulse: Duration::from_millis(config.pulse_ms),
         max_stranger_rate: config.max_stranger_rate,
         retention: Retention {
@@ -128,4 +128,19 @@ pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
             face_age: Duration::from_secs_f64(config.faces_kept_hours * 3600.0),
         },
     }
+}
+
+/// The watchlists the door searches: `edge.watchlists` with the deny lists
+/// added, so that a member of both a searched list and a deny list is seen
+/// on the deny list and kept out. Empty (all of them) stays empty.
+fn searched_watchlists(config: &EdgeConfig) -> Vec<String> {
+    let mut searched = config.watchlists.clone();
+    if !searched.is_empty() {
+        for deny in &config.deny_watchlists {
+            if !searched.contains(deny) {
+                searched.push(deny.clone());
+            }
+        }
+    }
+    searched
 }
