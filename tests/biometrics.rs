@@ -645,6 +645,56 @@ fn decompression_bombs_are_refused_from_their_header_without_taking_their_memory
     );
 }
 
+#[test]
+fn verifies_at_once_share_the_decode_budget_and_stay_within_it() {
+    use base64::Engine as _;
+    // Two 16 MP photos (black: decoded, then no face is found); the
+    // budget fits one Verify's pair and not two.
+    let big = black_png(4000, 4000);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&big)
+        .unwrap();
+    let limits = facegate_models::DecodeLimits::UNLIMITED;
+    let one = facegate_models::read_header(&bytes, &limits)
+        .unwrap()
+        .decode_memory;
+    let budget_mib = (2 * one).div_ceil(MIB);
+    let daemon = Daemon::start_with_engine(&format!("max_decode_memory_mb = {budget_mib}\n"));
+    let photo = photo_base64("obama.jpg");
+    let warm: Vec<_> = (0..4)
+        .map(|_| ("/api/v1/Faces/Verify", verify_body(&photo, &photo)))
+        .collect();
+    for reply in all_at_once(&daemon, &warm) {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let idle_peak = daemon.peak_rss_bytes();
+    let pair = verify_body(&big, &big);
+    let alone = daemon.post("/api/v1/Faces/Verify", &pair);
+    invalid_field(&alone, "probeImage.image");
+    let alone_peak = daemon.peak_rss_bytes();
+    // Four at once: each decodes its pair in turn (a turn waits up to
+    // server.biometric_wait_ms, then 503).
+    let four: Vec<_> = (0..4)
+        .map(|_| ("/api/v1/Faces/Verify", pair.clone()))
+        .collect();
+    let replies = all_at_once(&daemon, &four);
+    assert!(replies.iter().any(|reply| reply.status == 400));
+    for reply in &replies {
+        assert!(matches!(reply.status, 400 | 503), "{}", reply.body);
+    }
+    let (alone_grew, four_grew) = (alone_peak - idle_peak, daemon.peak_rss_bytes() - idle_peak);
+    // Without the budget, four pairs would be decoded at once: four times
+    // one pair's memory. With it, the four take what the budget allows,
+    // and no more is held after (the allocator gives image buffers back).
+    assert!(
+        four_grew <= budget_mib * MIB,
+        "one Verify alone grew the peak by {} MiB, four at once by {} MiB, over the \
+         budget of {budget_mib} MiB",
+        alone_grew / MIB,
+        four_grew / MIB
+    );
+}
+
 /// What is wrong with a bad image, which decides the field a 400 names.
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {

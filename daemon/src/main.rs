@@ -10,6 +10,7 @@ mod descriptors;
 mod edge;
 mod gallery;
 mod grpc;
+mod memory;
 mod migration;
 mod score;
 mod server;

@@ -125,8 +125,9 @@ impl Admission {
     }
 
     /// `bytes` of the decode budget, once they are free: 503 when they are
-    /// not within the wait, or 400 at once when they never can be (one
-    /// image over the budget is refused from its header before this).
+    /// not within the wait, or 400 at once when they never can be (a
+    /// Verify whose two photos together need more than the budget; one
+    /// photo over it is refused from its header before this).
     pub fn reserve_decode(&self, bytes: u64) -> Result<Reservation<'_>, Problem> {
         let budget = &self.decode;
         let mib = |bytes: u64| bytes.div_ceil(1 << 20);
@@ -254,7 +255,7 @@ impl<'a> Ticket<'a> {
 
 impl<'a> Reservation<'a> {
     /// Moves `bytes` of this reservation into one of their own.
-    fn split_off(&mut self, bytes: u64) -> Reservation<'a> {
+    pub fn split_off(&mut self, bytes: u64) -> Reservation<'a> {
         let bytes = bytes.min(self.bytes);
         self.bytes -= bytes;
         Reservation {

@@ -31,50 +31,90 @@ pub fn engine_problem(field: &str, error: EngineError) -> Problem {
     }
 }
 
-/// Decodes the base64 image at `path` (e.g. `images[0].data`) once the
-/// memory its header says it takes is free in the budget.
+/// An image of a request, read as far as its header: what decoding it
+/// will take is known, and nothing of it is decoded yet.
+pub struct Upload {
+    path: String,
+    bytes: Vec<u8>,
+    limits: DecodeLimits,
+    pub decode_memory: u64,
+}
+
+impl Upload {
+    /// The base64 image at `path` (e.g. `images[0].data`), refused from its
+    /// header when it is over the pixel or decode memory limits.
+    pub fn read(api: &Api, path: &str, value: Option<String>) -> Result<Upload, Problem> {
+        let text =
+            value.ok_or_else(|| Problem::invalid_field(path, format!("{path} is required")))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| {
+                Problem::invalid_field(path, format!("{path} is not valid base64: {e}"))
+            })?;
+        if bytes.is_empty() {
+            return Err(Problem::invalid_field(path, format!("{path} is empty")));
+        }
+        let limits = DecodeLimits {
+            max_pixels: api.max_image_pixels,
+            max_memory_bytes: api.admission.decode_memory(),
+        };
+        let header = read_header(&bytes, &limits).map_err(|e| engine_problem(path, e))?;
+        Ok(Upload {
+            path: path.to_string(),
+            bytes,
+            limits,
+            decode_memory: header.decode_memory,
+        })
+    }
+
+    /// The image object `{ "data": ... }` in field `name` of `body`.
+    pub fn field(api: &Api, body: &JsonObject, name: &str) -> Result<Upload, Problem> {
+        let path = body.path_of(name);
+        let image = body
+            .optional_object(name)?
+            .ok_or_else(|| Problem::invalid_field(&path, format!("{path} is required")))?;
+        Upload::read(
+            api,
+            &image.path_of("data"),
+            image.optional_string("data", usize::MAX)?,
+        )
+    }
+
+    /// Decodes it within `memory` (its `decode_memory`, reserved), keeping
+    /// of it what the pixels take.
+    pub fn decode(self, mut memory: Reservation<'_>) -> Result<RequestImage<'_>, Problem> {
+        let decoded =
+            decode_image(&self.bytes, &self.limits).map_err(|e| engine_problem(&self.path, e))?;
+        memory.shrink_to(decoded.pixels.len() as u64);
+        Ok(RequestImage {
+            pixels: decoded.pixels,
+            stored: StoredImage::new(self.bytes, decoded.format.to_mime_type()),
+            _memory: memory,
+        })
+    }
+}
+
+/// Decodes the base64 image at `path` once the memory its header says it
+/// takes is free in the budget.
 pub fn request_image<'a>(
     api: &'a Api,
     path: &str,
     value: Option<String>,
 ) -> Result<RequestImage<'a>, Problem> {
-    let text = value.ok_or_else(|| Problem::invalid_field(path, format!("{path} is required")))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|e| Problem::invalid_field(path, format!("{path} is not valid base64: {e}")))?;
-    if bytes.is_empty() {
-        return Err(Problem::invalid_field(path, format!("{path} is empty")));
-    }
-    let limits = DecodeLimits {
-        max_pixels: api.max_image_pixels,
-        max_memory_bytes: api.admission.decode_memory(),
-    };
-    let header = read_header(&bytes, &limits).map_err(|e| engine_problem(path, e))?;
-    let mut memory = api.admission.reserve_decode(header.decode_memory)?;
-    let decoded = decode_image(&bytes, &limits).map_err(|e| engine_problem(path, e))?;
-    memory.shrink_to(decoded.pixels.len() as u64);
-    Ok(RequestImage {
-        pixels: decoded.pixels,
-        stored: StoredImage::new(bytes, decoded.format.to_mime_type()),
-        _memory: memory,
-    })
+    let upload = Upload::read(api, path, value)?;
+    let memory = api.admission.reserve_decode(upload.decode_memory)?;
+    upload.decode(memory)
 }
 
-/// The image object `{ "data": ... }` in field `name` of `body`.
+/// The image object `{ "data": ... }` in field `name` of `body`, decoded.
 pub fn image_field<'a>(
     api: &'a Api,
     body: &JsonObject,
     name: &str,
 ) -> Result<RequestImage<'a>, Problem> {
-    let path = body.path_of(name);
-    let image = body
-        .optional_object(name)?
-        .ok_or_else(|| Problem::invalid_field(&path, format!("{path} is required")))?;
-    request_image(
-        api,
-        &image.path_of("data"),
-        image.optional_string("data", usize::MAX)?,
-    )
+    let upload = Upload::field(api, body, name)?;
+    let memory = api.admission.reserve_decode(upload.decode_memory)?;
+    upload.decode(memory)
 }
 
 /// SmartFace's `FaceDetectorConfig` (or `FaceSearchDetectorConfig`, which

@@ -1,10 +1,10 @@
 //! `/api/v1/Faces`: `Verify` (one photo against another) and `SpoofCheck`
 //! (passive liveness).
 
-use super::admission::Ticket;
+use super::admission::{Reservation, Ticket};
 use super::biometrics::{
     check_device, detector_config, image_field, largest_face, resource_id, FaceAttributesDto,
-    REPORTED,
+    Upload, REPORTED,
 };
 use super::body::{read_json, JsonObject};
 use super::problem::Problem;
@@ -12,7 +12,7 @@ use super::{new_id, Api};
 use crate::score::Scale;
 use crate::store::Face;
 use facegate_hal::ResourceId;
-use facegate_models::{AttributeSet, FaceAnalysis};
+use facegate_models::{AttributeSet, DetectorConfig, FaceAnalysis};
 use rouille::{Request, Response};
 use serde::Serialize;
 
@@ -24,32 +24,59 @@ struct VerificationResponse {
     reference_face_details: FaceAttributesDto,
 }
 
-/// The largest face of a `FaceProbe` in field `name`.
-fn probe_face(api: &Api, body: &JsonObject, name: &str) -> Result<FaceAnalysis, Problem> {
-    let probe = body
-        .optional_object(name)?
-        .ok_or_else(|| Problem::invalid_field(name, format!("{name} is required")))?;
-    let accurate = resource_id(api, &probe, "faceDetectorResourceId")?.accurate;
-    resource_id(api, &probe, "templateGeneratorResourceId")?;
-    let detector = detector_config(&probe, "faceDetectorConfig", accurate)?;
-    let image = image_field(api, &probe, "image")?;
-    largest_face(
-        api,
-        &image.pixels,
-        &detector,
-        REPORTED,
-        &probe.path_of("image"),
-    )
+/// A `FaceProbe` in field `name`: its detector settings and its image,
+/// read as far as the image's header.
+struct Probe {
+    detector: DetectorConfig,
+    upload: Upload,
+    image_path: String,
+}
+
+impl Probe {
+    fn read(api: &Api, body: &JsonObject, name: &str) -> Result<Probe, Problem> {
+        let probe = body
+            .optional_object(name)?
+            .ok_or_else(|| Problem::invalid_field(name, format!("{name} is required")))?;
+        let accurate = resource_id(api, &probe, "faceDetectorResourceId")?.accurate;
+        resource_id(api, &probe, "templateGeneratorResourceId")?;
+        Ok(Probe {
+            detector: detector_config(&probe, "faceDetectorConfig", accurate)?,
+            upload: Upload::field(api, &probe, "image")?,
+            image_path: probe.path_of("image"),
+        })
+    }
+
+    /// The largest face of its image, decoded within `memory`.
+    fn largest_face(self, api: &Api, memory: Reservation<'_>) -> Result<FaceAnalysis, Problem> {
+        let image = self.upload.decode(memory)?;
+        largest_face(
+            api,
+            &image.pixels,
+            &self.detector,
+            REPORTED,
+            &self.image_path,
+        )
+    }
 }
 
 pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
     let body = read_json(request, api.max_body_bytes)?;
     let _turn = ticket.turn()?;
+    // A probe's error is reported first.
+    let probe = Probe::read(api, &body, "probeImage")?;
+    let reference = Probe::read(api, &body, "referenceImage")?;
+    // Both photos' decoding memory at once: a Verify never holds one photo
+    // while it waits for the other's, which could leave every Verify
+    // waiting on the others.
+    let mut memory = api
+        .admission
+        .reserve_decode(probe.upload.decode_memory + reference.upload.decode_memory)?;
+    let reference_memory = memory.split_off(reference.upload.decode_memory);
     // The two photos are independent work: analysed side by side, on the
-    // one admission turn. A probe's error is reported first, as before.
+    // one admission turn.
     let (probe, reference) = std::thread::scope(|scope| {
-        let reference = scope.spawn(|| probe_face(api, &body, "referenceImage"));
-        let probe = probe_face(api, &body, "probeImage");
+        let reference = scope.spawn(|| reference.largest_face(api, reference_memory));
+        let probe = probe.largest_face(api, memory);
         let reference = reference
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -10,7 +10,7 @@ use super::paging::query_parameters;
 use super::problem::Problem;
 use super::Api;
 use facegate_models::image::{imageops::FilterType, ImageFormat};
-use facegate_models::{decode_image, DecodeLimits};
+use facegate_models::{decode_image, read_header, DecodeLimits};
 use rouille::{Request, Response};
 use std::io::Cursor;
 
@@ -52,8 +52,16 @@ pub fn get(api: &Api, request: &Request, id: &str) -> Result<Response, Problem> 
     if min_size.is_none() && max_size.is_none() {
         return Ok(Response::from_data(image.content_type, image.bytes));
     }
-    let decoded =
-        decode_image(&image.bytes, &DecodeLimits::UNLIMITED).map_err(|e| Problem::internal(&e))?;
+    // A stored image was taken within the limits of its day; scaling it
+    // shares the decode memory budget with the biometric requests, so that
+    // many at once cannot take more.
+    let limits = DecodeLimits {
+        max_pixels: u64::MAX,
+        max_memory_bytes: api.admission.decode_memory(),
+    };
+    let header = read_header(&image.bytes, &limits).map_err(|e| Problem::internal(&e))?;
+    let _memory = api.admission.reserve_decode(header.decode_memory)?;
+    let decoded = decode_image(&image.bytes, &limits).map_err(|e| Problem::internal(&e))?;
     let (width, height) = decoded.pixels.dimensions();
     let scale = scale_for(width, height, min_size, max_size);
     if scale >= 1.0 {
