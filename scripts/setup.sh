@@ -27,9 +27,10 @@ packages=(pkg-config gcc libc6-dev libclang-dev protobuf-compiler libprotobuf-de
 if $want_test; then
     # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon;
     # the console's tests drive headless Chromium through its WebDriver; the
-    # site tests start their own nats-server with JetStream.
+    # site tests start their own nats-server with JetStream; the TLS tests
+    # make their certificates with openssl.
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
-        chromium chromium-driver nats-server)
+        chromium chromium-driver nats-server openssl)
 fi
 # The artifact fetcher uses the ordinary registry clients.
 command -v npm >/dev/null || packages+=(npm)

@@ -87,7 +87,7 @@ fn oversized_and_ambiguous_requests_are_refused_before_anything_is_set_aside() {
     // A body announced at 4 EiB used to abort the process on allocation.
     let mut huge = connect(&daemon);
     huge.write_all(
-        b"GET /api/v1/Version HTTP/1.1\r\nHost: x\r\nContent-Length: 4611686018427387904\r\n\r\n",
+        b"GET /api/v1/Version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4611686018427387904\r\n\r\n",
     )
     .unwrap();
     let (status, head) = read_head(&mut huge);
@@ -99,7 +99,7 @@ fn oversized_and_ambiguous_requests_are_refused_before_anything_is_set_aside() {
     // A body that could be framed two ways is never guessed at.
     let mut smuggled = connect(&daemon);
     smuggled
-        .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         .unwrap();
     assert_eq!(read_head(&mut smuggled).0, 400);
 
@@ -139,7 +139,7 @@ fn oversized_and_ambiguous_requests_are_refused_before_anything_is_set_aside() {
     let mut over = over;
     over.write_all(
         format!(
-            "POST /api/v1/Watchlists HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\n\
+            "POST /api/v1/Watchlists HTTP/1.1\r\nHost: localhost\r\nX-Api-Key: {KEY}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             16 * 1024 * 1024 + 1
         )
@@ -162,7 +162,7 @@ fn stalled_peers_hold_no_worker_and_time_out() {
         .map(|_| {
             let mut stream = connect(&daemon);
             stream
-                .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
+                .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
                 .unwrap();
             assert_eq!(read_head(&mut stream).0, 401);
             stream
@@ -236,7 +236,7 @@ fn kept_alive_connections_carry_requests_and_close_when_idle() {
     // A refused request with a small body, then an authorised one on the
     // same connection: the unread body is discarded between them.
     stream
-        .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        .write_all(b"POST /api/v1/Watchlists HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         .unwrap();
     let (status, head) = read_head(&mut stream);
     assert_eq!(status, 401);
@@ -250,7 +250,7 @@ fn kept_alive_connections_carry_requests_and_close_when_idle() {
     stream.read_exact(&mut vec![0; length]).unwrap();
     stream
         .write_all(
-            format!("GET /api/v1/Version HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\n\r\n")
+            format!("GET /api/v1/Version HTTP/1.1\r\nHost: localhost\r\nX-Api-Key: {KEY}\r\n\r\n")
                 .as_bytes(),
         )
         .unwrap();

@@ -43,9 +43,15 @@ impl NatsServer {
 
     /// Starts it again on the same port and store.
     fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// `restart`, with more command-line arguments.
+    fn restart_with(&mut self, arguments: &[&str]) {
         let child = Command::new("nats-server")
             .args(["--jetstream", "--addr", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
+            .args(arguments)
             .arg("--store_dir")
             .arg(&self.store)
             .stdout(Stdio::null())
@@ -484,5 +490,33 @@ fn a_site_setting_that_cannot_work_stops_the_daemon_with_its_name() {
     ] {
         let log = common::refused_config(config);
         assert!(log.contains(named), "{config}: {log}");
+    }
+}
+
+#[test]
+fn credentials_in_the_sites_url_are_never_shown_nor_logged() {
+    let store = tempfile::tempdir().unwrap();
+    let mut nats = NatsServer::start(store.path());
+    // The server asks for another password than the door's URL gives, so
+    // the door's link fails and records an error.
+    nats.kill();
+    nats.restart_with(&["--user", "door", "--pass", "the-right-one"]);
+    let secret = "wr0ng-s3cret";
+    let url = format!("nats://door:{secret}@127.0.0.1:{}", nats.port);
+    let config = format!("[site]\nnats_url = {url:?}\nsite_id = \"s\"\ndoor_id = \"d\"\n");
+    let data = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_in(data.path(), Some(&config));
+    wait_until(PATIENCE, "the refused link to record its error", || {
+        site_status(&daemon)["lastError"].is_string()
+    });
+    let status = site_status(&daemon);
+    assert!(!status.to_string().contains(secret), "{status}");
+    let shown = daemon.get("/api/facegate/v1/Config").json()["site"]["nats_url"].clone();
+    assert_eq!(shown, format!("nats://***@127.0.0.1:{}", nats.port));
+    let log = daemon.startup_log.join("\n");
+    assert!(log.contains("***@127.0.0.1"), "{log}");
+    let tail: Vec<String> = daemon.log_tail.lock().unwrap().iter().cloned().collect();
+    for line in daemon.startup_log.iter().chain(&tail) {
+        assert!(!line.contains(secret), "{line}");
     }
 }

@@ -1,6 +1,7 @@
 //! The daemon's configuration: `config/facegate.toml` is compiled in as the
 //! defaults, a user file is merged over it, and command-line flags win.
 
+use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
     CudaOptions, DecodeLimits, EngineConfig, OpenVinoOptions, Precision, Precisions,
@@ -39,6 +40,9 @@ pub struct GrpcConfig {
     pub max_subscribers: usize,
     /// Notifications a subscriber may fall behind by.
     pub backlog: usize,
+    /// PEM files for TLS; empty for server.tls_cert_file/key_file's.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
 }
 
 impl GrpcConfig {
@@ -52,6 +56,44 @@ impl GrpcConfig {
                      (or \"\" to turn the gRPC server off)"
                 )
             }),
+        }
+    }
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `cert` and `key` set together, or neither (no TLS).
+fn tls_files(section: &str, cert: &Path, key: &Path) -> Result<Option<TlsFiles>, String> {
+    match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        })),
+        _ => Err(format!(
+            "invalid config: {section}.tls_cert_file and {section}.tls_key_file go together"
+        )),
+    }
+}
+
+impl ServerConfig {
+    /// The REST API's TLS files, or `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<TlsFiles>, String> {
+        tls_files("server", &self.tls_cert_file, &self.tls_key_file)
+    }
+}
+
+impl GrpcConfig {
+    /// The gRPC server's TLS files: its own, or else the REST API's.
+    pub fn tls(&self, server: &ServerConfig) -> Result<Option<TlsFiles>, String> {
+        match tls_files("grpc", &self.tls_cert_file, &self.tls_key_file)? {
+            Some(own) => Ok(Some(own)),
+            None => server.tls(),
         }
     }
 }
@@ -121,7 +163,8 @@ fn site_name(key: &str, name: &str) -> Result<(), String> {
     }
 }
 
-fn host_name() -> Option<String> {
+/// The machine's host name, as the kernel has it.
+pub fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     Some(name.trim().to_string()).filter(|name| !name.is_empty())
 }
@@ -142,6 +185,10 @@ pub struct ServerConfig {
     pub max_page_size: u32,
     pub api_key: String,
     pub allow_unauthenticated: bool,
+    pub allowed_hosts: Vec<String>,
+    /// PEM files: the certificate chain and its key; empty for plain HTTP.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
     pub shutdown_timeout_seconds: f64,
     pub max_event_streams: usize,
     pub biometric_queue: usize,
@@ -495,6 +542,7 @@ impl Config {
             ));
         }
         self.grpc.address()?;
+        self.grpc.tls(server)?;
         self.site.door()?;
         whole(
             "grpc.max_subscribers",
@@ -597,7 +645,15 @@ const SECRETS: &[(&str, &str)] = &[
     ("site", "password"),
 ];
 
+/// The secrets replaced by "(set, hidden)", and the credentials of the
+/// site's URLs by `***`.
 fn hide_secrets(mut table: toml::Table) -> toml::Table {
+    let urls = table
+        .get_mut("site")
+        .and_then(|site| site.get_mut("nats_url"));
+    if let Some(toml::Value::String(urls)) = urls {
+        *urls = hide_credentials(urls);
+    }
     for (section, key) in SECRETS {
         let secret = table
             .get_mut(*section)

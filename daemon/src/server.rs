@@ -5,10 +5,13 @@
 use crate::api::admission::Admission;
 use crate::api::Api;
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{host_name, Config};
 use crate::console;
 use crate::core::access::ApiKey;
 use crate::core::bus::EventBus;
+use crate::core::origin::HostNames;
+use crate::core::site::hide_credentials;
+use crate::core::tls::Identity;
 use crate::core::Core;
 use crate::edge::{self, EdgeLoop};
 use crate::grpc::{self, GrpcServer};
@@ -24,6 +27,18 @@ use std::time::{Duration, SystemTime};
 /// `server.shutdown_timeout_seconds`), and closes the database.
 pub fn serve(config: Config) -> Result<(), String> {
     config.check_exposure()?;
+    crate::memory::return_large_blocks_when_freed();
+    // Read before the engine loads, so that a bad file stops the start at once.
+    let rest_tls = config
+        .server
+        .tls()?
+        .map(|f| Identity::load(&f))
+        .transpose()?;
+    let grpc_tls = config
+        .grpc
+        .tls(&config.server)?
+        .map(|f| Identity::load(&f))
+        .transpose()?;
     let server_config = &config.server;
     let store = Store::open(&config.storage.data_dir).map_err(|e| e.to_string())?;
     log::info!(
@@ -65,6 +80,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         max_body_bytes: server_config.max_body_bytes,
         max_page_size: server_config.max_page_size,
         api_key: api_key.clone(),
+        host_names: HostNames::new(&server_config.allowed_hosts, host_name().as_deref()),
         binary_modified: binary_modified_time(),
         effective_config: config.effective.clone(),
         admission: Admission::new(
@@ -75,16 +91,16 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
         low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
-    let grpc = start_grpc(&config, core.clone(), api_key)?;
+    let grpc = start_grpc(&config, core.clone(), api_key, grpc_tls)?;
     let edge = start_edge(&config, core.clone())?;
     let site = start_site(&config, core.clone())?;
     let in_flight = InFlight::default();
     let handler_api = api.clone();
     let counted = in_flight.clone();
-    let http = http_server(server_config)?;
+    let http = http_server(server_config, rest_tls)?;
     let server = rouille::Server::from_server(http, move |request| {
         let answering = counted.begin();
-        let response = console::serve(request).unwrap_or_else(|| handler_api.handle(request));
+        let response = handler_api.handle(request, console::serve);
         answering.until_sent(response)
     })
     // Admitted biometric requests hold workers beyond `threads`, so they
@@ -208,12 +224,24 @@ impl Drop for Answering {
 }
 
 /// Starts the access-notification stream when configured.
-fn start_grpc(config: &Config, core: Arc<Core>, key: ApiKey) -> Result<Option<GrpcServer>, String> {
+fn start_grpc(
+    config: &Config,
+    core: Arc<Core>,
+    key: ApiKey,
+    tls: Option<Identity>,
+) -> Result<Option<GrpcServer>, String> {
     let Some(listen) = config.grpc.address()? else {
         return Ok(None);
     };
-    let server = grpc::start(listen, core, key)?;
+    if tls.is_none() {
+        warn_of_a_key_in_clear("the gRPC stream", listen, &config.server.api_key);
+    }
+    let secure = tls.is_some();
+    let server = grpc::start(listen, core, key, tls)?;
     log::info!("access notifications (gRPC) on {}", server.addr);
+    if secure {
+        log::info!("the gRPC stream is served over TLS only");
+    }
     Ok(Some(server))
 }
 
@@ -225,7 +253,7 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
     log::info!(
         "site {}: door {door}, servers {}",
         config.site.site_id,
-        config.site.nats_url
+        hide_credentials(&config.site.nats_url)
     );
     Site::start(&config.site, door, core, config.engine.decode_limits()).map(Some)
 }
@@ -280,14 +308,42 @@ fn wait_for_shutdown_signal() -> Result<&'static str, String> {
 }
 
 /// The HTTP server under rouille: listening, with its connection limits
-/// (`max_connections` lowered to the descriptors the process may open).
-fn http_server(config: &crate::config::ServerConfig) -> Result<tiny_http::Server, String> {
+/// (`max_connections` lowered to the descriptors the process may open),
+/// over TLS when the config names a certificate.
+fn http_server(
+    config: &crate::config::ServerConfig,
+    tls: Option<Identity>,
+) -> Result<tiny_http::Server, String> {
+    let tls = match tls {
+        Some(identity) => Some(tiny_http::SslConfig(
+            identity.server_config(&[b"http/1.1"])?,
+        )),
+        None => {
+            warn_of_a_key_in_clear("the REST API", config.listen, &config.api_key);
+            None
+        }
+    };
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let mut limits = config.http_limits();
     limits.max_connections = crate::descriptors::connections_that_fit(limits.max_connections);
-    tiny_http::Server::from_listener_with_limits(listener, None, limits)
-        .map_err(|e| format!("cannot serve on {}: {e}", config.listen))
+    let secure = tls.is_some();
+    let server = tiny_http::Server::from_listener_with_limits(listener, tls, limits)
+        .map_err(|e| format!("cannot serve on {}: {e}", config.listen))?;
+    if secure {
+        log::info!("the REST API and the console are served over HTTPS only");
+    }
+    Ok(server)
+}
+
+/// A key sent over plain HTTP beyond this machine can be read on the way.
+fn warn_of_a_key_in_clear(front_end: &str, listen: std::net::SocketAddr, key: &str) {
+    if !listen.ip().is_loopback() && !key.is_empty() {
+        log::warn!(
+            "{front_end} on {listen} takes the API key over plain HTTP: anyone on the network \
+             can read it; set the tls_cert_file and tls_key_file (docs/DEPLOY.md)"
+        );
+    }
 }
 
 fn binary_modified_time() -> SystemTime {

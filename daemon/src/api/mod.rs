@@ -22,6 +22,7 @@ mod watchlists;
 
 use crate::core::access::ApiKey;
 use crate::core::event::rfc3339;
+use crate::core::origin::{check_acting_request, HostNames};
 use crate::core::Core;
 use crate::store::Timestamp;
 use admission::Admission;
@@ -47,6 +48,8 @@ pub struct Api {
     pub max_body_bytes: usize,
     pub max_page_size: u32,
     pub api_key: ApiKey,
+    /// The names `Host` may give (see `core::origin`).
+    pub host_names: HostNames,
     /// Reported as the assembly's modification time.
     pub binary_modified: SystemTime,
     /// The configuration in force, secrets hidden, for the console.
@@ -54,13 +57,23 @@ pub struct Api {
 }
 
 impl Api {
-    /// Answers one request; never panics on client input, and logs it.
-    pub fn handle(&self, request: &Request) -> Response {
+    /// Answers one request, or lets `pages` answer it (the console, which
+    /// shares the port and the browser rules); never panics on client
+    /// input, and logs it.
+    pub fn handle(
+        &self,
+        request: &Request,
+        pages: impl FnOnce(&Request) -> Option<Response>,
+    ) -> Response {
         let started = Instant::now();
         let path = request.raw_url().split('?').next().unwrap_or("");
         let response = self
-            .authorize(request)
-            .and_then(|()| self.route(request))
+            .screen(request)
+            .map(|()| pages(request))
+            .and_then(|page| match page {
+                Some(page) => Ok(page),
+                None => self.authorize(request).and_then(|()| self.route(request)),
+            })
             .unwrap_or_else(|problem| problem.into_response(path));
         let level = match response.status_code {
             500.. => log::Level::Warn,
@@ -75,6 +88,21 @@ impl Api {
             started.elapsed().as_secs_f64() * 1e3
         );
         response
+    }
+
+    /// The browser rules of `core::origin`, before anything else.
+    fn screen(&self, request: &Request) -> Result<(), Problem> {
+        let host = request.header("Host");
+        self.host_names.check_host(host)?;
+        check_acting_request(
+            request.method(),
+            host,
+            request.header("Origin"),
+            request.header("Sec-Fetch-Site"),
+            request.header("Content-Type"),
+            request.is_secure(),
+        )?;
+        Ok(())
     }
 
     fn authorize(&self, request: &Request) -> Result<(), Problem> {

@@ -1,5 +1,6 @@
 //! RFC 7807 problem details: the body of every error response.
 
+use crate::core::origin::Refusal;
 use crate::store::{Cause, StoreError};
 use rouille::Response;
 use serde_json::{json, Map, Value};
@@ -154,6 +155,20 @@ impl Problem {
     }
 }
 
+/// A request a browser was made to send: 421 for another server's name,
+/// 403 from another origin, 415 for a type any page may send.
+impl From<Refusal> for Problem {
+    fn from(refusal: Refusal) -> Problem {
+        match refusal {
+            Refusal::ForeignHost(detail) => Problem::new(421, "Misdirected Request", detail),
+            Refusal::CrossOrigin(detail) => Problem::new(403, "Forbidden", detail),
+            Refusal::SimpleContentType(detail) => {
+                Problem::new(415, "Unsupported Media Type", detail)
+            }
+        }
+    }
+}
+
 /// Seconds a write refused for an unreachable site is asked to wait.
 const SITE_RETRY_AFTER_SECONDS: u64 = 5;
 
@@ -193,12 +208,14 @@ fn type_uri(status: u16) -> &'static str {
     match status {
         400 => "https://tools.ietf.org/html/rfc9110#section-15.5.1",
         401 => "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+        403 => "https://tools.ietf.org/html/rfc9110#section-15.5.4",
         404 => "https://tools.ietf.org/html/rfc9110#section-15.5.5",
         405 => "https://tools.ietf.org/html/rfc9110#section-15.5.6",
         408 => "https://tools.ietf.org/html/rfc9110#section-15.5.9",
         409 => "https://tools.ietf.org/html/rfc9110#section-15.5.10",
         413 => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
         415 => "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+        421 => "https://tools.ietf.org/html/rfc9110#section-15.5.20",
         429 => "https://tools.ietf.org/html/rfc6585#section-4",
         503 => "https://tools.ietf.org/html/rfc9110#section-15.6.4",
         507 => "https://tools.ietf.org/html/rfc4918#section-11.5",

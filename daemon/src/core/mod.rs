@@ -11,7 +11,9 @@ pub mod door;
 pub mod event;
 pub mod health;
 pub mod notification;
+pub mod origin;
 pub mod site;
+pub mod tls;
 
 use crate::catalog::Catalog;
 use bus::EventBus;

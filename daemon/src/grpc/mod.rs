@@ -1,6 +1,7 @@
 //! SmartFace's access-notification gRPC stream: every door decision, as
 //! the access-control connectors (door controllers, intercoms, elevators)
-//! subscribe to it, on plain HTTP/2 at `[grpc] listen`.
+//! subscribe to it, on HTTP/2 at `[grpc] listen`, over TLS when the config
+//! names a certificate.
 //!
 //! A subscriber is a task reading its own bus mailbox: one that does not
 //! read loses its oldest notifications (counted in the status), and the
@@ -14,6 +15,7 @@ use crate::core::notification::proto::access_notification_service_server::{
 };
 use crate::core::notification::proto::{AccessNotification, AccessNotificationRequest};
 use crate::core::notification::{ping, PING};
+use crate::core::tls::Identity;
 use crate::core::Core;
 use futures_util::stream::{self, Stream};
 use std::collections::VecDeque;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status};
 
 /// Connectors reconnect when nothing arrives for about 10 s.
@@ -38,7 +41,19 @@ pub struct GrpcServer {
 
 /// Binds `listen` now (so a taken port fails the start) and serves on a
 /// thread of its own with its own runtime.
-pub fn start(listen: SocketAddr, core: Arc<Core>, key: ApiKey) -> Result<GrpcServer, String> {
+pub fn start(
+    listen: SocketAddr,
+    core: Arc<Core>,
+    key: ApiKey,
+    tls: Option<Identity>,
+) -> Result<GrpcServer, String> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        let identity = tonic::transport::Identity::from_pem(identity.cert_pem, identity.key_pem);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| format!("cannot serve gRPC over TLS: {e}"))?;
+    }
     let listener = std::net::TcpListener::bind(listen)
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
         .map_err(|e| format!("cannot listen for gRPC on {listen}: {e}"))?;
@@ -63,7 +78,7 @@ pub fn start(listen: SocketAddr, core: Arc<Core>, key: ApiKey) -> Result<GrpcSer
                 let served = async {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
                     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-                    tonic::transport::Server::builder()
+                    builder
                         .add_service(service)
                         .serve_with_incoming_shutdown(incoming, async {
                             let _ = stopping.await;

@@ -1,6 +1,7 @@
 //! The connection to the site's NATS servers, made from `[site]`.
 
 use crate::config::SiteConfig;
+use crate::core::site::hide_credentials;
 use crate::core::Core;
 use async_nats::{Client, ConnectOptions, Event};
 use std::path::Path;
@@ -59,7 +60,12 @@ pub(super) async fn connect(
         })
         .connect(config.nats_url.as_str())
         .await
-        .map_err(|e| format!("cannot connect to site.nats_url {}: {e}", config.nats_url))
+        .map_err(|e| {
+            hide_credentials(&format!(
+                "cannot connect to site.nats_url {}: {e}",
+                config.nats_url
+            ))
+        })
 }
 
 /// Keeps the site link's state in step with the connection.
@@ -74,12 +80,12 @@ fn follow(core: &Core, event: Event) {
             core.site.update(|state| state.connected = false);
         }
         Event::ClientError(e) => {
-            log::warn!("site: {e}");
+            log::warn!("site: {}", hide_credentials(&e.to_string()));
             core.site
                 .update(|state| state.last_error = Some(e.to_string()));
         }
         Event::ServerError(e) => {
-            log::warn!("site: the server says {e}");
+            log::warn!("site: the server says {}", hide_credentials(&e.to_string()));
             core.site
                 .update(|state| state.last_error = Some(e.to_string()));
         }
