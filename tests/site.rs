@@ -520,3 +520,53 @@ fn credentials_in_the_sites_url_are_never_shown_nor_logged() {
         assert!(!line.contains(secret), "{line}");
     }
 }
+
+/// The ids of the members of watchlist `id` at `daemon`.
+fn watchlist_member_ids(daemon: &Daemon, id: &str) -> Vec<String> {
+    let page = daemon
+        .get(&format!(
+            "/api/v1/Watchlists/{id}/WatchlistMembers?PageSize=1000"
+        ))
+        .json();
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|member| member["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_door_that_joins_after_a_watchlist_was_edited_keeps_its_links_and_passes_none_of_them_on_lost()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let a = api_door(&dir.path().join("a"), &nats, "site", "a");
+    // The member is enrolled into `staff`, then `staff` is edited: the
+    // bucket now holds the watchlist after the member that links to it.
+    a.enrol("colin", "obama.jpg", "staff");
+    let edited =
+        json!({"id": "staff", "displayName": "Staff", "fullName": "Staff", "threshold": 50});
+    assert_eq!(a.put("/api/v1/Watchlists", &edited).status, 200);
+    let b = api_door(&dir.path().join("b"), &nats, "site", "b");
+    wait_until(
+        PATIENCE,
+        "the joining door to have the edited watchlist",
+        || b.get("/api/v1/Watchlists/staff").json()["threshold"] == 50,
+    );
+    assert_eq!(watchlist_member_ids(&b, "staff"), ["colin"]);
+    assert_eq!(found(&b, "obama2.jpg").as_deref(), Some("colin"));
+    // The joining door edits the member: the record it writes keeps the
+    // link, so the first door still has colin in staff.
+    let note =
+        json!({"id": "colin", "displayName": "Colin", "fullName": "Colin", "note": "badge 7"});
+    assert_eq!(b.put("/api/v1/WatchlistMembers", &note).status, 200);
+    wait_until(PATIENCE, "the first door to have the note", || {
+        a.get("/api/v1/WatchlistMembers/colin").json()["note"] == "badge 7"
+    });
+    assert_eq!(watchlist_member_ids(&a, "staff"), ["colin"]);
+    assert_eq!(found(&a, "obama2.jpg").as_deref(), Some("colin"));
+}

@@ -150,8 +150,15 @@ impl Catalog {
         self.change(
             |store| store.apply_site_record(record),
             |index, applied| match applied {
-                None | Some(Applied::Watchlist { deleted: false, .. }) => {}
-                Some(Applied::Watchlist { id, deleted: true }) => index.forget_watchlist(id),
+                None => {}
+                Some(Applied::Watchlist {
+                    id,
+                    deleted: false,
+                    linked,
+                }) => index.link(id, linked),
+                Some(Applied::Watchlist {
+                    id, deleted: true, ..
+                }) => index.forget_watchlist(id),
                 Some(Applied::Member { id, now }) => {
                     index.remove_member(id);
                     let Some(record) = now else {

@@ -151,6 +151,7 @@ pub(super) fn delete_member_in(txn: &WriteTransaction, id: &str) -> Result<bool,
     txn.open_table(MEMBERS_BY_CREATION)?
         .remove((member.created_at.0, id))?;
     txn.open_table(MEMBERS)?.remove(id)?;
+    super::site::forget_pending_links(txn, id)?;
     Ok(true)
 }
 

@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -25,7 +25,14 @@ const MIGRATIONS: &[Migration] = &[
     add_camera_faces,
     add_template_models,
     add_site_revisions,
+    add_pending_site_records,
 ];
+
+/// 7 -> 8: what the site declares that this door cannot hold yet.
+fn add_pending_site_records(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(PENDING_LINKS)?;
+    Ok(())
+}
 
 /// 6 -> 7: the revision of each site record this door has.
 fn add_site_revisions(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -161,6 +168,11 @@ pub const CAMERA_FACES: TableDefinition<(u64, &str), ()> = TableDefinition::new(
 /// Site record key (`store::site`) -> the revision of it this door has.
 pub const SITE_REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("site_revisions");
 
+/// (member, watchlist): a link a site member record declares to a watchlist
+/// this door does not have (yet, or any more); made a link when the
+/// watchlist arrives (`store::site`).
+pub const PENDING_LINKS: TableDefinition<(&str, &str), ()> = TableDefinition::new("pending_links");
+
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 const VERSION_KEY: &str = "schema_version";
@@ -230,6 +242,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_multimap_table(IMAGE_FACES)?;
     txn.open_table(CAMERA_FACES)?;
     add_site_revisions(txn)?;
+    add_pending_site_records(txn)?;
     Ok(())
 }
 

@@ -17,8 +17,8 @@ use super::failure::WriteFailure;
 use super::members::{delete_member_in, link_in, put_member};
 use super::records::{Face, Member, StoredImage, Watchlist};
 use super::schema::{
-    IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, SITE_REVISIONS, WATCHLISTS,
-    WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
+    IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, PENDING_LINKS, SITE_REVISIONS,
+    WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
 };
 use super::watchlists::delete_watchlist_in;
 use super::{get_record, Cause, Store, StoreError};
@@ -121,6 +121,8 @@ pub enum Applied {
     Watchlist {
         id: String,
         deleted: bool,
+        /// Members whose links to it were waiting for it, linked now.
+        linked: Vec<String>,
     },
     Member {
         id: String,
@@ -202,20 +204,28 @@ impl Store {
             };
             let applied = match (key, value) {
                 (RecordKey::Watchlist(id), Some(bytes)) => {
-                    match serde_json::from_slice(bytes) {
+                    let linked = match serde_json::from_slice(bytes) {
                         Ok(watchlist) => apply_watchlist(txn, &watchlist)?,
                         Err(e) => return unreadable(e),
-                    }
+                    };
                     Applied::Watchlist {
                         id: id.clone(),
                         deleted: false,
+                        linked,
                     }
                 }
                 (RecordKey::Watchlist(id), None) => {
-                    delete_watchlist_in(txn, id)?;
+                    // The members' records may still name it (another door
+                    // linked one meanwhile): their links wait, as they would
+                    // had the watchlist never arrived.
+                    let mut pending = txn.open_table(PENDING_LINKS)?;
+                    for member in delete_watchlist_in(txn, id)?.unwrap_or_default() {
+                        pending.insert((member.as_str(), id.as_str()), ())?;
+                    }
                     Applied::Watchlist {
                         id: id.clone(),
                         deleted: true,
+                        linked: Vec::new(),
                     }
                 }
                 (RecordKey::Member(id), Some(bytes)) => {
@@ -290,11 +300,16 @@ fn current(
             let Some(member) = member else {
                 return Ok((None, Vec::new()));
             };
-            let watchlists = txn
+            // The links it has here, and those waiting for their watchlist:
+            // a door that has not seen a watchlist must not drop its links
+            // from the record it writes.
+            let mut watchlists = txn
                 .open_multimap_table(MEMBER_WATCHLISTS)?
                 .get(id.as_str())?
                 .map(|watchlist| Ok(watchlist?.value().to_string()))
-                .collect::<Result<Vec<_>, StoreError>>()?;
+                .collect::<Result<BTreeSet<_>, StoreError>>()?;
+            watchlists.extend(pending_links_of(txn, id)?);
+            let watchlists = watchlists.into_iter().collect();
             let faces = faces_of(txn, id)?;
             let images = txn.open_table(IMAGES)?;
             let images = faces
@@ -320,8 +335,12 @@ fn json<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).unwrap_or_default()
 }
 
-/// Puts the watchlist as the site has it.
-fn apply_watchlist(txn: &WriteTransaction, watchlist: &Watchlist) -> Result<(), StoreError> {
+/// Puts the watchlist as the site has it, and links the members whose
+/// links waited for it; returns them.
+fn apply_watchlist(
+    txn: &WriteTransaction,
+    watchlist: &Watchlist,
+) -> Result<Vec<String>, StoreError> {
     let mut by_creation = txn.open_table(WATCHLISTS_BY_CREATION)?;
     let existing: Option<Watchlist> = get_record(&txn.open_table(WATCHLISTS)?, &watchlist.id)?;
     if let Some(existing) = existing {
@@ -332,11 +351,57 @@ fn apply_watchlist(txn: &WriteTransaction, watchlist: &Watchlist) -> Result<(), 
         watchlist.id.as_str(),
         super::records::encode(watchlist)?.as_slice(),
     )?;
+    drop(by_creation);
+    let mut pending = txn.open_table(PENDING_LINKS)?;
+    let waiting: Vec<String> = pending
+        .iter()?
+        .map(|entry| {
+            let (key, _) = entry?;
+            let (member, waits_for) = key.value();
+            Ok((waits_for == watchlist.id).then(|| member.to_string()))
+        })
+        .filter_map(Result::transpose)
+        .collect::<Result<_, StoreError>>()?;
+    let members = txn.open_table(MEMBERS)?;
+    for id in &waiting {
+        pending.remove((id.as_str(), watchlist.id.as_str()))?;
+        let member: Option<Member> = get_record(&members, id)?;
+        if let Some(member) = member {
+            link_in(txn, &member, std::slice::from_ref(&watchlist.id))?;
+        }
+    }
+    Ok(waiting)
+}
+
+/// The watchlists a member's site record names that this door lacks.
+fn pending_links_of(txn: &WriteTransaction, member: &str) -> Result<Vec<String>, StoreError> {
+    let pending = txn.open_table(PENDING_LINKS)?;
+    let waiting = pending
+        .range((member, "")..)?
+        .map(|entry| {
+            let (key, _) = entry?;
+            let (owner, watchlist) = key.value();
+            Ok((owner == member).then(|| watchlist.to_string()))
+        })
+        .take_while(|entry| !matches!(entry, Ok(None)))
+        .filter_map(Result::transpose)
+        .collect::<Result<_, StoreError>>()?;
+    Ok(waiting)
+}
+
+/// Forgets the links of `member` that wait for their watchlist.
+pub(super) fn forget_pending_links(txn: &WriteTransaction, member: &str) -> Result<(), StoreError> {
+    let waiting = pending_links_of(txn, member)?;
+    let mut pending = txn.open_table(PENDING_LINKS)?;
+    for watchlist in &waiting {
+        pending.remove((member, watchlist.as_str()))?;
+    }
     Ok(())
 }
 
 /// Makes the member here what the site has: its fields, its links (to the
-/// watchlists the door has) and its faces. Returns what it now is.
+/// watchlists the door has; the others wait for theirs) and its faces.
+/// Returns what it now is here.
 fn apply_member(
     txn: &WriteTransaction,
     mut record: MemberRecord,
@@ -363,10 +428,20 @@ fn apply_member(
     put_member(txn, member)?;
     txn.open_table(MEMBERS_BY_CREATION)?
         .insert((member.created_at.0, id), ())?;
+    forget_pending_links(txn, id)?;
     let watchlists = txn.open_table(WATCHLISTS)?;
-    record
-        .watchlists
-        .retain(|watchlist| matches!(watchlists.get(watchlist.as_str()), Ok(Some(_))));
+    let mut pending = txn.open_table(PENDING_LINKS)?;
+    let mut here = Vec::with_capacity(record.watchlists.len());
+    for watchlist in record.watchlists.drain(..) {
+        match watchlists.get(watchlist.as_str())? {
+            Some(_) => here.push(watchlist),
+            None => {
+                pending.insert((id, watchlist.as_str()), ())?;
+            }
+        }
+    }
+    drop((watchlists, pending));
+    record.watchlists = here;
     link_in(txn, member, &record.watchlists)?;
     // The images the record's faces use, before a replaced face takes one
     // with it.
@@ -401,8 +476,306 @@ fn apply_member(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::store;
+    use super::super::testing::{face, store};
+    use super::super::{MemberFields, WatchlistFields};
     use super::*;
+    use redb::TableDefinition;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// A small deterministic generator (xorshift), so failures replay.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn shuffle<T>(&mut self, items: &mut [T]) {
+            for i in (1..items.len()).rev() {
+                items.swap(i, self.below(i + 1));
+            }
+        }
+    }
+
+    /// One stored version of a record, as the bucket keeps it.
+    #[derive(Clone)]
+    struct Version {
+        revision: u64,
+        key: RecordKey,
+        value: Option<Vec<u8>>,
+    }
+
+    /// The site's bucket, as one writing door sees it: every version in
+    /// revision order, and the images.
+    #[derive(Default)]
+    struct Bucket {
+        history: Vec<Version>,
+        images: HashMap<String, StoredImage>,
+    }
+
+    impl Bucket {
+        /// The latest version of every record, in revision order: what a
+        /// door watching from the start is given.
+        fn latest(&self) -> Vec<Version> {
+            let mut latest: BTreeMap<String, Version> = BTreeMap::new();
+            for version in &self.history {
+                latest.insert(version.key.key(), version.clone());
+            }
+            let mut latest: Vec<Version> = latest.into_values().collect();
+            latest.sort_by_key(|version| version.revision);
+            latest
+        }
+    }
+
+    struct FakeSite(Mutex<Bucket>);
+
+    impl Replica for FakeSite {
+        fn store(&self, changes: &[SiteChange]) -> Result<Vec<u64>, Refusal> {
+            let mut bucket = self.0.lock().unwrap();
+            let mut revisions = Vec::new();
+            for change in changes {
+                let had = bucket
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|version| version.key == change.key)
+                    .map_or(0, |version| version.revision);
+                // One writer: it always knows the revision it replaces.
+                assert_eq!(had, change.expected_revision, "{:?}", change.key);
+                for image in &change.images {
+                    bucket.images.insert(image.id.clone(), image.clone());
+                }
+                let revision = bucket.history.len() as u64 + 1;
+                bucket.history.push(Version {
+                    revision,
+                    key: change.key.clone(),
+                    value: change.value.clone(),
+                });
+                revisions.push(revision);
+            }
+            Ok(revisions)
+        }
+    }
+
+    /// One random replicated write at the writing door; refusals (an
+    /// unknown watchlist, say) are part of the history too.
+    fn random_write(store: &Store, random: &mut Random, step: usize) {
+        let watchlist = format!("w{}", random.below(3));
+        let member = format!("m{}", random.below(4));
+        let members: Vec<String> = (0..1 + random.below(3))
+            .map(|_| format!("m{}", random.below(4)))
+            .collect();
+        let watchlist_fields = || WatchlistFields {
+            display_name: watchlist.clone(),
+            full_name: watchlist.clone(),
+            threshold: Some(40 + step as i32 % 50),
+            preview_color: None,
+        };
+        let note = MemberFields {
+            note: Some(format!("edited at step {step}")),
+            ..MemberFields::default()
+        };
+        let new_face = || {
+            let template = vec![step as f32, 1.0];
+            face(&format!("f{step}"), &member, template, vec![step as u8; 8])
+        };
+        let _ = match random.below(11) {
+            0 | 1 => store
+                .create_watchlist(&watchlist, watchlist_fields())
+                .map(drop),
+            2 => store
+                .upsert_watchlist(&watchlist, watchlist_fields())
+                .map(drop),
+            3 => store.delete_watchlist(&watchlist).map(drop),
+            4 => store.upsert_member(&member, note).map(drop),
+            5 => store.delete_member(&member).map(drop),
+            6 | 7 => store
+                .link(&watchlist, &members)
+                .map_err(drop)
+                .map(drop)
+                .or(Ok(())),
+            8 => store
+                .unlink(&watchlist, &members)
+                .map_err(drop)
+                .map(drop)
+                .or(Ok(())),
+            9 => {
+                let (face, image) = new_face();
+                let registered = store.register(
+                    &member,
+                    MemberFields::default(),
+                    &[watchlist],
+                    vec![(face.clone(), image.clone())],
+                );
+                if registered.is_err() {
+                    let _ = store.add_face(&member, face, image);
+                }
+                Ok(())
+            }
+            _ => {
+                let faces = store.enrolled_faces().unwrap_or_default();
+                match faces.get(random.below(faces.len().max(1))) {
+                    Some(face) => store
+                        .remove_face(face.member_id.as_deref().unwrap_or(""), &face.id)
+                        .map(drop)
+                        .map_err(drop)
+                        .or(Ok(())),
+                    None => Ok(()),
+                }
+            }
+        };
+    }
+
+    /// Applies `version` as the watch would hand it to a door.
+    fn apply(store: &Store, bucket: &Bucket, version: &Version) {
+        let images: Vec<StoredImage> = match (&version.key, &version.value) {
+            (RecordKey::Member(_), Some(value)) => {
+                let record: MemberRecord = serde_json::from_slice(value).unwrap();
+                record
+                    .faces
+                    .iter()
+                    .map(|face| bucket.images[&face.image_id].clone())
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        store
+            .apply_site_record(SiteRecord {
+                key: &version.key,
+                value: version.value.as_deref(),
+                images: &images,
+                revision: version.revision,
+            })
+            .unwrap();
+    }
+
+    /// Every row of `table`, shown by `show`, sorted.
+    fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<K, V>,
+        show: impl Fn(&redb::AccessGuard<K>, &redb::AccessGuard<V>) -> String,
+    ) -> Vec<String> {
+        let table = txn.open_table(table).unwrap();
+        let mut rows: Vec<String> = table
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (key, value) = entry.unwrap();
+                show(&key, &value)
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// What a door holds of the site's records, every table and index
+    /// included, as text to compare.
+    fn contents(store: &Store) -> String {
+        use super::super::records::decode;
+        use super::super::schema::{FACES, IMAGE_FACES, MEMBER_FACES};
+        let txn = store.read().unwrap();
+        let tables = [
+            rows(&txn, WATCHLISTS, |k, v| {
+                format!(
+                    "{} {:?}",
+                    k.value(),
+                    decode::<Watchlist>(v.value()).unwrap()
+                )
+            }),
+            rows(&txn, MEMBERS, |k, v| {
+                format!("{} {:?}", k.value(), decode::<Member>(v.value()).unwrap())
+            }),
+            rows(&txn, FACES, |k, v| {
+                let face: Face = decode(v.value()).unwrap();
+                let (member, image) = (face.member_id, face.image_id);
+                format!("{} {member:?} {image} {:?}", k.value(), face.template)
+            }),
+            rows(&txn, IMAGES, |k, _| k.value().to_string()),
+            key_rows(&txn, WATCHLIST_MEMBERS),
+            key_rows(&txn, MEMBER_FACES),
+            key_rows(&txn, MEMBERS_BY_CREATION),
+            key_rows(&txn, WATCHLISTS_BY_CREATION),
+            multimap_rows(&txn, MEMBER_WATCHLISTS),
+            multimap_rows(&txn, IMAGE_FACES),
+        ];
+        format!("{tables:#?}")
+    }
+
+    /// The keys of an index table, sorted.
+    fn key_rows<K: redb::Key + 'static>(
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<K, ()>,
+    ) -> Vec<String>
+    where
+        for<'a> K::SelfType<'a>: std::fmt::Debug,
+    {
+        rows(txn, table, |key, _| format!("{:?}", key.value()))
+    }
+
+    fn multimap_rows(
+        txn: &redb::ReadTransaction,
+        table: redb::MultimapTableDefinition<&str, &str>,
+    ) -> Vec<String> {
+        let mut pairs = Vec::new();
+        for entry in txn.open_multimap_table(table).unwrap().iter().unwrap() {
+            let (key, values) = entry.unwrap();
+            for value in values {
+                pairs.push(format!("{} {}", key.value(), value.unwrap().value()));
+            }
+        }
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn doors_applying_the_sites_records_in_any_order_or_from_any_revision_hold_what_the_writer_holds(
+    ) {
+        for seed in 1..=60u64 {
+            let mut random = Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let (_writer_dir, writer) = store();
+            let site = Arc::new(FakeSite(Mutex::new(Bucket::default())));
+            writer.join_site(site.clone());
+            for step in 0..40 {
+                random_write(&writer, &mut random, step);
+            }
+            let bucket = site.0.lock().unwrap();
+            let wanted = contents(&writer);
+            let latest = bucket.latest();
+            // A door that joins: the latest versions, in any order.
+            let mut shuffled = latest.clone();
+            random.shuffle(&mut shuffled);
+            let (_dir, joined) = store();
+            for version in &shuffled {
+                apply(&joined, &bucket, version);
+            }
+            assert_eq!(
+                contents(&joined),
+                wanted,
+                "seed {seed}, joined in any order"
+            );
+            // A door that was offline from revision `back`: every version
+            // before, in order, then the latest from there on (some of
+            // them again).
+            let back = 1 + random.below(bucket.history.len().max(1)) as u64;
+            let (_dir, returning) = store();
+            for version in bucket.history.iter().filter(|v| v.revision < back) {
+                apply(&returning, &bucket, version);
+            }
+            let replay_from = back.saturating_sub(random.below(3) as u64);
+            for version in latest.iter().filter(|v| v.revision >= replay_from) {
+                apply(&returning, &bucket, version);
+            }
+            assert_eq!(
+                contents(&returning),
+                wanted,
+                "seed {seed}, back from revision {back}"
+            );
+        }
+    }
 
     #[test]
     fn any_id_makes_a_key_the_bucket_takes_and_reads_back() {
