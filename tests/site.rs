@@ -570,3 +570,180 @@ fn a_door_that_joins_after_a_watchlist_was_edited_keeps_its_links_and_passes_non
     assert_eq!(watchlist_member_ids(&a, "staff"), ["colin"]);
     assert_eq!(found(&a, "obama2.jpg").as_deref(), Some("colin"));
 }
+
+/// `id` as the site's bucket keys it (hex).
+fn hex(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_write_of_many_records_is_stored_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = NatsServer::start(&dir.path().join("nats"));
+    // Door a may not store m2's record (a NATS permission), so a link of
+    // m1 and m2 fails at its second record; door b may store anything.
+    let config = dir.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "accounts {{ SITE {{ jetstream: enabled, users: [\n\
+             {{ user: a, password: a, permissions: {{ publish: {{ deny: [\"$KV.FACEGATE_s.member.{}\"] }} }} }},\n\
+             {{ user: b, password: b }} ] }} }}\n",
+            hex("m2")
+        ),
+    )
+    .unwrap();
+    nats.kill();
+    nats.restart_with(&["-c", config.to_str().unwrap()]);
+    let door = |name: &str, user: &str| {
+        let url = format!("nats://127.0.0.1:{}", nats.port);
+        let site = format!(
+            "[site]\nnats_url = {url:?}\nsite_id = \"s\"\ndoor_id = {name:?}\nuser = {user:?}\npassword = {user:?}\n"
+        );
+        let daemon = Daemon::start_in(&dir.path().join(name), Some(&site));
+        wait_until_linked(&daemon);
+        daemon
+    };
+    let (a, b) = (door("a", "a"), door("b", "b"));
+    let watchlist = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
+    assert_eq!(b.put("/api/v1/Watchlists", &watchlist).status, 200);
+    for member in ["m1", "m2"] {
+        let body = json!({"id": member, "displayName": member, "fullName": member});
+        assert_eq!(b.put("/api/v1/WatchlistMembers", &body).status, 200);
+    }
+    wait_until(PATIENCE, "door a to have both members", || {
+        member_ids(&a) == ["m1", "m2"] && a.get("/api/v1/Watchlists/staff").status == 200
+    });
+    let link = json!({"watchlistId": "staff", "watchlistMembersIds": ["m1", "m2"]});
+    let refused = a.post("/api/v1/WatchlistMembers/LinkToWatchlist", &link);
+    let problem = common::problem(&refused, 503);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{problem}"
+    );
+    // Nothing of it is anywhere: not at a, not at b, not in the site (a
+    // door that joins now).
+    let c = door("c", "b");
+    for daemon in [&a, &b, &c] {
+        assert_eq!(watchlist_member_ids(daemon, "staff"), Vec::<String>::new());
+    }
+    // Door b's link of both is stored whole, and reaches a.
+    assert_eq!(
+        b.post("/api/v1/WatchlistMembers/LinkToWatchlist", &link)
+            .status,
+        204
+    );
+    wait_until(PATIENCE, "door a to have both links", || {
+        watchlist_member_ids(&a, "staff") == ["m1", "m2"]
+    });
+}
+
+/// What the site holds, read as another NATS client would: each live key
+/// of the record bucket with its value's size, and the images in the
+/// object store that are not deleted.
+fn site_contents(nats: &NatsServer, site: &str) -> (Vec<(String, usize)>, Vec<String>) {
+    use futures_util::StreamExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let jetstream = async_nats::jetstream::new(client);
+        let bucket = jetstream
+            .get_key_value(format!("FACEGATE_{site}"))
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = bucket
+            .keys()
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        keys.sort();
+        let mut records = Vec::new();
+        for key in keys {
+            if let Some(value) = bucket.get(&key).await.unwrap() {
+                records.push((key, value.len()));
+            }
+        }
+        let images = jetstream
+            .get_object_store(format!("FACEGATE_{site}_IMAGES"))
+            .await
+            .unwrap();
+        let mut stored = Vec::new();
+        let mut list = images.list().await.unwrap();
+        while let Some(object) = list.next().await {
+            let object = object.unwrap();
+            if !object.deleted {
+                stored.push(object.name);
+            }
+        }
+        (records, stored)
+    })
+}
+
+#[test]
+fn faces_are_records_of_their_own_and_erasing_them_leaves_nothing_at_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let a = api_door(&dir.path().join("a"), &nats, "s", "a");
+    a.enrol("colin", "obama.jpg", "staff");
+    for photo in ["obama2.jpg", "obama3.jpg", "biden.jpg"] {
+        let body = json!({"imageData": {"data": photo_base64(photo)}});
+        let reply = a.post("/api/v1/WatchlistMembers/colin/AddNewFace", &body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let (records, images) = site_contents(&nats, "s");
+    let member = format!("member.{}", hex("colin"));
+    let faces: Vec<_> = records
+        .iter()
+        .filter(|(key, _)| key.starts_with("face."))
+        .collect();
+    assert_eq!(faces.len(), 4, "{records:?}");
+    assert_eq!(images.len(), 4, "{images:?}");
+    // The member's record holds no face: it stays small whatever it has.
+    let member_size = records.iter().find(|(key, _)| *key == member).unwrap().1;
+    assert!(
+        member_size < 1024,
+        "the member's record is {member_size} bytes"
+    );
+
+    // Removing a face deletes its record and its image from the site.
+    let listed = a.get("/api/v1/WatchlistMembers/colin/Faces").json();
+    let removed = listed["items"][3].clone();
+    let body = json!({"faceId": removed["id"]});
+    assert_eq!(
+        a.post("/api/v1/WatchlistMembers/colin/RemoveFace", &body)
+            .status,
+        204
+    );
+    let (records, images) = site_contents(&nats, "s");
+    let removed_key = format!("face.{}", hex(removed["id"].as_str().unwrap()));
+    assert!(
+        !records.iter().any(|(key, _)| *key == removed_key),
+        "{records:?}"
+    );
+    let removed_image = removed["imageDataId"].as_str().unwrap().to_string();
+    assert!(!images.contains(&removed_image), "{images:?}");
+    assert_eq!(images.len(), 3);
+
+    // Deleting the member leaves no record of it, no face and no image.
+    assert_eq!(a.delete("/api/v1/WatchlistMembers/colin").status, 204);
+    let (records, images) = site_contents(&nats, "s");
+    assert!(
+        records.iter().all(|(key, _)| key.starts_with("watchlist.")),
+        "{records:?}"
+    );
+    assert_eq!(images, Vec::<String>::new());
+    // A door that joins now has nobody.
+    let b = api_door(&dir.path().join("b"), &nats, "s", "b");
+    wait_until(PATIENCE, "the joining door to have the watchlist", || {
+        b.get("/api/v1/Watchlists/staff").status == 200
+    });
+    assert_eq!(member_ids(&b), Vec::<String>::new());
+}

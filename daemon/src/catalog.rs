@@ -173,6 +173,17 @@ impl Catalog {
                         index.link(watchlist, std::slice::from_ref(id));
                     }
                 }
+                Some(Applied::Face { id, now }) => {
+                    index.remove(id);
+                    let member = now
+                        .as_ref()
+                        .and_then(|face| Some((face, face.member_id.as_ref()?)));
+                    if let Some((face, member)) = member {
+                        if face.template_model == self.template_model {
+                            index.insert(&face.id, member, &face.template);
+                        }
+                    }
+                }
             },
         )
         .map(drop)

@@ -196,6 +196,19 @@ impl From<StoreError> for Problem {
                 "another door of the site changed this record meanwhile ({error}), so \
                  nothing was stored; read it again and retry"
             )),
+            Cause::SiteTooLarge => Problem::new(
+                413,
+                "Payload Too Large",
+                format!("the site cannot take this write ({error}), so nothing was stored"),
+            ),
+            Cause::SiteUnconfirmed => Problem::service_unavailable(
+                format!(
+                    "the site did not confirm the write ({error}): it holds all of it or \
+                     none, and all of it reaches this door if it was stored; read it \
+                     again before retrying"
+                ),
+                SITE_RETRY_AFTER_SECONDS,
+            ),
             Cause::Io | Cause::Other => Problem::internal(&error),
         }
     }

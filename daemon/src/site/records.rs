@@ -1,6 +1,7 @@
 //! The site's watchlists, members and faces: a JetStream key-value bucket
-//! per site (`FACEGATE_<site>`, one key per record, JSON) with the images
-//! in an object store (`FACEGATE_<site>_IMAGES`, by content id).
+//! per site (`FACEGATE_<site>`, one key per record, JSON: a watchlist, a
+//! member with its links, a face with its template) with the images in an
+//! object store (`FACEGATE_<site>_IMAGES`, by content id).
 //!
 //! `SiteReplica` stores this door's changes in the bucket for the store
 //! (`store::Replica`), called from request threads; `follow` applies every
@@ -12,7 +13,8 @@ use crate::core::event::rfc3339;
 use crate::core::Core;
 use crate::migration::recompute_from;
 use crate::store::{
-    MemberRecord, RecordKey, Refusal, Replica, SiteChange, SiteRecord, StoredImage, Timestamp,
+    Face, MemberRecord, RecordKey, Refusal, Replica, SiteChange, SiteRecord, SiteWrite,
+    StoredImage, Timestamp,
 };
 use async_nats::connection::State;
 use async_nats::jetstream::kv::{self, Operation};
@@ -23,11 +25,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// How long a request waits for the site to store its change. The store's
+/// How long a request waits for the site to confirm its write. The store's
 /// write lock is held meanwhile, and the door logs its decisions under it
-/// (after acting on them), so this is kept short: a stored record takes a
-/// millisecond on a LAN.
-const STORE_WAIT: Duration = Duration::from_secs(2);
+/// (after acting on them), so this is kept short: a write takes a few
+/// milliseconds on a LAN, a round trip per replica.
+const STORE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the door then looks for the write in the site, to tell a
+/// write that was stored from one that was not.
+const CONFIRM_WAIT: Duration = Duration::from_secs(3);
+
+/// The most records one write may change in site mode: what JetStream
+/// takes in one atomic batch (ADR-50).
+const MAX_RECORDS_PER_WRITE: usize = 1000;
+
+/// The header naming the write a record was stored by, to find it again.
+const WRITE_ID: &str = "Facegate-Write";
 
 /// How soon a broken watch, or a bucket that could not be opened, is
 /// tried again.
@@ -38,6 +51,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub(super) struct Buckets {
     records: kv::Store,
     images: object_store::ObjectStore,
+    jetstream: jetstream::Context,
 }
 
 /// Opens the site's buckets, making them if this door is the first.
@@ -57,10 +71,13 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             deny_delete: true,
             allow_direct: true,
             discard: jetstream::stream::DiscardPolicy::New,
+            // A write of many records is one atomic batch.
+            allow_atomic_publish: true,
             ..Default::default()
         })
         .await
         .map_err(|e| format!("cannot make the site's record bucket: {e}"))?;
+    allow_atomic_writes(&jetstream, &format!("KV_{bucket}")).await?;
     let records = jetstream
         .get_key_value(bucket)
         .await
@@ -76,7 +93,41 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             .await
             .map_err(|e| format!("cannot make the site's image bucket: {e}"))?,
     };
-    Ok(Buckets { records, images })
+    Ok(Buckets {
+        records,
+        images,
+        jetstream,
+    })
+}
+
+/// Makes the bucket's stream take atomic batches (a bucket made by an
+/// earlier Facegate does not), and refuses servers that cannot: a write of
+/// many records would otherwise be stored record by record.
+async fn allow_atomic_writes(jetstream: &jetstream::Context, name: &str) -> Result<(), String> {
+    let mut stream = jetstream
+        .get_stream(name)
+        .await
+        .map_err(|e| format!("cannot open the site's record stream: {e}"))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| format!("cannot read the site's record stream: {e}"))?;
+    let mut config = info.config.clone();
+    if !config.allow_atomic_publish {
+        config.allow_atomic_publish = true;
+        let updated = jetstream
+            .update_stream(config)
+            .await
+            .map_err(|e| format!("cannot let the site's record stream take atomic writes: {e}"))?;
+        if !updated.config.allow_atomic_publish {
+            return Err(
+                "the site's NATS servers cannot store a write of many records \
+                 atomically: site mode needs nats-server 2.12 or later"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The site's bucket as the store's `Replica`: request threads hand their
@@ -88,7 +139,7 @@ pub(super) struct SiteReplica {
 }
 
 impl Replica for SiteReplica {
-    fn store(&self, changes: &[SiteChange]) -> Result<Vec<u64>, Refusal> {
+    fn store(&self, write: &SiteWrite) -> Result<Vec<u64>, Refusal> {
         let unreachable = |why: &str| Refusal::Unreachable(why.to_string());
         let (Some(client), Some(buckets)) = (self.client.get(), self.buckets.get()) else {
             return Err(unreachable("not connected to the site yet"));
@@ -97,16 +148,26 @@ impl Replica for SiteReplica {
             return Err(unreachable("not connected to the site"));
         }
         let buckets = buckets.clone();
-        let changes: Vec<_> = changes.iter().map(Owned::from).collect();
+        let changes: Vec<_> = write.changes.iter().map(Owned::from).collect();
+        let erased = write.erased_images.clone();
         let (answer, answered) = std::sync::mpsc::channel();
         self.runtime.spawn(async move {
-            let _ = answer.send(store_all(&buckets, changes).await);
+            let stored = store_all(&buckets, changes).await;
+            let succeeded = stored.is_ok();
+            let _ = answer.send(stored);
+            // Once the records that used them are gone from the site.
+            if succeeded {
+                erase_images(&buckets.images, &erased).await;
+            }
         });
-        answered.recv_timeout(STORE_WAIT).unwrap_or_else(|_| {
-            Err(unreachable(
-                "the site did not answer in time; the change may still be stored there",
-            ))
-        })
+        // The runtime answers within its own waits; this one is a backstop.
+        answered
+            .recv_timeout(STORE_WAIT + CONFIRM_WAIT + Duration::from_secs(1))
+            .unwrap_or_else(|_| {
+                Err(Refusal::Unconfirmed(
+                    "the site's runtime did not answer".into(),
+                ))
+            })
     }
 }
 
@@ -129,16 +190,127 @@ impl From<&SiteChange> for Owned {
     }
 }
 
-/// Stores the changes one by one (images first); the new revisions.
+/// Stores the images, then every record in one atomic batch, each checked
+/// against the revision the door had of it: all of them or none. The new
+/// revisions, in order.
 async fn store_all(buckets: &Buckets, changes: Vec<Owned>) -> Result<Vec<u64>, Refusal> {
-    let mut revisions = Vec::with_capacity(changes.len());
-    for change in changes {
-        for image in &change.images {
-            put_image(&buckets.images, image).await?;
-        }
-        revisions.push(store_one(&buckets.records, change).await?);
+    if changes.len() > MAX_RECORDS_PER_WRITE {
+        return Err(Refusal::TooLarge(format!(
+            "{} records in one write; a site takes at most {MAX_RECORDS_PER_WRITE}",
+            changes.len()
+        )));
     }
-    Ok(revisions)
+    for image in changes.iter().flat_map(|change| &change.images) {
+        put_image(&buckets.images, image).await?;
+    }
+    let write = uuid::Uuid::new_v4().simple().to_string();
+    let count = changes.len() as u64;
+    let subject = |change: &Owned| format!("{}{}", buckets.records.prefix, change.key);
+    let first = changes.first().map(subject);
+    let mut acknowledged = None;
+    for (index, change) in changes.iter().enumerate() {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Batch-Id", write.as_str());
+        headers.insert("Nats-Batch-Sequence", (index + 1).to_string());
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            change.expected_revision.to_string(),
+        );
+        headers.insert(WRITE_ID, write.as_str());
+        if change.value.is_none() {
+            headers.insert("KV-Operation", "DEL");
+        }
+        let payload = change.value.clone().unwrap_or_default().into();
+        let too_large = |e: &dyn std::fmt::Display| {
+            Refusal::TooLarge(format!(
+                "record {} ({} bytes): {e}",
+                change.key,
+                change.value.as_ref().map_or(0, Vec::len)
+            ))
+        };
+        if index + 1 < changes.len() {
+            // Held by the server until the commit; a refusal is its answer.
+            let published = buckets
+                .jetstream
+                .client()
+                .publish_with_headers(subject(change), headers, payload)
+                .await;
+            match published {
+                Ok(()) => continue,
+                Err(e) if e.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(too_large(&e))
+                }
+                Err(e) => return Err(Refusal::Unreachable(e.to_string())),
+            }
+        }
+        headers.insert("Nats-Batch-Commit", "1");
+        let sent = buckets
+            .jetstream
+            .send_publish(
+                subject(change),
+                jetstream::message::PublishMessage::build()
+                    .payload(payload)
+                    .headers(headers),
+            )
+            .await;
+        let ack = match sent {
+            Ok(ack) => tokio::time::timeout(STORE_WAIT, ack).await,
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                return Err(too_large(&e))
+            }
+            Err(e) => return Err(Refusal::Unreachable(e.to_string())),
+        };
+        acknowledged = Some(ack);
+    }
+    use jetstream::context::PublishErrorKind as Kind;
+    let last = match acknowledged {
+        None => return Ok(Vec::new()),
+        Some(Ok(Ok(ack))) => ack.sequence,
+        Some(Ok(Err(e))) if e.kind() == Kind::WrongLastSequence => {
+            return Err(Refusal::Conflict(e.to_string()))
+        }
+        Some(Ok(Err(e))) if e.kind() != Kind::TimedOut => {
+            return Err(Refusal::Unreachable(e.to_string()))
+        }
+        // No answer: the batch is stored whole or not at all; look for it.
+        Some(_) => match first {
+            Some(first) => stored_by(buckets, &first, &write).await? + count - 1,
+            None => unreachable!("a write with records has a first"),
+        },
+    };
+    // An atomic batch is stored in consecutive sequences.
+    Ok((last + 1 - count..=last).collect())
+}
+
+/// Whether the write `write` is in the site, from the last version of its
+/// first record: that version's sequence when it is, `Unconfirmed` when
+/// the site cannot tell.
+async fn stored_by(buckets: &Buckets, subject: &str, write: &str) -> Result<u64, Refusal> {
+    let unconfirmed = |why: String| Refusal::Unconfirmed(why);
+    let last = tokio::time::timeout(
+        CONFIRM_WAIT,
+        buckets.records.stream.direct_get_last_for_subject(subject),
+    )
+    .await
+    .map_err(|_| unconfirmed("no answer".into()))?
+    .map_err(|e| unconfirmed(e.to_string()))?;
+    match last.headers.get(WRITE_ID).map(|id| id.as_str()) == Some(write) {
+        true => Ok(last.sequence),
+        false => Err(Refusal::Unreachable(
+            "the site did not answer, and has not stored the write".into(),
+        )),
+    }
+}
+
+/// Deletes images from the site's object store (their chunks are purged):
+/// the faces that used them are deleted. One that cannot be deleted now
+/// stays, and is logged.
+async fn erase_images(images: &object_store::ObjectStore, erased: &[String]) {
+    for id in erased {
+        if let Err(e) = images.delete(id.as_str()).await {
+            log::warn!("site: image {id}, which no face uses any more, is not erased: {e}");
+        }
+    }
 }
 
 /// An image goes up once: its id is its content's hash.
@@ -152,39 +324,6 @@ async fn put_image(images: &object_store::ObjectStore, image: &StoredImage) -> R
         .await
         .map(drop)
         .map_err(|e| Refusal::Unreachable(format!("storing image {}: {e}", image.id)))
-}
-
-/// Stores one record against the revision the door had of it.
-async fn store_one(records: &kv::Store, change: Owned) -> Result<u64, Refusal> {
-    let conflict = |why: String| Refusal::Conflict(format!("{}: {why}", change.key));
-    let unreachable = |why: String| Refusal::Unreachable(format!("{}: {why}", change.key));
-    match (change.value, change.expected_revision) {
-        (Some(value), 0) => records
-            .create(&change.key, value.into())
-            .await
-            .map_err(|e| match e.kind() {
-                kv::CreateErrorKind::AlreadyExists => conflict(e.to_string()),
-                _ => unreachable(e.to_string()),
-            }),
-        (Some(value), expected) => records
-            .update(&change.key, value.into(), expected)
-            .await
-            .map_err(|e| match e.kind() {
-                kv::UpdateErrorKind::WrongLastRevision => conflict(e.to_string()),
-                _ => unreachable(e.to_string()),
-            }),
-        (None, expected) => {
-            records
-                .delete_expect_revision(&change.key, Some(expected))
-                .await
-                .map_err(|e| match e.to_string().contains("wrong last sequence") {
-                    true => conflict(e.to_string()),
-                    false => unreachable(e.to_string()),
-                })?;
-            // A delete is a revision too: the door has it once applied.
-            Ok(expected)
-        }
-    }
 }
 
 /// Applies the bucket's changes here for as long as the daemon runs,
@@ -233,18 +372,13 @@ async fn follow_once(
             Operation::Put => Some(entry.value.as_ref()),
             Operation::Delete | Operation::Purge => None,
         };
-        let images = match (&key, value) {
-            (RecordKey::Member(_), Some(value)) => missing_images(buckets, core, value).await?,
-            _ => Vec::new(),
+        let images = match value {
+            Some(value) => missing_images(buckets, core, &faces_in(&key, value)).await?,
+            None => Vec::new(),
         };
         let (value, revision) = (value.map(<[u8]>::to_vec), entry.revision);
         write_off_runtime(core, move |core| {
-            let value = match (&key, value) {
-                (RecordKey::Member(_), Some(value)) => {
-                    Some(with_own_templates(core, value, &images, limits))
-                }
-                (_, value) => value,
-            };
+            let value = value.map(|value| with_own_templates(core, &key, value, &images, limits));
             let record = SiteRecord {
                 key: &key,
                 value: value.as_deref(),
@@ -265,28 +399,38 @@ async fn follow_once(
     Err("the watch of the site's records ended".into())
 }
 
-/// The member record with every template another network made (a door of
+/// The faces a record holds: a face record's face, or those an older
+/// Facegate wrote into a member record. A record that cannot be read holds
+/// none here, and fails when it is applied.
+fn faces_in(key: &RecordKey, value: &[u8]) -> Vec<Face> {
+    match key {
+        RecordKey::Face(_) => serde_json::from_slice::<Face>(value).into_iter().collect(),
+        RecordKey::Member(_) => serde_json::from_slice::<MemberRecord>(value)
+            .map(|record| record.faces)
+            .unwrap_or_default(),
+        RecordKey::Watchlist(_) => Vec::new(),
+    }
+}
+
+/// The record with every template another network made (a door of
 /// another precision, say) made again here from its face's image, so the
 /// door searches it. A face whose template cannot be made again is kept as
 /// it is, out of search, and logged, as the start-up migration does.
 fn with_own_templates(
     core: &Core,
+    key: &RecordKey,
     value: Vec<u8>,
     images: &[StoredImage],
     limits: facegate_models::DecodeLimits,
 ) -> Vec<u8> {
     let model = core.engine.template_model();
-    let Ok(mut record) = serde_json::from_slice::<MemberRecord>(&value) else {
-        return value;
-    };
-    if record.faces.iter().all(|face| face.template_model == model) {
+    if faces_in(key, &value)
+        .iter()
+        .all(|face| face.template_model == model)
+    {
         return value;
     }
-    for face in record
-        .faces
-        .iter_mut()
-        .filter(|f| f.template_model != model)
-    {
+    let own = |face: &mut Face| {
         let image = match images.iter().find(|image| image.id == face.image_id) {
             Some(image) => Ok(image.clone()),
             None => match core.catalog.store.image(&face.image_id) {
@@ -296,26 +440,36 @@ fn with_own_templates(
             },
         };
         match image.and_then(|image| recompute_from(&core.engine, face, &image, limits)) {
-            Ok(own) => *face = own,
+            Ok(made) => *face = made,
             Err(why) => log::warn!("site: face {} kept out of search: {why}", face.id),
         }
-    }
-    serde_json::to_vec(&record).unwrap_or(value)
+    };
+    let remade = match key {
+        RecordKey::Face(_) => serde_json::from_slice::<Face>(&value).map(|mut face| {
+            own(&mut face);
+            serde_json::to_vec(&face)
+        }),
+        _ => serde_json::from_slice::<MemberRecord>(&value).map(|mut record| {
+            record
+                .faces
+                .iter_mut()
+                .filter(|face| face.template_model != model)
+                .for_each(own);
+            serde_json::to_vec(&record)
+        }),
+    };
+    remade.ok().and_then(Result::ok).unwrap_or(value)
 }
 
-/// The images a member record's faces use that this door lacks, from the
-/// site's object store.
+/// The images of `faces` that this door lacks, from the site's object
+/// store.
 async fn missing_images(
     buckets: &Buckets,
     core: &Core,
-    value: &[u8],
+    faces: &[Face],
 ) -> Result<Vec<StoredImage>, String> {
-    // A record that cannot be read fails when it is applied.
-    let Ok(record) = serde_json::from_slice::<MemberRecord>(value) else {
-        return Ok(Vec::new());
-    };
     let mut images = Vec::new();
-    for face in &record.faces {
+    for face in faces {
         let here = core.catalog.store.has_image(&face.image_id);
         if here.map_err(|e| e.to_string())?
             || images.iter().any(|i: &StoredImage| i.id == face.image_id)

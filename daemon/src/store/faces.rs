@@ -62,7 +62,10 @@ impl Store {
             super::members::link_in(txn, &member, watchlist_ids)?;
             let faces = faces
                 .into_iter()
-                .map(|(face, image)| insert_face(txn, face, &image))
+                .map(|(face, image)| {
+                    touched.face(&face.id);
+                    insert_face(txn, face, &image)
+                })
                 .collect::<Result<_, StoreError>>()?;
             Ok(Registered {
                 member,
@@ -83,7 +86,8 @@ impl Store {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
-            touched.member(member_id);
+            // The face is a record of its own: the member's is unchanged.
+            touched.face(&face.id);
             Ok(insert_face(txn, face, &image)?)
         })
     }
@@ -95,7 +99,7 @@ impl Store {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
-            touched.member(member_id);
+            touched.face(face_id);
             let mut face: Face =
                 get_record(&txn.open_table(FACES)?, face_id)?.ok_or(FaceError::FaceNotFound)?;
             match face.member_id.as_deref() {
@@ -120,7 +124,7 @@ impl Store {
             if txn.open_table(MEMBERS)?.get(member_id)?.is_none() {
                 return Err(FaceError::MemberNotFound);
             }
-            touched.member(member_id);
+            touched.face(face_id);
             let face: Face =
                 get_record(&txn.open_table(FACES)?, face_id)?.ok_or(FaceError::FaceNotFound)?;
             if face.member_id.as_deref() != Some(member_id) {

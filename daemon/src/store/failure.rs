@@ -25,6 +25,11 @@ pub enum Cause {
     SiteUnreachable,
     /// In site mode, another door changed the record meanwhile.
     SiteConflict,
+    /// In site mode, the write is larger than the site takes at once.
+    SiteTooLarge,
+    /// In site mode, the site did not confirm the write: it may hold all
+    /// of it (which then reaches this door through the watch) or none.
+    SiteUnconfirmed,
 }
 
 impl StoreError {

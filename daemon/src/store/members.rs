@@ -75,6 +75,9 @@ impl Store {
     /// existed.
     pub fn delete_member(&self, id: &str) -> Result<bool, StoreError> {
         self.write_replicated(|txn, touched| {
+            for face in super::faces::faces_of(txn, id)? {
+                touched.face(&face.id);
+            }
             let deleted = delete_member_in(txn, id)?;
             if deleted {
                 touched.member(id);
@@ -151,7 +154,7 @@ pub(super) fn delete_member_in(txn: &WriteTransaction, id: &str) -> Result<bool,
     txn.open_table(MEMBERS_BY_CREATION)?
         .remove((member.created_at.0, id))?;
     txn.open_table(MEMBERS)?.remove(id)?;
-    super::site::forget_pending_links(txn, id)?;
+    super::site::forget_pending(txn, id)?;
     Ok(true)
 }
 

@@ -28,7 +28,9 @@ pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
 pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
-pub use site::{Applied, MemberRecord, RecordKey, Refusal, Replica, SiteChange, SiteRecord};
+pub use site::{
+    Applied, MemberRecord, RecordKey, Refusal, Replica, SiteChange, SiteRecord, SiteWrite,
+};
 pub use space::free_space;
 pub use watchlists::WatchlistFields;
 

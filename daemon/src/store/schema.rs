@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
 /// 7 -> 8: what the site declares that this door cannot hold yet.
 fn add_pending_site_records(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PENDING_LINKS)?;
+    txn.open_table(PENDING_FACES)?;
     Ok(())
 }
 
@@ -172,6 +173,10 @@ pub const SITE_REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("sit
 /// this door does not have (yet, or any more); made a link when the
 /// watchlist arrives (`store::site`).
 pub const PENDING_LINKS: TableDefinition<(&str, &str), ()> = TableDefinition::new("pending_links");
+
+/// Face id -> postcard (`Face`, `StoredImage`): a site face record whose
+/// member this door does not have yet; stored as a face when it arrives.
+pub const PENDING_FACES: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_faces");
 
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 

@@ -17,14 +17,14 @@ use super::failure::WriteFailure;
 use super::members::{delete_member_in, link_in, put_member};
 use super::records::{Face, Member, StoredImage, Watchlist};
 use super::schema::{
-    IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, PENDING_LINKS, SITE_REVISIONS,
-    WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
+    FACES, IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, PENDING_FACES,
+    PENDING_LINKS, SITE_REVISIONS, WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
 };
 use super::watchlists::delete_watchlist_in;
 use super::{get_record, Cause, Store, StoreError};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A record of the site, by its key in the site's bucket. Ids are written
@@ -33,6 +33,8 @@ use std::sync::Arc;
 pub enum RecordKey {
     Watchlist(String),
     Member(String),
+    /// A member's face: its template and the id of its image.
+    Face(String),
 }
 
 impl RecordKey {
@@ -40,6 +42,7 @@ impl RecordKey {
         let (kind, id) = match self {
             RecordKey::Watchlist(id) => ("watchlist", id),
             RecordKey::Member(id) => ("member", id),
+            RecordKey::Face(id) => ("face", id),
         };
         let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
         format!("{kind}.{hex}")
@@ -55,17 +58,23 @@ impl RecordKey {
         match kind {
             "watchlist" => Some(RecordKey::Watchlist(id)),
             "member" => Some(RecordKey::Member(id)),
+            "face" => Some(RecordKey::Face(id)),
             _ => None,
         }
     }
 }
 
-/// A member as the site holds it: its fields, its links and its faces
-/// (the images are in the site's object store, by id).
+/// A member as the site holds it: its fields and its links. Its faces are
+/// records of their own (a `Face` with its template, whose image is in the
+/// site's object store by id), so the record stays small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberRecord {
     pub member: Member,
     pub watchlists: Vec<String>,
+    /// The member's faces: written into the record by Facegate before faces
+    /// were records of their own, read from such a record, never written.
+    /// In what `apply_site_record` returns: every face the member has here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faces: Vec<Face>,
 }
 
@@ -80,16 +89,31 @@ pub struct SiteChange {
 
 #[derive(Debug)]
 pub enum Refusal {
-    /// The site cannot be reached: nothing may be written.
+    /// The site cannot be reached: nothing was written.
     Unreachable(String),
-    /// Another door changed the record since this door last had it.
+    /// Another door changed the record since this door last had it:
+    /// nothing was written.
     Conflict(String),
+    /// More records, or a larger one, than the site takes in one write:
+    /// nothing was written, and retrying cannot help.
+    TooLarge(String),
+    /// The site did not answer whether it stored the write, which it
+    /// stores whole or not at all.
+    Unconfirmed(String),
+}
+
+/// One write of a door for the site to store: the records it changed,
+/// and the images no face of the door uses any more, to erase.
+pub struct SiteWrite {
+    pub changes: Vec<SiteChange>,
+    pub erased_images: Vec<String>,
 }
 
 /// The site's store, as the store sees it.
 pub trait Replica: Send + Sync {
-    /// Stores every change in the site; the new revision of each.
-    fn store(&self, changes: &[SiteChange]) -> Result<Vec<u64>, Refusal>;
+    /// Stores every change in the site, then erases the images; the new
+    /// revision of each change.
+    fn store(&self, write: &SiteWrite) -> Result<Vec<u64>, Refusal>;
 }
 
 /// The records a change touched.
@@ -103,6 +127,10 @@ impl Touched {
 
     pub(super) fn member(&mut self, id: &str) {
         self.0.insert(RecordKey::Member(id.to_string()));
+    }
+
+    pub(super) fn face(&mut self, id: &str) {
+        self.0.insert(RecordKey::Face(id.to_string()));
     }
 }
 
@@ -128,6 +156,9 @@ pub enum Applied {
         id: String,
         now: Option<MemberRecord>,
     },
+    /// A face, as it now is here: `None` when it is gone, or waits for its
+    /// member.
+    Face { id: String, now: Option<Face> },
 }
 
 /// The meta key of the last site revision applied here.
@@ -151,7 +182,7 @@ impl Store {
             let mut touched = Touched::default();
             let value = change(txn, &mut touched)?;
             if let Some(replica) = self.replica.get() {
-                replicate(txn, replica.as_ref(), touched)?;
+                replicate(self, txn, replica.as_ref(), touched)?;
             }
             Ok(value)
         })
@@ -245,6 +276,27 @@ impl Store {
                         now: None,
                     }
                 }
+                (RecordKey::Face(id), Some(bytes)) => {
+                    let face: Face = match serde_json::from_slice(bytes) {
+                        Ok(face) => face,
+                        Err(e) => return unreadable(e),
+                    };
+                    Applied::Face {
+                        id: id.clone(),
+                        now: apply_face(txn, face, images)?,
+                    }
+                }
+                (RecordKey::Face(id), None) => {
+                    txn.open_table(PENDING_FACES)?.remove(id.as_str())?;
+                    let face: Option<Face> = get_record(&txn.open_table(FACES)?, id)?;
+                    if let Some(face) = face.filter(|face| face.member_id.is_some()) {
+                        delete_face(txn, &face)?;
+                    }
+                    Applied::Face {
+                        id: id.clone(),
+                        now: None,
+                    }
+                }
             };
             Ok(Some(applied))
         })
@@ -253,13 +305,32 @@ impl Store {
 
 /// Stores the touched records in the site, and notes their revisions.
 fn replicate(
+    store: &Store,
     txn: &WriteTransaction,
     replica: &dyn Replica,
     touched: Touched,
 ) -> Result<(), StoreError> {
     let mut revisions = txn.open_table(SITE_REVISIONS)?;
-    let changes = touched
-        .0
+    let mut keys = touched.0;
+    // A member's faces the site has no record of (written into its member
+    // record by an older Facegate, or enrolled before the door joined)
+    // become records of their own with it.
+    let members: Vec<String> = keys
+        .iter()
+        .filter_map(|key| match key {
+            RecordKey::Member(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    for member in members {
+        for face in faces_of(txn, &member)? {
+            let key = RecordKey::Face(face.id);
+            if revisions.get(key.key().as_str())?.is_none() {
+                keys.insert(key);
+            }
+        }
+    }
+    let changes = keys
         .into_iter()
         .map(|key| {
             let expected_revision = revisions
@@ -274,14 +345,44 @@ fn replicate(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let stored = replica.store(&changes).map_err(|refusal| match refusal {
+    let write = SiteWrite {
+        erased_images: erased_images(store, txn, &changes)?,
+        changes,
+    };
+    let stored = replica.store(&write).map_err(|refusal| match refusal {
         Refusal::Unreachable(why) => StoreError::site(Cause::SiteUnreachable, why),
         Refusal::Conflict(why) => StoreError::site(Cause::SiteConflict, why),
+        Refusal::TooLarge(why) => StoreError::site(Cause::SiteTooLarge, why),
+        Refusal::Unconfirmed(why) => StoreError::site(Cause::SiteUnconfirmed, why),
     })?;
-    for (change, revision) in changes.iter().zip(stored) {
+    for (change, revision) in write.changes.iter().zip(stored) {
         revisions.insert(change.key.key().as_str(), revision)?;
     }
     Ok(())
+}
+
+/// The images of the faces this write deleted that no face here uses any
+/// more: the site need not keep them either.
+fn erased_images(
+    store: &Store,
+    txn: &WriteTransaction,
+    changes: &[SiteChange],
+) -> Result<Vec<String>, StoreError> {
+    let before = store.read()?;
+    let (faces_before, images_now) = (before.open_table(FACES)?, txn.open_table(IMAGES)?);
+    let mut erased = BTreeSet::new();
+    for change in changes.iter().filter(|change| change.value.is_none()) {
+        let RecordKey::Face(id) = &change.key else {
+            continue;
+        };
+        let face: Option<Face> = get_record(&faces_before, id)?;
+        if let Some(face) = face {
+            if images_now.get(face.image_id.as_str())?.is_none() {
+                erased.insert(face.image_id);
+            }
+        }
+    }
+    Ok(erased.into_iter().collect())
 }
 
 /// The record as the transaction has it, as the site stores it, with the
@@ -309,23 +410,24 @@ fn current(
                 .map(|watchlist| Ok(watchlist?.value().to_string()))
                 .collect::<Result<BTreeSet<_>, StoreError>>()?;
             watchlists.extend(pending_links_of(txn, id)?);
-            let watchlists = watchlists.into_iter().collect();
-            let faces = faces_of(txn, id)?;
-            let images = txn.open_table(IMAGES)?;
-            let images = faces
-                .iter()
-                .map(|face| {
-                    get_record(&images, &face.image_id)?.ok_or_else(|| {
-                        StoreError::other(format!("image {} of a face is missing", face.image_id))
-                    })
-                })
-                .collect::<Result<Vec<StoredImage>, StoreError>>()?;
             let record = MemberRecord {
                 member,
-                watchlists,
-                faces,
+                watchlists: watchlists.into_iter().collect(),
+                faces: Vec::new(),
             };
-            Ok((Some(json(&record)), images))
+            Ok((Some(json(&record)), Vec::new()))
+        }
+        RecordKey::Face(id) => {
+            let face: Option<Face> = get_record(&txn.open_table(FACES)?, id)?;
+            // A face the camera saw is not the site's, until it is a member's.
+            let Some(face) = face.filter(|face| face.member_id.is_some()) else {
+                return Ok((None, Vec::new()));
+            };
+            let image: StoredImage = get_record(&txn.open_table(IMAGES)?, &face.image_id)?
+                .ok_or_else(|| {
+                    StoreError::other(format!("image {} of a face is missing", face.image_id))
+                })?;
+            Ok((Some(json(&face)), vec![image]))
         }
     }
 }
@@ -390,7 +492,7 @@ fn pending_links_of(txn: &WriteTransaction, member: &str) -> Result<Vec<String>,
 }
 
 /// Forgets the links of `member` that wait for their watchlist.
-pub(super) fn forget_pending_links(txn: &WriteTransaction, member: &str) -> Result<(), StoreError> {
+fn forget_pending_links(txn: &WriteTransaction, member: &str) -> Result<(), StoreError> {
     let waiting = pending_links_of(txn, member)?;
     let mut pending = txn.open_table(PENDING_LINKS)?;
     for watchlist in &waiting {
@@ -443,35 +545,77 @@ fn apply_member(
     drop((watchlists, pending));
     record.watchlists = here;
     link_in(txn, member, &record.watchlists)?;
-    // The images the record's faces use, before a replaced face takes one
-    // with it.
-    let stored_images = txn.open_table(IMAGES)?;
-    let image_of = record
-        .faces
-        .iter()
-        .map(|face| {
-            let image = match images.iter().find(|image| image.id == face.image_id) {
-                Some(image) => image.clone(),
-                None => get_record(&stored_images, &face.image_id)?.ok_or_else(|| {
-                    StoreError::other(format!("image {} of a site face is missing", face.image_id))
-                })?,
-            };
-            Ok((face.id.clone(), image))
-        })
-        .collect::<Result<HashMap<String, StoredImage>, StoreError>>()?;
-    drop(stored_images);
-    let had_faces = faces_of(txn, id)?;
-    for face in &had_faces {
-        if !record.faces.contains(face) {
-            delete_face(txn, face)?;
-        }
+    // Its faces are records of their own: those that came before it wait
+    // for it. A record of an older Facegate holds its faces itself.
+    for face in record.faces.drain(..) {
+        apply_face(txn, face, images)?;
     }
-    for face in &record.faces {
-        if !had_faces.contains(face) {
-            insert_face(txn, face.clone(), &image_of[&face.id])?;
-        }
+    for (face, image) in take_pending_faces(txn, id)? {
+        insert_face(txn, face, &image)?;
     }
+    record.faces = faces_of(txn, id)?;
     Ok(record)
+}
+
+/// Stores a member's face as the site has it, replacing the one of its id;
+/// a face whose member is not here yet waits for it. The face as it now is
+/// here, `None` when it waits.
+fn apply_face(
+    txn: &WriteTransaction,
+    face: Face,
+    images: &[StoredImage],
+) -> Result<Option<Face>, StoreError> {
+    let Some(member) = face.member_id.clone() else {
+        return Ok(None); // a camera's face is never the site's
+    };
+    let image = match images.iter().find(|image| image.id == face.image_id) {
+        Some(image) => image.clone(),
+        None => get_record(&txn.open_table(IMAGES)?, &face.image_id)?.ok_or_else(|| {
+            StoreError::other(format!("image {} of a site face is missing", face.image_id))
+        })?,
+    };
+    if txn.open_table(MEMBERS)?.get(member.as_str())?.is_none() {
+        let waiting = super::records::encode(&(&face, &image))?;
+        txn.open_table(PENDING_FACES)?
+            .insert(face.id.as_str(), waiting.as_slice())?;
+        return Ok(None);
+    }
+    let had: Option<Face> = get_record(&txn.open_table(FACES)?, &face.id)?;
+    if had.as_ref() == Some(&face) {
+        return Ok(Some(face));
+    }
+    if let Some(had) = had {
+        delete_face(txn, &had)?;
+    }
+    insert_face(txn, face, &image).map(Some)
+}
+
+/// Removes the faces waiting for `member` and returns them with their
+/// images.
+fn take_pending_faces(
+    txn: &WriteTransaction,
+    member: &str,
+) -> Result<Vec<(Face, StoredImage)>, StoreError> {
+    let mut pending = txn.open_table(PENDING_FACES)?;
+    let mut taken = Vec::new();
+    for entry in pending.iter()? {
+        let (_, bytes) = entry?;
+        let (face, image): (Face, StoredImage) = super::records::decode(bytes.value())?;
+        if face.member_id.as_deref() == Some(member) {
+            taken.push((face, image));
+        }
+    }
+    for (face, _) in &taken {
+        pending.remove(face.id.as_str())?;
+    }
+    Ok(taken)
+}
+
+/// Forgets what waits for `member` here: its links waiting for their
+/// watchlists, and faces waiting for it.
+pub(super) fn forget_pending(txn: &WriteTransaction, member: &str) -> Result<(), StoreError> {
+    forget_pending_links(txn, member)?;
+    take_pending_faces(txn, member).map(drop)
 }
 
 #[cfg(test)]
@@ -480,7 +624,7 @@ mod tests {
     use super::super::{MemberFields, WatchlistFields};
     use super::*;
     use redb::TableDefinition;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
 
     /// A small deterministic generator (xorshift), so failures replay.
@@ -534,10 +678,10 @@ mod tests {
     struct FakeSite(Mutex<Bucket>);
 
     impl Replica for FakeSite {
-        fn store(&self, changes: &[SiteChange]) -> Result<Vec<u64>, Refusal> {
+        fn store(&self, write: &SiteWrite) -> Result<Vec<u64>, Refusal> {
             let mut bucket = self.0.lock().unwrap();
             let mut revisions = Vec::new();
-            for change in changes {
+            for change in &write.changes {
                 let had = bucket
                     .history
                     .iter()
@@ -633,13 +777,9 @@ mod tests {
     /// Applies `version` as the watch would hand it to a door.
     fn apply(store: &Store, bucket: &Bucket, version: &Version) {
         let images: Vec<StoredImage> = match (&version.key, &version.value) {
-            (RecordKey::Member(_), Some(value)) => {
-                let record: MemberRecord = serde_json::from_slice(value).unwrap();
-                record
-                    .faces
-                    .iter()
-                    .map(|face| bucket.images[&face.image_id].clone())
-                    .collect()
+            (RecordKey::Face(_), Some(value)) => {
+                let face: Face = serde_json::from_slice(value).unwrap();
+                vec![bucket.images[&face.image_id].clone()]
             }
             _ => Vec::new(),
         };
