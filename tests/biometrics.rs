@@ -598,20 +598,24 @@ fn verify_body(probe: &str, reference: &str) -> Value {
     json!({"probeImage": {"image": {"data": probe}}, "referenceImage": {"image": {"data": reference}}})
 }
 
-#[test]
-fn decompression_bombs_are_refused_from_their_header_without_taking_their_memory() {
-    let daemon = Daemon::start();
-    watchlist(&daemon, "staff");
-    // The engine's own buffers, for as many requests at once, are in the
-    // baseline.
+/// The daemon's peak memory once four Verifies ran at once: the engine's
+/// own buffers, for as many requests at once, are in this baseline.
+fn warmed_up_peak(daemon: &Daemon) -> u64 {
     let photo = photo_base64("obama.jpg");
     let warm: Vec<_> = (0..4)
         .map(|_| ("/api/v1/Faces/Verify", verify_body(&photo, &photo)))
         .collect();
-    for reply in all_at_once(&daemon, &warm) {
+    for reply in all_at_once(daemon, &warm) {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let idle_peak = daemon.peak_rss_bytes();
+    daemon.peak_rss_bytes()
+}
+
+#[test]
+fn decompression_bombs_are_refused_from_their_header_without_taking_their_memory() {
+    let daemon = Daemon::start();
+    watchlist(&daemon, "staff");
+    let idle_peak = warmed_up_peak(&daemon);
     // The finding's bomb: 6324x6324 black, under the old 40 MP limit; as
     // RGB alone it is 114 MiB.
     let bomb = black_png(6324, 6324);
@@ -660,14 +664,7 @@ fn verifies_at_once_share_the_decode_budget_and_stay_within_it() {
         .decode_memory;
     let budget_mib = (2 * one).div_ceil(MIB);
     let daemon = Daemon::start_with_engine(&format!("max_decode_memory_mb = {budget_mib}\n"));
-    let photo = photo_base64("obama.jpg");
-    let warm: Vec<_> = (0..4)
-        .map(|_| ("/api/v1/Faces/Verify", verify_body(&photo, &photo)))
-        .collect();
-    for reply in all_at_once(&daemon, &warm) {
-        assert_eq!(reply.status, 200, "{}", reply.body);
-    }
-    let idle_peak = daemon.peak_rss_bytes();
+    let idle_peak = warmed_up_peak(&daemon);
     let pair = verify_body(&big, &big);
     let alone = daemon.post("/api/v1/Faces/Verify", &pair);
     invalid_field(&alone, "probeImage.image");

@@ -210,22 +210,11 @@ impl Catalog {
 mod tests {
     use super::*;
     use crate::gallery::IndexContents;
+    use crate::store::testing::Random;
     use crate::store::{PageRequest, WatchlistFields};
     use facegate_models::TEMPLATE_DIMENSION;
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
-
-    /// A small deterministic generator (xorshift), so failures replay.
-    struct Random(u64);
-
-    impl Random {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
 
     fn template(seed: usize) -> Vec<f32> {
         let mut v = vec![0.0; TEMPLATE_DIMENSION];

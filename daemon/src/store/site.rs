@@ -620,30 +620,12 @@ pub(super) fn forget_pending(txn: &WriteTransaction, member: &str) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{face, store};
+    use super::super::testing::{face, store, Random};
     use super::super::{MemberFields, WatchlistFields};
     use super::*;
     use redb::TableDefinition;
     use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
-
-    /// A small deterministic generator (xorshift), so failures replay.
-    struct Random(u64);
-
-    impl Random {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-
-        fn shuffle<T>(&mut self, items: &mut [T]) {
-            for i in (1..items.len()).rev() {
-                items.swap(i, self.below(i + 1));
-            }
-        }
-    }
 
     /// One stored version of a record, as the bucket keeps it.
     #[derive(Clone)]
