@@ -57,6 +57,7 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             deny_delete: true,
             allow_direct: true,
             discard: jetstream::stream::DiscardPolicy::New,
+            num_replicas: names.replicas,
             ..Default::default()
         })
         .await
@@ -71,6 +72,7 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             .create_object_store(object_store::Config {
                 bucket: names.image_bucket(),
                 storage: jetstream::stream::StorageType::File,
+                num_replicas: names.replicas,
                 ..Default::default()
             })
             .await
