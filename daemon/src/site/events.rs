@@ -142,6 +142,7 @@ async fn event_stream(jetstream: &jetstream::Context, names: &Names) -> Result<(
             name: names.event_stream(),
             subjects: vec![names.event_subjects()],
             storage: stream::StorageType::File,
+            num_replicas: names.replicas,
             ..Default::default()
         })
         .await

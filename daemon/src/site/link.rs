@@ -3,7 +3,7 @@
 use crate::config::SiteConfig;
 use crate::core::site::hide_credentials;
 use crate::core::Core;
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectOptions, Event, ServerAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub(super) async fn connect(
     core: &Arc<Core>,
 ) -> Result<Client, String> {
     let given = |path: &Path| !path.as_os_str().is_empty();
+    let servers = servers(&config.nats_url)?;
     let mut options = match given(&config.credentials_file) {
         true => ConnectOptions::with_credentials_file(&config.credentials_file)
             .await
@@ -58,7 +59,7 @@ pub(super) async fn connect(
             let core = core.clone();
             async move { follow(&core, event) }
         })
-        .connect(config.nats_url.as_str())
+        .connect(servers)
         .await
         .map_err(|e| {
             hide_credentials(&format!(
@@ -66,6 +67,20 @@ pub(super) async fn connect(
                 config.nats_url
             ))
         })
+}
+
+/// The servers of `site.nats_url`: one URL or several, comma-separated
+/// (async-nats reads a string as one URL).
+fn servers(nats_url: &str) -> Result<Vec<ServerAddr>, String> {
+    nats_url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<ServerAddr>()
+                .map_err(|e| hide_credentials(&format!("invalid config: site.nats_url {url}: {e}")))
+        })
+        .collect()
 }
 
 /// Keeps the site link's state in step with the connection.
@@ -90,5 +105,21 @@ fn follow(core: &Core, event: Event) {
                 .update(|state| state.last_error = Some(e.to_string()));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_comma_separated_urls_are_several_servers() {
+        let three = servers("nats://127.0.0.1:4222, nats://127.0.0.1:4223,tls://b:1").unwrap();
+        assert_eq!(three.len(), 3);
+        assert_eq!(three[1].port(), 4223);
+        assert_eq!(three[2].host(), "b");
+        let refused = servers("nats://a:4222,nats://u:secret@a:x").unwrap_err();
+        assert!(refused.contains("site.nats_url"), "{refused}");
+        assert!(!refused.contains("secret"), "{refused}");
     }
 }

@@ -30,6 +30,9 @@ pub struct Site {
 struct Names {
     site_id: String,
     door_id: String,
+    /// The replicas of each stream and bucket this door makes
+    /// (`site.replicas`); those that exist are used as they are.
+    replicas: usize,
 }
 
 impl Names {
@@ -71,6 +74,7 @@ impl Site {
         let names = Names {
             site_id: config.site_id.clone(),
             door_id: door,
+            replicas: config.replicas,
         };
         core.site.update(|state| {
             state.site_id = names.site_id.clone();

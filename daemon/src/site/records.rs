@@ -73,6 +73,7 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             discard: jetstream::stream::DiscardPolicy::New,
             // A write of many records is one atomic batch.
             allow_atomic_publish: true,
+            num_replicas: names.replicas,
             ..Default::default()
         })
         .await
@@ -88,6 +89,7 @@ pub(super) async fn open(client: &Client, names: &Names) -> Result<Buckets, Stri
             .create_object_store(object_store::Config {
                 bucket: names.image_bucket(),
                 storage: jetstream::stream::StorageType::File,
+                num_replicas: names.replicas,
                 ..Default::default()
             })
             .await
