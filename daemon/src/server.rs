@@ -325,6 +325,7 @@ fn http_server(
     };
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    lengthen_accept_queue(&listener);
     let mut limits = config.http_limits();
     limits.max_connections = crate::descriptors::connections_that_fit(limits.max_connections);
     let secure = tls.is_some();
@@ -334,6 +335,24 @@ fn http_server(
         log::info!("the REST API and the console are served over HTTPS only");
     }
     Ok(server)
+}
+
+/// Connections the kernel holds for the poller to accept. std listens with
+/// a queue of 128: a burst of connects (a flood, or a site's clients after
+/// an outage) overflows it, and a client arriving then waits for its SYN
+/// to be sent again, a second or more. Listening again on a listening
+/// socket only sets the queue's length (Linux caps it at somaxconn).
+const ACCEPT_QUEUE: libc::c_int = 4096;
+
+fn lengthen_accept_queue(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen on a descriptor the listener owns, which stays open.
+    if unsafe { libc::listen(listener.as_raw_fd(), ACCEPT_QUEUE) } != 0 {
+        log::warn!(
+            "cannot lengthen the accept queue: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// A key sent over plain HTTP beyond this machine can be read on the way.

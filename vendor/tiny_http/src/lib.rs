@@ -121,6 +121,11 @@ mod response;
 mod test;
 mod util;
 
+// Facegate's patch: the head parser for the fuzz targets in fuzz/.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// The main class of this library.
 ///
 /// Destroying this object will immediately close the listening socket and the reading

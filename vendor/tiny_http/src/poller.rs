@@ -335,7 +335,7 @@ impl Poller {
                     .write_before_closing(&problem(refusal.status, refusal.detail));
                 let _ = waiting.link.transport.socket().shutdown(Shutdown::Write);
                 waiting.arrived = Vec::new();
-                waiting.phase = Phase::Closing(self.limits.max_body_bytes);
+                waiting.phase = Phase::Closing(closing_budget(refusal.status, &self.limits));
                 waiting.deadline = Instant::now() + CLOSING_WAIT;
                 self.on_readable(token);
             }
@@ -562,6 +562,18 @@ fn scan(waiting: &mut Waiting, limits: &Limits) -> Option<Progress> {
     None
 }
 
+/// What is discarded of a refused connection before it is closed: a body
+/// too large to take (413) is one a client may be uploading, which must
+/// not reset the connection before the answer is read; a bad head is
+/// answered within what a drain may take, so a peer streaming an endless
+/// header costs no more than that per connection.
+fn closing_budget(status: u16, limits: &Limits) -> u64 {
+    match status {
+        413 => limits.max_body_bytes,
+        _ => limits.max_drain_bytes,
+    }
+}
+
 /// An answer the server gives by itself, as RFC 7807 problem details,
 /// before it closes the connection.
 fn problem(status: u16, detail: &str) -> Vec<u8> {
@@ -690,6 +702,17 @@ mod tests {
             Some(Progress::Dispatch(head)) => assert_eq!(head.path, "/"),
             _ => panic!("no head after the drained body"),
         }
+    }
+
+    #[test]
+    fn a_refused_head_is_discarded_only_as_far_as_a_drain_and_a_refused_body_whole() {
+        let limits = Limits {
+            max_body_bytes: 1 << 24,
+            ..Limits::default()
+        };
+        assert_eq!(closing_budget(431, &limits), limits.max_drain_bytes);
+        assert_eq!(closing_budget(400, &limits), limits.max_drain_bytes);
+        assert_eq!(closing_budget(413, &limits), 1 << 24);
     }
 
     #[test]
