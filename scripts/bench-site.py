@@ -5,6 +5,7 @@ Run from the repository root, after `cargo build --release`, with the
 pinned nats-server in artifacts/nats (`scripts/setup.sh --test`):
   scripts/bench-site.py [--cluster] enrol PHOTOS N
   scripts/bench-site.py [--cluster] fanout DOORS CHANGES
+  scripts/bench-site.py [--cluster] bulklink MEMBERS PER_REQUEST
 --cluster: the site is a 3-node JetStream cluster on loopback (each node its
 own ports and store) and every door has all three URLs and `replicas = 3`;
 enrol then also measures a failover: the server leading the record bucket is
@@ -21,6 +22,10 @@ and reports nats-server's memory.
 fanout: DOORS daemons join one site; CHANGES times, a watchlist is written
 at one door and every door is polled until it has it: the time until the
 last door has it, and nats-server's memory.
+bulklink: MEMBERS members are made at door A, then linked to one watchlist
+in LinkToWatchlist requests of PER_REQUEST members (after one of all of
+them, whose answer it prints: 413 beyond 1,000 in site mode): the time at
+A, and until door B has every link.
 Everything runs on this machine, in a temporary directory; the daemons are
 $FACEGATE_BINARY, else $CARGO_TARGET_DIR/release/facegate, else
 target/release/facegate.
@@ -340,8 +345,51 @@ def fanout(root, doors, changes, make_site):
         site.stop()
 
 
+def bulklink(root, members, per_request, make_site):
+    """Links `members` members to one watchlist at door A, `per_request` in
+    each LinkToWatchlist (a site stores one write of at most 1,000 records
+    atomically); the time until door B has them all."""
+    site = make_site(root)
+    try:
+        a, b = Daemon(root, "a", site.config("a")), Daemon(root, "b", site.config("b"))
+        a.wait_linked()
+        b.wait_linked()
+        body = {"id": "staff", "displayName": "Staff", "fullName": "Staff"}
+        assert request(a.port, "PUT", "/api/v1/Watchlists", body)[0] == 200
+        ids = [f"m{i:05}" for i in range(members)]
+        started = time.monotonic()
+        for member in ids:
+            body = {"id": member, "displayName": member, "fullName": member}
+            code, answer = request(a.port, "PUT", "/api/v1/WatchlistMembers", body)
+            assert code == 200, answer
+        log(f"{members} members created one PUT at a time in {time.monotonic() - started:.1f} s")
+        everyone = {"watchlistId": "staff", "watchlistMembersIds": ids}
+        code, _ = request(a.port, "POST", "/api/v1/WatchlistMembers/LinkToWatchlist", everyone)
+        log(f"one LinkToWatchlist of all {members}: {code}")
+        started = time.monotonic()
+        for first in range(0, members, per_request):
+            body = {"watchlistId": "staff", "watchlistMembersIds": ids[first:first + per_request]}
+            code, answer = request(a.port, "POST", "/api/v1/WatchlistMembers/LinkToWatchlist", body)
+            assert code == 204, (code, answer)
+        linked = time.monotonic()
+        log(f"linked in {(members + per_request - 1) // per_request} requests of {per_request}: "
+            f"{linked - started:.2f} s at door A")
+        path = "/api/v1/Watchlists/staff/WatchlistMembers?PageSize=1&ShowTotalCount=true"
+        while request(b.port, "GET", path)[1].get("totalItemsCount", 0) < members:
+            time.sleep(0.05)
+        log(f"door B has every link {time.monotonic() - linked:.2f} s after A's last answer")
+        for door in (a, b):
+            door.stop()
+    finally:
+        site.stop()
+
+
 def main():
-    commands = {"enrol": (enrol, str, int), "fanout": (fanout, int, int)}
+    commands = {
+        "enrol": (enrol, str, int),
+        "fanout": (fanout, int, int),
+        "bulklink": (bulklink, int, int),
+    }
     args = sys.argv[1:]
     make_site = Site
     if args[:1] == ["--cluster"]:
