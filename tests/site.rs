@@ -971,7 +971,42 @@ fn on_a_three_node_cluster_with_three_replicas_the_site_outlives_one_server_and_
     // to another, the stream elects another leader, and writes go on.
     let (_, leader) = cluster.stream_placement("KV_FACEGATE_hq");
     let down = NatsCluster::index_of(&leader);
-    cluster.kill(down);
+    // It dies while a client writes: each write is retried on 503 until it
+    // is taken, and every one acknowledged reaches the other door.
+    let acknowledged = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut acknowledged = Vec::new();
+            for i in 0..30 {
+                let id = format!("during-{i}");
+                let body = json!({"id": id, "displayName": id, "fullName": id});
+                let deadline = std::time::Instant::now() + PATIENCE;
+                loop {
+                    let reply = front.put("/api/v1/Watchlists", &body);
+                    match reply.status {
+                        200 => break acknowledged.push(id),
+                        503 if std::time::Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(100))
+                        }
+                        status => panic!("{status}: {}", reply.body),
+                    }
+                }
+            }
+            acknowledged
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        cluster.kill(down);
+        writer.join().unwrap()
+    });
+    assert_eq!(acknowledged.len(), 30);
+    wait_until(
+        PATIENCE,
+        "the back door to have every acknowledged write",
+        || {
+            acknowledged
+                .iter()
+                .all(|id| back.get(&format!("/api/v1/Watchlists/{id}")).status == 200)
+        },
+    );
     let register = json!({"id": "biden", "images": [{"data": photo_base64("biden.jpg")}],
                           "watchlistIds": ["staff"]});
     let mut refused = 0;
@@ -1011,4 +1046,38 @@ fn on_a_three_node_cluster_with_three_replicas_the_site_outlives_one_server_and_
     );
     // The doors still recognise from their own copies.
     assert_eq!(found(&back, "obama2.jpg").as_deref(), Some("obama"));
+}
+
+#[test]
+fn a_write_larger_than_the_site_takes_at_once_is_413_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let a = api_door(&dir.path().join("a"), &nats, "s", "a");
+    let watchlist = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
+    assert_eq!(a.put("/api/v1/Watchlists", &watchlist).status, 200);
+    let ids: Vec<String> = (0..1001).map(|i| format!("m{i:04}")).collect();
+    for id in &ids {
+        let body = json!({"id": id, "displayName": id, "fullName": id});
+        assert_eq!(a.put("/api/v1/WatchlistMembers", &body).status, 200);
+    }
+    // 1,001 member records in one write: more than one atomic batch holds.
+    let link = |ids: &[String]| {
+        let body = json!({"watchlistId": "staff", "watchlistMembersIds": ids});
+        a.post("/api/v1/WatchlistMembers/LinkToWatchlist", &body)
+    };
+    let problem = common::problem(&link(&ids), 413);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{problem}"
+    );
+    assert_eq!(watchlist_member_ids(&a, "staff"), Vec::<String>::new());
+    // 1,000 is one batch, taken whole.
+    assert_eq!(link(&ids[..1000]).status, 204);
+    let page = a
+        .get("/api/v1/Watchlists/staff/WatchlistMembers?PageSize=1&ShowTotalCount=true")
+        .json();
+    assert_eq!(page["totalItemsCount"], 1000);
 }
