@@ -838,6 +838,28 @@ fn a_write_of_many_records_is_stored_whole_or_not_at_all() {
     });
 }
 
+/// Every version the site's bucket keeps of `key`, as the sizes of their
+/// values: after a delete, only the marker's (empty) is left.
+fn kept_versions(nats: &NatsServer, site: &str, key: &str) -> Vec<usize> {
+    use futures_util::StreamExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let bucket = async_nats::jetstream::new(client)
+            .get_key_value(format!("FACEGATE_{site}"))
+            .await
+            .unwrap();
+        let history = bucket.history(key).await.unwrap();
+        history
+            .map(|entry| entry.unwrap().value.len())
+            .collect()
+            .await
+    })
+}
+
 /// What the site holds, read as another NATS client would: each live key
 /// of the record bucket with its value's size, and the images in the
 /// object store that are not deleted.
@@ -925,6 +947,8 @@ fn faces_are_records_of_their_own_and_erasing_them_leaves_nothing_at_the_site() 
         !records.iter().any(|(key, _)| *key == removed_key),
         "{records:?}"
     );
+    // No version of it keeps its template.
+    assert_eq!(kept_versions(&nats, "s", &removed_key), [0]);
     let removed_image = removed["imageDataId"].as_str().unwrap().to_string();
     assert!(!images.contains(&removed_image), "{images:?}");
     assert_eq!(images.len(), 3);
