@@ -108,6 +108,10 @@ enum Phase {
     Idle,
     /// The rest of a request's head.
     Head,
+    /// The rest of a small body (this many bytes in all) whose head has
+    /// arrived: it is read here, so a request whose body is slow or never
+    /// comes holds no worker.
+    Body(u64),
     /// The end of a body the last request left unread, to discard.
     Drain(u64),
     /// The end of a refused or last request, discarded (up to this many
@@ -133,6 +137,8 @@ struct Waiting {
     /// connection cap is reached.
     since: Instant,
     deadline: Instant,
+    /// The head of a request whose body is read here (`Phase::Body`).
+    head: Option<Head>,
 }
 
 enum Progress {
@@ -259,7 +265,9 @@ impl Poller {
             None => Some(Transport::Plain(socket)),
             Some(config) => {
                 let tls = rustls::ServerConnection::new(config.clone()).ok()?;
-                Some(Transport::Tls(Box::new(rustls::StreamOwned::new(tls, socket))))
+                Some(Transport::Tls(Box::new(rustls::StreamOwned::new(
+                    tls, socket,
+                ))))
             }
         }
     }
@@ -295,6 +303,7 @@ impl Poller {
                 line_start: 0,
                 lines: 0,
                 phase,
+                head: None,
                 since: now,
                 deadline: now + wait,
             },
@@ -394,9 +403,12 @@ impl Poller {
                     self.hold(link, Phase::Closing(budget), CLOSING_WAIT, Vec::new());
                 }
                 (false, 0) => self.hold(link, Phase::Idle, self.limits.idle_timeout, rest.arrived),
-                (false, left) => {
-                    self.hold(link, Phase::Drain(left), self.limits.body_timeout, Vec::new())
-                }
+                (false, left) => self.hold(
+                    link,
+                    Phase::Drain(left),
+                    self.limits.body_timeout,
+                    Vec::new(),
+                ),
             }
         }
     }
@@ -433,12 +445,15 @@ impl Poller {
         }
         for token in expired {
             if let Some(mut waiting) = self.release(token) {
-                if waiting.phase == Phase::Head {
-                    waiting.link.transport.write_before_closing(&problem(
-                        408,
-                        "the request's head did not arrive in time",
-                    ));
-                }
+                let late = match waiting.phase {
+                    Phase::Head => "the request's head did not arrive in time",
+                    Phase::Body(_) => "the request's body did not arrive in time",
+                    _ => continue,
+                };
+                waiting
+                    .link
+                    .transport
+                    .write_before_closing(&problem(408, late));
             }
         }
         next
@@ -496,6 +511,12 @@ fn take(waiting: &mut Waiting, mut bytes: &[u8], limits: &Limits) {
 /// Looks through the new bytes of a head for its end, refusing a head, a
 /// line or a count of lines over the limits as soon as it is crossed.
 fn scan(waiting: &mut Waiting, limits: &Limits) -> Option<Progress> {
+    if let Phase::Body(length) = waiting.phase {
+        return match waiting.arrived.len() as u64 >= length {
+            true => waiting.head.take().map(Progress::Dispatch),
+            false => None,
+        };
+    }
     if waiting.phase != Phase::Head {
         return None;
     }
@@ -533,10 +554,25 @@ fn scan(waiting: &mut Waiting, limits: &Limits) -> Option<Progress> {
                 waiting.scanned = 0;
                 waiting.line_start = 0;
                 waiting.lines = 0;
-                return Some(match parsed {
-                    Ok(head) => Progress::Dispatch(head),
-                    Err(refusal) => Progress::Refuse(refusal),
-                });
+                return match parsed {
+                    Ok(head) => match head.framing {
+                        // A small body that has not all arrived is read
+                        // here first (a client waiting for 100 Continue
+                        // sends it only once answered).
+                        Framing::Length(length)
+                            if length <= limits.max_drain_bytes
+                                && !head.expects_continue
+                                && (waiting.arrived.len() as u64) < length =>
+                        {
+                            waiting.phase = Phase::Body(length);
+                            waiting.deadline = Instant::now() + limits.body_timeout;
+                            waiting.head = Some(head);
+                            None
+                        }
+                        _ => Some(Progress::Dispatch(head)),
+                    },
+                    Err(refusal) => Some(Progress::Refuse(refusal)),
+                };
             }
             (false, lines) => {
                 waiting.lines = lines + 1;
@@ -610,6 +646,7 @@ mod tests {
             phase: Phase::Idle,
             since: now,
             deadline: now + limits.head_timeout,
+            head: None,
         };
         (waiting, theirs)
     }
@@ -664,7 +701,10 @@ mod tests {
         let limits = Limits::default();
         let (mut waiting, _peer) = waiting_on(&limits);
         let line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(limits.max_line_bytes));
-        assert_eq!(refused_with(feed(&mut waiting, line.as_bytes(), &limits)), 414);
+        assert_eq!(
+            refused_with(feed(&mut waiting, line.as_bytes(), &limits)),
+            414
+        );
     }
 
     #[test]
@@ -701,6 +741,35 @@ mod tests {
         match feed(&mut waiting, b"deGET / HTTP/1.1\r\n\r\n", &limits) {
             Some(Progress::Dispatch(head)) => assert_eq!(head.path, "/"),
             _ => panic!("no head after the drained body"),
+        }
+    }
+
+    #[test]
+    fn a_small_body_is_read_here_before_its_request_goes_to_a_worker() {
+        let limits = Limits::default();
+        let (mut waiting, _peer) = waiting_on(&limits);
+        let head = b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nab";
+        assert!(feed(&mut waiting, head, &limits).is_none());
+        assert_eq!(waiting.phase, Phase::Body(5));
+        match feed(&mut waiting, b"cde", &limits) {
+            Some(Progress::Dispatch(head)) => assert_eq!(head.path, "/x"),
+            _ => panic!("not dispatched once the body arrived"),
+        }
+        assert_eq!(waiting.arrived, b"abcde");
+        // A large body, or one its client sends only after 100 Continue,
+        // goes to a worker at once.
+        for head in [
+            format!(
+                "POST /y HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                limits.max_drain_bytes + 1
+            ),
+            "POST /y HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".to_string(),
+        ] {
+            let (mut waiting, _peer) = waiting_on(&limits);
+            assert!(matches!(
+                feed(&mut waiting, head.as_bytes(), &limits),
+                Some(Progress::Dispatch(_))
+            ));
         }
     }
 
