@@ -202,86 +202,83 @@ async fn store_all(buckets: &Buckets, changes: Vec<Owned>) -> Result<Vec<u64>, R
             changes.len()
         )));
     }
+    let Some((commit, held)) = changes.split_last() else {
+        return Ok(Vec::new());
+    };
     for image in changes.iter().flat_map(|change| &change.images) {
         put_image(&buckets.images, image).await?;
     }
     let write = uuid::Uuid::new_v4().simple().to_string();
-    let count = changes.len() as u64;
     let subject = |change: &Owned| format!("{}{}", buckets.records.prefix, change.key);
-    let first = changes.first().map(subject);
-    let mut acknowledged = None;
-    for (index, change) in changes.iter().enumerate() {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Batch-Id", write.as_str());
-        headers.insert("Nats-Batch-Sequence", (index + 1).to_string());
-        headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
-            change.expected_revision.to_string(),
-        );
-        headers.insert(WRITE_ID, write.as_str());
-        if change.value.is_none() {
-            headers.insert("KV-Operation", "DEL");
-        }
-        let payload = change.value.clone().unwrap_or_default().into();
-        let too_large = |e: &dyn std::fmt::Display| {
-            Refusal::TooLarge(format!(
-                "record {} ({} bytes): {e}",
-                change.key,
-                change.value.as_ref().map_or(0, Vec::len)
-            ))
-        };
-        if index + 1 < changes.len() {
-            // Held by the server until the commit; a refusal is its answer.
-            let published = buckets
-                .jetstream
-                .client()
-                .publish_with_headers(subject(change), headers, payload)
-                .await;
-            match published {
-                Ok(()) => continue,
-                Err(e) if e.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
-                    return Err(too_large(&e))
-                }
-                Err(e) => return Err(Refusal::Unreachable(e.to_string())),
-            }
-        }
-        headers.insert("Nats-Batch-Commit", "1");
-        let sent = buckets
+    for (index, change) in held.iter().enumerate() {
+        // Held by the server until the commit; a refusal is its answer.
+        let headers = batch_headers(change, &write, index + 1);
+        buckets
             .jetstream
-            .send_publish(
-                subject(change),
-                jetstream::message::PublishMessage::build()
-                    .payload(payload)
-                    .headers(headers),
-            )
-            .await;
-        let ack = match sent {
-            Ok(ack) => tokio::time::timeout(STORE_WAIT, ack).await,
-            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
-                return Err(too_large(&e))
-            }
-            Err(e) => return Err(Refusal::Unreachable(e.to_string())),
-        };
-        acknowledged = Some(ack);
+            .client()
+            .publish_with_headers(subject(change), headers, payload(change).into())
+            .await
+            .map_err(|e| match e.kind() {
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded => too_large(change, &e),
+                _ => Refusal::Unreachable(e.to_string()),
+            })?;
     }
+    let mut headers = batch_headers(commit, &write, changes.len());
+    headers.insert("Nats-Batch-Commit", "1");
+    let message = jetstream::message::PublishMessage::build()
+        .payload(payload(commit).into())
+        .headers(headers);
     use jetstream::context::PublishErrorKind as Kind;
-    let last = match acknowledged {
-        None => return Ok(Vec::new()),
-        Some(Ok(Ok(ack))) => ack.sequence,
-        Some(Ok(Err(e))) if e.kind() == Kind::WrongLastSequence => {
+    let ack = match buckets
+        .jetstream
+        .send_publish(subject(commit), message)
+        .await
+    {
+        Ok(ack) => tokio::time::timeout(STORE_WAIT, ack).await,
+        Err(e) if e.kind() == Kind::MaxPayloadExceeded => return Err(too_large(commit, &e)),
+        Err(e) => return Err(Refusal::Unreachable(e.to_string())),
+    };
+    let count = changes.len() as u64;
+    let last = match ack {
+        Ok(Ok(ack)) => ack.sequence,
+        Ok(Err(e)) if e.kind() == Kind::WrongLastSequence => {
             return Err(Refusal::Conflict(e.to_string()))
         }
-        Some(Ok(Err(e))) if e.kind() != Kind::TimedOut => {
+        Ok(Err(e)) if e.kind() != Kind::TimedOut => {
             return Err(Refusal::Unreachable(e.to_string()))
         }
         // No answer: the batch is stored whole or not at all; look for it.
-        Some(_) => match first {
-            Some(first) => stored_by(buckets, &first, &write).await? + count - 1,
-            None => unreachable!("a write with records has a first"),
-        },
+        _ => stored_by(buckets, &subject(&changes[0]), &write).await? + count - 1,
     };
     // An atomic batch is stored in consecutive sequences.
     Ok((last + 1 - count..=last).collect())
+}
+
+/// The headers of the `sequence`th record of the batch `write`: its place
+/// in the batch, the revision it replaces, and a delete's marker.
+fn batch_headers(change: &Owned, write: &str, sequence: usize) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Batch-Id", write);
+    headers.insert("Nats-Batch-Sequence", sequence.to_string());
+    headers.insert(
+        "Nats-Expected-Last-Subject-Sequence",
+        change.expected_revision.to_string(),
+    );
+    headers.insert(WRITE_ID, write);
+    if change.value.is_none() {
+        headers.insert("KV-Operation", "DEL");
+    }
+    headers
+}
+
+/// A record's value as the bucket stores it (empty for a delete).
+fn payload(change: &Owned) -> Vec<u8> {
+    change.value.clone().unwrap_or_default()
+}
+
+fn too_large(change: &Owned, error: &dyn std::fmt::Display) -> Refusal {
+    let bytes = change.value.as_ref().map_or(0, Vec::len);
+    Refusal::TooLarge(format!("record {} ({bytes} bytes): {error}", change.key))
 }
 
 /// Whether the write `write` is in the site, from the last version of its
