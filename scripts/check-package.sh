@@ -46,7 +46,7 @@ check_contents() {
     grep -q "adduser --system" "$root/DEBIAN/postinst" || fail "$deb: postinst creates no user"
     # The config holds secrets: 0640 in the package, given to the service's
     # group by postinst.
-    grep -qE '^-rw-r----- root/root .* \./etc/facegate/facegate\.toml$' <<<"$listing" \
+    grep -qE '^-rw-r----- (root/root|0/0) .* \./etc/facegate/facegate\.toml$' <<<"$listing" \
         || fail "$deb: /etc/facegate/facegate.toml is not 0640 root:root in the package"
     grep -qF 'config=/etc/facegate/facegate.toml' "$root/DEBIAN/postinst" \
         && grep -qF 'chown root:facegate "$config"' "$root/DEBIAN/postinst" \
