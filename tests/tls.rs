@@ -190,3 +190,26 @@ fn a_certificate_without_its_key_or_that_cannot_be_read_stops_the_start_naming_i
     let log = common::refused_config(&unreadable);
     assert!(log.contains("absent.pem"), "{log}");
 }
+
+#[test]
+fn a_key_served_in_clear_beyond_loopback_is_warned_of_at_start_and_over_tls_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = self_made_certificates(dir.path());
+    let beyond_loopback = ["--grpc-listen", "0.0.0.0:0"];
+    let start = |name: &str, config: &str| {
+        Daemon::start_in_with_args(&dir.path().join(name), Some(config), &beyond_loopback)
+    };
+    let in_clear = start("clear", "[server]\napi_key = \"k\"\n");
+    let log = in_clear.startup_log.join("\n");
+    assert!(
+        log.contains("the gRPC stream on 0.0.0.0:") && log.contains("over plain HTTP"),
+        "{log}"
+    );
+    let over_tls = start(
+        "tls",
+        &format!("[server]\napi_key = \"k\"\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n"),
+    );
+    let log = over_tls.startup_log.join("\n");
+    assert!(!log.contains("over plain HTTP"), "{log}");
+    assert!(log.contains("served over TLS only"), "{log}");
+}
