@@ -79,13 +79,7 @@ impl NatsServer {
 
     /// Every message of the site's event stream, oldest first, as JSON.
     fn events(&self, site: &str) -> Vec<Value> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let client = async_nats::connect(self.url()).await.unwrap();
-            let jetstream = async_nats::jetstream::new(client);
+        as_a_client(&self.url(), async |jetstream| {
             let Ok(mut stream) = jetstream
                 .get_stream(format!("FACEGATE_EVENTS_{site}"))
                 .await
@@ -101,6 +95,19 @@ impl NatsServer {
             events
         })
     }
+}
+
+/// Runs `ask` as another client of the NATS server at `url` would, on a
+/// runtime of its own.
+fn as_a_client<T>(url: &str, ask: impl AsyncFnOnce(async_nats::jetstream::Context) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        ask(async_nats::jetstream::new(client)).await
+    })
 }
 
 impl Drop for NatsServer {
@@ -275,15 +282,7 @@ impl NatsCluster {
             .find(|node| node.child.is_some())
             .unwrap()
             .port;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
-                .await
-                .unwrap();
-            let jetstream = async_nats::jetstream::new(client);
+        as_a_client(&format!("nats://127.0.0.1:{port}"), async |jetstream| {
             let mut stream = jetstream.get_stream(stream).await.unwrap();
             let info = stream.info().await.unwrap();
             let leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
@@ -842,13 +841,8 @@ fn a_write_of_many_records_is_stored_whole_or_not_at_all() {
 /// values: after a delete, only the marker's (empty) is left.
 fn kept_versions(nats: &NatsServer, site: &str, key: &str) -> Vec<usize> {
     use futures_util::StreamExt;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let bucket = async_nats::jetstream::new(client)
+    as_a_client(&nats.url(), async |jetstream| {
+        let bucket = jetstream
             .get_key_value(format!("FACEGATE_{site}"))
             .await
             .unwrap();
@@ -865,13 +859,7 @@ fn kept_versions(nats: &NatsServer, site: &str, key: &str) -> Vec<usize> {
 /// object store that are not deleted.
 fn site_contents(nats: &NatsServer, site: &str) -> (Vec<(String, usize)>, Vec<String>) {
     use futures_util::StreamExt;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let jetstream = async_nats::jetstream::new(client);
+    as_a_client(&nats.url(), async |jetstream| {
         let bucket = jetstream
             .get_key_value(format!("FACEGATE_{site}"))
             .await

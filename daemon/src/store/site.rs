@@ -224,21 +224,12 @@ impl Store {
             }
             revisions.insert(key.key().as_str(), revision)?;
             drop(revisions);
-            // A record no door of this version can read (a newer door's,
-            // say) is skipped, so it cannot stop the door following.
-            let unreadable = |e: serde_json::Error| {
-                log::warn!(
-                    "site record {} (revision {revision}) cannot be read and is skipped: {e}",
-                    key.key()
-                );
-                Ok(None)
-            };
             let applied = match (key, value) {
                 (RecordKey::Watchlist(id), Some(bytes)) => {
-                    let linked = match serde_json::from_slice(bytes) {
-                        Ok(watchlist) => apply_watchlist(txn, &watchlist)?,
-                        Err(e) => return unreadable(e),
+                    let Some(watchlist) = readable(key, revision, bytes) else {
+                        return Ok(None);
                     };
+                    let linked = apply_watchlist(txn, &watchlist)?;
                     Applied::Watchlist {
                         id: id.clone(),
                         deleted: false,
@@ -260,9 +251,8 @@ impl Store {
                     }
                 }
                 (RecordKey::Member(id), Some(bytes)) => {
-                    let record: MemberRecord = match serde_json::from_slice(bytes) {
-                        Ok(record) => record,
-                        Err(e) => return unreadable(e),
+                    let Some(record) = readable(key, revision, bytes) else {
+                        return Ok(None);
                     };
                     Applied::Member {
                         id: id.clone(),
@@ -277,9 +267,8 @@ impl Store {
                     }
                 }
                 (RecordKey::Face(id), Some(bytes)) => {
-                    let face: Face = match serde_json::from_slice(bytes) {
-                        Ok(face) => face,
-                        Err(e) => return unreadable(e),
+                    let Some(face) = readable(key, revision, bytes) else {
+                        return Ok(None);
                     };
                     Applied::Face {
                         id: id.clone(),
@@ -301,6 +290,24 @@ impl Store {
             Ok(Some(applied))
         })
     }
+}
+
+/// The record a site record's bytes hold; `None`, logged, for one no door
+/// of this version can read (a newer door's, say), which is skipped so it
+/// cannot stop the door following.
+fn readable<T: serde::de::DeserializeOwned>(
+    key: &RecordKey,
+    revision: u64,
+    bytes: &[u8],
+) -> Option<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| {
+            log::warn!(
+                "site record {} (revision {revision}) cannot be read and is skipped: {e}",
+                key.key()
+            )
+        })
+        .ok()
 }
 
 /// Stores the touched records in the site, and notes their revisions.
