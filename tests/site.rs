@@ -767,6 +767,13 @@ fn a_door_that_joins_after_a_watchlist_was_edited_keeps_its_links_and_passes_non
     assert_eq!(found(&a, "obama2.jpg").as_deref(), Some("colin"));
 }
 
+/// `reply` is a `status` problem that says nothing was stored.
+fn refused_storing_nothing(reply: &common::Reply, status: u16) {
+    let problem = common::problem(reply, status);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("nothing was stored"), "{problem}");
+}
+
 /// `id` as the site's bucket keys it (hex).
 fn hex(id: &str) -> String {
     id.bytes().map(|b| format!("{b:02x}")).collect()
@@ -812,14 +819,7 @@ fn a_write_of_many_records_is_stored_whole_or_not_at_all() {
     });
     let link = json!({"watchlistId": "staff", "watchlistMembersIds": ["m1", "m2"]});
     let refused = a.post("/api/v1/WatchlistMembers/LinkToWatchlist", &link);
-    let problem = common::problem(&refused, 503);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was stored"),
-        "{problem}"
-    );
+    refused_storing_nothing(&refused, 503);
     // Nothing of it is anywhere: not at a, not at b, not in the site (a
     // door that joins now).
     let c = door("c", "b");
@@ -1077,14 +1077,7 @@ fn a_write_larger_than_the_site_takes_at_once_is_413_and_stores_nothing() {
         let body = json!({"watchlistId": "staff", "watchlistMembersIds": ids});
         a.post("/api/v1/WatchlistMembers/LinkToWatchlist", &body)
     };
-    let problem = common::problem(&link(&ids), 413);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was stored"),
-        "{problem}"
-    );
+    refused_storing_nothing(&link(&ids), 413);
     assert_eq!(watchlist_member_ids(&a, "staff"), Vec::<String>::new());
     // 1,000 is one batch, taken whole.
     assert_eq!(link(&ids[..1000]).status, 204);
