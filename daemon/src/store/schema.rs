@@ -174,9 +174,11 @@ pub const SITE_REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("sit
 /// watchlist arrives (`store::site`).
 pub const PENDING_LINKS: TableDefinition<(&str, &str), ()> = TableDefinition::new("pending_links");
 
-/// Face id -> postcard (`Face`, `StoredImage`): a site face record whose
-/// member this door does not have yet; stored as a face when it arrives.
-pub const PENDING_FACES: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_faces");
+/// (member, face id) -> postcard (`Face`, `StoredImage`): a site face record
+/// whose member this door does not have yet; stored as a face when it
+/// arrives.
+pub const PENDING_FACES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("pending_faces");
 
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 

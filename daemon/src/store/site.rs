@@ -276,10 +276,10 @@ impl Store {
                     }
                 }
                 (RecordKey::Face(id), None) => {
-                    txn.open_table(PENDING_FACES)?.remove(id.as_str())?;
                     let face: Option<Face> = get_record(&txn.open_table(FACES)?, id)?;
-                    if let Some(face) = face.filter(|face| face.member_id.is_some()) {
-                        delete_face(txn, &face)?;
+                    match face.filter(|face| face.member_id.is_some()) {
+                        Some(face) => delete_face(txn, &face)?,
+                        None => forget_pending_face(txn, id)?,
                     }
                     Applied::Face {
                         id: id.clone(),
@@ -375,13 +375,20 @@ fn erased_images(
     txn: &WriteTransaction,
     changes: &[SiteChange],
 ) -> Result<Vec<String>, StoreError> {
+    let deleted_faces: Vec<&String> = changes
+        .iter()
+        .filter_map(|change| match (&change.key, &change.value) {
+            (RecordKey::Face(id), None) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if deleted_faces.is_empty() {
+        return Ok(Vec::new()); // most writes: no snapshot to open
+    }
     let before = store.read()?;
     let (faces_before, images_now) = (before.open_table(FACES)?, txn.open_table(IMAGES)?);
     let mut erased = BTreeSet::new();
-    for change in changes.iter().filter(|change| change.value.is_none()) {
-        let RecordKey::Face(id) = &change.key else {
-            continue;
-        };
+    for id in deleted_faces {
         let face: Option<Face> = get_record(&faces_before, id)?;
         if let Some(face) = face {
             if images_now.get(face.image_id.as_str())?.is_none() {
@@ -584,7 +591,7 @@ fn apply_face(
     if txn.open_table(MEMBERS)?.get(member.as_str())?.is_none() {
         let waiting = super::records::encode(&(&face, &image))?;
         txn.open_table(PENDING_FACES)?
-            .insert(face.id.as_str(), waiting.as_slice())?;
+            .insert((member.as_str(), face.id.as_str()), waiting.as_slice())?;
         return Ok(None);
     }
     let had: Option<Face> = get_record(&txn.open_table(FACES)?, &face.id)?;
@@ -605,17 +612,37 @@ fn take_pending_faces(
 ) -> Result<Vec<(Face, StoredImage)>, StoreError> {
     let mut pending = txn.open_table(PENDING_FACES)?;
     let mut taken = Vec::new();
-    for entry in pending.iter()? {
-        let (_, bytes) = entry?;
-        let (face, image): (Face, StoredImage) = super::records::decode(bytes.value())?;
-        if face.member_id.as_deref() == Some(member) {
-            taken.push((face, image));
+    for entry in pending.range((member, "")..)? {
+        let (key, bytes) = entry?;
+        if key.value().0 != member {
+            break;
         }
+        taken.push(super::records::decode::<(Face, StoredImage)>(
+            bytes.value(),
+        )?);
     }
     for (face, _) in &taken {
-        pending.remove(face.id.as_str())?;
+        pending.remove((member, face.id.as_str()))?;
     }
     Ok(taken)
+}
+
+/// Forgets face `id` if it waits for its member: a face deleted before its
+/// member arrived. Looked for by id among all that wait, which are few.
+fn forget_pending_face(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let mut pending = txn.open_table(PENDING_FACES)?;
+    let mut owners = Vec::new();
+    for entry in pending.iter()? {
+        let (key, _) = entry?;
+        let (member, face) = key.value();
+        if face == id {
+            owners.push(member.to_string());
+        }
+    }
+    for member in &owners {
+        pending.remove((member.as_str(), id))?;
+    }
+    Ok(())
 }
 
 /// Forgets what waits for `member` here: its links waiting for their
