@@ -153,6 +153,7 @@ mod tests {
                 crop: Vec::new(),
                 face_id: Some("face".into()),
                 tracklet_id: Some("track".into()),
+                watchlist_id: None,
             },
             stored: true,
             outcome,

@@ -247,6 +247,7 @@ async fn open_on_request(
             crop: Vec::new(),
             face_id: None,
             tracklet_id: None,
+            watchlist_id: None,
         };
         let (core, settings) = (core.clone(), settings.clone());
         // Storing waits for the disk: not on the door's runtime.
@@ -502,6 +503,7 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
     // A stranger's closest member is not named; the score stays, for tuning.
     let matched = face.observation.matched.as_ref();
     let named = matched.filter(|_| reason != Reason::Unknown);
+    let member = named_member(core, &face.observation, &outcome, &settings.rules);
     let event = Event {
         sequence: 0,
         at: Timestamp::now(),
@@ -513,11 +515,12 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         crop: crop_jpeg(&frame.image, bbox),
         face_id: None,
         tracklet_id: None,
+        watchlist_id: member.as_ref().map(|m| m.watchlist_id.clone()),
     };
     let (event, stored) = store_event(core, event, Some((record, image)), settings);
     let detected_at = SystemTime::now() - face.captured_at.elapsed();
     core.publish(DoorEvent {
-        member: named_member(core, &face.observation, &outcome, &settings.rules),
+        member,
         event,
         stored,
         outcome,

@@ -23,6 +23,8 @@ pub struct Event {
     /// The face decided on, stored with the event (see `Retention`).
     pub face_id: Option<String>,
     pub tracklet_id: Option<String>,
+    /// The watchlist that admitted or blocked the member named.
+    pub watchlist_id: Option<String>,
 }
 
 /// How much of the door's history is kept: the newest `events` events,
@@ -187,6 +189,7 @@ mod tests {
             crop: vec![],
             face_id: None,
             tracklet_id: None,
+            watchlist_id: None,
         }
     }
 

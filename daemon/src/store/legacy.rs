@@ -139,9 +139,9 @@ pub struct EventV4 {
     crop: Vec<u8>,
 }
 
-impl From<EventV4> for Event {
-    fn from(old: EventV4) -> Event {
-        Event {
+impl From<EventV4> for EventV8 {
+    fn from(old: EventV4) -> EventV8 {
+        EventV8 {
             sequence: old.sequence,
             at: old.at,
             member_id: old.member_id,
@@ -152,6 +152,39 @@ impl From<EventV4> for Event {
             crop: old.crop,
             face_id: None,
             tracklet_id: None,
+        }
+    }
+}
+
+/// `Event` in schemas 5 to 8, before it kept its watchlist.
+#[derive(Deserialize, serde::Serialize)]
+pub struct EventV8 {
+    sequence: u64,
+    at: Timestamp,
+    member_id: Option<String>,
+    score: Option<i32>,
+    liveness: Option<f32>,
+    opened: bool,
+    reason: String,
+    crop: Vec<u8>,
+    face_id: Option<String>,
+    tracklet_id: Option<String>,
+}
+
+impl From<EventV8> for Event {
+    fn from(old: EventV8) -> Event {
+        Event {
+            sequence: old.sequence,
+            at: old.at,
+            member_id: old.member_id,
+            score: old.score,
+            liveness: old.liveness,
+            opened: old.opened,
+            reason: old.reason,
+            crop: old.crop,
+            face_id: old.face_id,
+            tracklet_id: old.tracklet_id,
+            watchlist_id: None,
         }
     }
 }
@@ -214,7 +247,10 @@ mod tests {
         let migrated = store.enrolled_faces().unwrap();
         assert_eq!(migrated, [Face::from(FaceV5::from(face))]);
         assert_eq!(migrated[0].template, vec![0.25; 4]);
-        assert_eq!(store.event(3).unwrap(), Some(Event::from(event)));
+        assert_eq!(
+            store.event(3).unwrap(),
+            Some(Event::from(EventV8::from(event)))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) mod failure;
 mod legacy;
 mod members;
 mod paging;
+mod queries;
 mod records;
 mod schema;
 mod site;
@@ -26,6 +27,7 @@ pub(crate) use failure::engine_errors_into;
 pub use failure::{Cause, StoreError};
 pub use members::{LinkError, MemberFields};
 pub use paging::{Page, PageRequest};
+pub use queries::{FaceScope, MemberScope};
 pub use records::{Face, Label, Member, StoredImage, Timestamp, Watchlist};
 pub use schema::{SchemaInfo, SCHEMA_VERSION};
 pub use site::{

@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 8;
+pub const SCHEMA_VERSION: u64 = 9;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -26,7 +26,35 @@ const MIGRATIONS: &[Migration] = &[
     add_template_models,
     add_site_revisions,
     add_pending_site_records,
+    add_event_watchlists,
 ];
+
+/// 8 -> 9: an event keeps the watchlist that admitted or blocked its
+/// member (SmartFace's match results name it).
+fn add_event_watchlists(txn: &WriteTransaction) -> Result<(), StoreError> {
+    reencode_events::<super::legacy::EventV8, Event>(txn)
+}
+
+/// Re-encodes every event from the layout `Old` to `New`.
+fn reencode_events<Old, New>(txn: &WriteTransaction) -> Result<(), StoreError>
+where
+    Old: serde::de::DeserializeOwned + Into<New>,
+    New: serde::Serialize,
+{
+    let mut events = txn.open_table(EVENTS)?;
+    let upgraded: Vec<(u64, Vec<u8>)> = events
+        .iter()?
+        .map(|entry| {
+            let (sequence, bytes) = entry?;
+            let event: New = decode::<Old>(bytes.value())?.into();
+            Ok((sequence.value(), encode(&event)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (sequence, bytes) in upgraded {
+        events.insert(sequence, bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// 7 -> 8: what the site declares that this door cannot hold yet.
 fn add_pending_site_records(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -72,19 +100,7 @@ where
 fn add_camera_faces(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CAMERA_FACES)?;
     reencode_faces::<super::legacy::FaceV4, FaceV5>(txn)?;
-    let mut events = txn.open_table(EVENTS)?;
-    let upgraded: Vec<(u64, Vec<u8>)> = events
-        .iter()?
-        .map(|entry| {
-            let (sequence, bytes) = entry?;
-            let event: Event = decode::<super::legacy::EventV4>(bytes.value())?.into();
-            Ok((sequence.value(), encode(&event)?))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    for (sequence, bytes) in upgraded {
-        events.insert(sequence, bytes.as_slice())?;
-    }
-    Ok(())
+    reencode_events::<super::legacy::EventV4, super::legacy::EventV8>(txn)
 }
 
 /// 3 -> 4: which faces use each image, so that an image no face uses is
