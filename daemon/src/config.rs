@@ -24,6 +24,7 @@ pub struct Config {
     pub engine: EngineSettings,
     pub edge: EdgeConfig,
     pub grpc: GrpcConfig,
+    pub graphql: GraphqlConfig,
     pub log: LogConfig,
     pub site: SiteConfig,
     /// Every setting in force (defaults, file, flags) with secrets hidden:
@@ -45,18 +46,48 @@ pub struct GrpcConfig {
     pub tls_key_file: PathBuf,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlConfig {
+    /// `ADDR:PORT`, or empty for no GraphQL server.
+    pub listen: String,
+    pub max_subscribers: usize,
+    pub backlog: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_page_size: usize,
+    pub max_query_bytes: usize,
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+}
+
+/// `section.listen`: where to serve, or `None` when turned off.
+fn listen_address(section: &str, listen: &str) -> Result<Option<SocketAddr>, String> {
+    match listen.trim() {
+        "" => Ok(None),
+        listen => listen.parse().map(Some).map_err(|_| {
+            format!(
+                "invalid config: {section}.listen = {listen:?} is not ADDR:PORT \
+                 (or \"\" to turn that server off)"
+            )
+        }),
+    }
+}
+
 impl GrpcConfig {
-    /// Where to serve, or `None` when turned off.
     pub fn address(&self) -> Result<Option<SocketAddr>, String> {
-        match self.listen.trim() {
-            "" => Ok(None),
-            listen => listen.parse().map(Some).map_err(|_| {
-                format!(
-                    "invalid config: grpc.listen = {listen:?} is not ADDR:PORT \
-                     (or \"\" to turn the gRPC server off)"
-                )
-            }),
-        }
+        listen_address("grpc", &self.listen)
+    }
+}
+
+impl GraphqlConfig {
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        listen_address("graphql", &self.listen)
+    }
+
+    /// Its own TLS files, or else the REST API's.
+    pub fn tls(&self, server: &ServerConfig) -> Result<Option<TlsFiles>, String> {
+        own_or_servers_tls("graphql", &self.tls_cert_file, &self.tls_key_file, server)
     }
 }
 
@@ -91,10 +122,19 @@ impl ServerConfig {
 impl GrpcConfig {
     /// The gRPC server's TLS files: its own, or else the REST API's.
     pub fn tls(&self, server: &ServerConfig) -> Result<Option<TlsFiles>, String> {
-        match tls_files("grpc", &self.tls_cert_file, &self.tls_key_file)? {
-            Some(own) => Ok(Some(own)),
-            None => server.tls(),
-        }
+        own_or_servers_tls("grpc", &self.tls_cert_file, &self.tls_key_file, server)
+    }
+}
+
+fn own_or_servers_tls(
+    section: &str,
+    cert: &Path,
+    key: &Path,
+    server: &ServerConfig,
+) -> Result<Option<TlsFiles>, String> {
+    match tls_files(section, cert, key)? {
+        Some(own) => Ok(Some(own)),
+        None => server.tls(),
     }
 }
 
@@ -555,15 +595,45 @@ impl Config {
             100_000,
         )?;
         whole("grpc.backlog", self.grpc.backlog as u64, 1, 100_000)?;
+        let graphql = &self.graphql;
+        graphql.address()?;
+        graphql.tls(server)?;
+        whole(
+            "graphql.max_subscribers",
+            graphql.max_subscribers as u64,
+            0,
+            100_000,
+        )?;
+        whole("graphql.backlog", graphql.backlog as u64, 1, 100_000)?;
+        whole("graphql.max_depth", graphql.max_depth as u64, 1, 64)?;
+        whole(
+            "graphql.max_complexity",
+            graphql.max_complexity as u64,
+            1,
+            1_000_000,
+        )?;
+        whole(
+            "graphql.max_page_size",
+            graphql.max_page_size as u64,
+            1,
+            100_000,
+        )?;
+        whole(
+            "graphql.max_query_bytes",
+            graphql.max_query_bytes as u64,
+            1024,
+            16 << 20,
+        )?;
         Ok(())
     }
 
-    /// Refuses to expose an unauthenticated API (REST or gRPC) beyond
+    /// Refuses to expose an unauthenticated API (REST, gRPC or GraphQL) beyond
     /// this machine.
     pub fn check_exposure(&self) -> Result<(), String> {
         let server = &self.server;
         let grpc = self.grpc.address()?;
-        for listen in std::iter::once(server.listen).chain(grpc) {
+        let graphql = self.graphql.address()?;
+        for listen in std::iter::once(server.listen).chain(grpc).chain(graphql) {
             if !listen.ip().is_loopback()
                 && server.api_key.is_empty()
                 && !server.allow_unauthenticated

@@ -9,6 +9,7 @@ mod core;
 mod descriptors;
 mod edge;
 mod gallery;
+mod graphql;
 mod grpc;
 mod memory;
 mod migration;
@@ -49,6 +50,9 @@ enum Command {
         /// for none.
         #[arg(long, value_name = "ADDR:PORT")]
         grpc_listen: Option<String>,
+        /// Address and port of the GraphQL API, or "" for none.
+        #[arg(long, value_name = "ADDR:PORT")]
+        graphql_listen: Option<String>,
         /// Directory of the database.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             config,
             listen,
             grpc_listen,
+            graphql_listen,
             data_dir,
             camera,
             relay,
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
             // configuration the console shows is the one in force.
             let mut flags = Flags::default();
             flags.set("grpc", "listen", grpc_listen);
+            flags.set("graphql", "listen", graphql_listen);
             flags.set("server", "listen", listen.map(|addr| addr.to_string()));
             let edge_enabled = (camera.is_some() || relay.is_some()).then_some(true);
             flags.set("edge", "camera", camera);

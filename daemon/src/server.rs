@@ -1,5 +1,5 @@
 //! Running the daemon: open the store, load the engine into the core,
-//! start the front ends over it (REST, gRPC, the edge loop), and stop them
+//! start the front ends over it (REST, gRPC, GraphQL, the edge loop), and stop them
 //! on a signal.
 
 use crate::api::admission::Admission;
@@ -14,6 +14,7 @@ use crate::core::site::hide_credentials;
 use crate::core::tls::Identity;
 use crate::core::Core;
 use crate::edge::{self, EdgeLoop};
+use crate::graphql::{self, GraphqlServer};
 use crate::grpc::{self, GrpcServer};
 use crate::site::Site;
 use crate::store::Store;
@@ -36,6 +37,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         .transpose()?;
     let grpc_tls = config
         .grpc
+        .tls(&config.server)?
+        .map(|f| Identity::load(&f))
+        .transpose()?;
+    let graphql_tls = config
+        .graphql
         .tls(&config.server)?
         .map(|f| Identity::load(&f))
         .transpose()?;
@@ -70,17 +76,19 @@ pub fn serve(config: Config) -> Result<(), String> {
         counters: Default::default(),
         event_streams: EventBus::new(server_config.max_event_streams, EVENT_BACKLOG),
         notifications: EventBus::new(config.grpc.max_subscribers, config.grpc.backlog),
+        graphql_events: EventBus::new(config.graphql.max_subscribers, config.graphql.backlog),
         door: Default::default(),
         site: Default::default(),
     });
     let api_key = ApiKey::new(&server_config.api_key);
+    let host_names = HostNames::new(&server_config.allowed_hosts, host_name().as_deref());
     let api = Arc::new(Api {
         core: core.clone(),
         max_image_pixels: config.engine.max_image_pixels,
         max_body_bytes: server_config.max_body_bytes,
         max_page_size: server_config.max_page_size,
         api_key: api_key.clone(),
-        host_names: HostNames::new(&server_config.allowed_hosts, host_name().as_deref()),
+        host_names: host_names.clone(),
         binary_modified: binary_modified_time(),
         effective_config: config.effective.clone(),
         admission: Admission::new(
@@ -91,7 +99,14 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
         low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
-    let grpc = start_grpc(&config, core.clone(), api_key, grpc_tls)?;
+    let grpc = start_grpc(&config, core.clone(), api_key.clone(), grpc_tls)?;
+    let graphql = start_graphql(
+        &config,
+        core.clone(),
+        api_key.clone(),
+        host_names,
+        graphql_tls,
+    )?;
     let edge = start_edge(&config, core.clone())?;
     let site = start_site(&config, core.clone())?;
     let in_flight = InFlight::default();
@@ -136,6 +151,12 @@ pub fn serve(config: Config) -> Result<(), String> {
     core.close_subscriptions();
     let limit = Duration::from_secs_f64(server_config.shutdown_timeout_seconds);
     let deadline = std::time::Instant::now() + limit;
+    if let Some(graphql) = graphql {
+        match graphql.stop(limit) {
+            true => log::info!("GraphQL server stopped"),
+            false => log::warn!("GraphQL connections left unfinished after {limit:?}"),
+        }
+    }
     if let Some(grpc) = grpc {
         match grpc.stop(limit) {
             true => log::info!("gRPC server stopped"),
@@ -245,6 +266,60 @@ fn start_grpc(
     Ok(Some(server))
 }
 
+/// Starts SmartFace's GraphQL API when configured.
+fn start_graphql(
+    config: &Config,
+    core: Arc<Core>,
+    key: ApiKey,
+    hosts: HostNames,
+    tls: Option<Identity>,
+) -> Result<Option<GraphqlServer>, String> {
+    let graphql = &config.graphql;
+    let Some(listen) = graphql.address()? else {
+        return Ok(None);
+    };
+    if tls.is_none() {
+        warn_of_a_key_in_clear("the GraphQL API", listen, &config.server.api_key);
+    }
+    let stream_id = camera_stream_id(config, &core);
+    let door = graphql::Door {
+        stream_id: uuid::Uuid::parse_str(&stream_id).unwrap_or_else(|_| uuid::Uuid::new_v4()),
+    };
+    let settings = graphql::Settings {
+        listen,
+        key,
+        hosts,
+        tls,
+        limits: graphql::Limits {
+            max_depth: graphql.max_depth,
+            max_complexity: graphql.max_complexity,
+            max_page_size: graphql.max_page_size,
+        },
+        max_query_bytes: graphql.max_query_bytes,
+        max_sockets: graphql.max_subscribers,
+    };
+    let server = graphql::start(settings, core, door)?;
+    log::info!("GraphQL on {}", server.addr);
+    Ok(Some(server))
+}
+
+/// The camera's stream id: `edge.stream_id`, or the one the store made
+/// once. A full disk must not keep the door shut: a store that cannot
+/// keep it gives one for this run.
+fn camera_stream_id(config: &Config, core: &Core) -> String {
+    match config.edge.stream_id.as_str() {
+        "" => match core.catalog.store.camera_stream_id() {
+            Ok(kept) => kept.to_string(),
+            Err(e) => {
+                let temporary = uuid::Uuid::new_v4().to_string();
+                log::warn!("cannot keep the camera's stream id ({e}); {temporary} for this run");
+                temporary
+            }
+        },
+        configured => configured.to_string(),
+    }
+}
+
 /// Links the door to its site when `[site]` names servers.
 fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> {
     let Some(door) = config.site.door()? else {
@@ -264,18 +339,7 @@ fn start_edge(config: &Config, core: Arc<Core>) -> Result<Option<EdgeLoop>, Stri
     if !config.edge.enabled {
         return Ok(None);
     }
-    let stream_id = match config.edge.stream_id.as_str() {
-        "" => match core.catalog.store.camera_stream_id() {
-            Ok(kept) => kept.to_string(),
-            // A full disk must not keep the door shut.
-            Err(e) => {
-                let temporary = uuid::Uuid::new_v4().to_string();
-                log::warn!("cannot keep the camera's stream id ({e}); {temporary} for this run");
-                temporary
-            }
-        },
-        configured => configured.to_string(),
-    };
+    let stream_id = camera_stream_id(config, &core);
     let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
     let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
     log::info!(

@@ -148,6 +148,9 @@ impl Daemon {
         if !args.contains(&"--grpc-listen") {
             command.args(["--grpc-listen", "127.0.0.1:0"]);
         }
+        if !args.contains(&"--graphql-listen") {
+            command.args(["--graphql-listen", "127.0.0.1:0"]);
+        }
         command.args(["--listen", "127.0.0.1:0", "--data-dir"]);
         command.arg(data_dir);
         let path = data_dir.with_extension("toml");
@@ -179,6 +182,16 @@ impl Daemon {
             .find_map(|line| line.split("access notifications (gRPC) on ").nth(1))
             .expect("the daemon serves gRPC");
         format!("http://{}", address.trim())
+    }
+
+    /// The GraphQL API's address, as `ADDR:PORT`.
+    pub fn graphql_addr(&self) -> String {
+        self.startup_log
+            .iter()
+            .find_map(|line| line.split("GraphQL on ").nth(1))
+            .expect("the daemon serves GraphQL")
+            .trim()
+            .to_string()
     }
 
     /// SIGKILL: no chance to flush or close anything.

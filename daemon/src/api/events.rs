@@ -62,6 +62,8 @@ struct StatusDto {
     biometric: AdmissionDto,
     event_streams: EventStreamsDto,
     access_notifications: AccessNotificationsDto,
+    /// The GraphQL subscriptions (`matchResult`, `noMatchResult`).
+    graphql_subscriptions: AccessNotificationsDto,
     /// The link to the site, `null` for a standalone door.
     site: Option<SiteLinkDto>,
 }
@@ -140,6 +142,10 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
         access_notifications: AccessNotificationsDto {
             max: api.core.notifications.max_subscribers(),
             subscribers: api.core.notifications.subscriber_stats(),
+        },
+        graphql_subscriptions: AccessNotificationsDto {
+            max: api.core.graphql_events.max_subscribers(),
+            subscribers: api.core.graphql_events.subscriber_stats(),
         },
         site: api.core.site.snapshot(),
     }))

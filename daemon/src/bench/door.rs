@@ -404,6 +404,7 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
         site: Default::default(),
         event_streams: EventBus::new(0, 1),
         notifications: EventBus::new(1, 100_000),
+        graphql_events: EventBus::new(1, 100_000),
     });
     let enrolled = enrol(&core, &gallery, limits)?;
     let mut out = String::new();
