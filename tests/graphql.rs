@@ -523,6 +523,8 @@ impl Socket {
 const MATCH: &str = "subscription { matchResult { id watchlistMemberId watchlistMemberFullName
     watchlistMemberDisplayName watchlistId watchlistFullName watchlistDisplayName previewColor
     score cropImage spoofCheck { performed passed } faceSize streamId createdAt labels { key value } } }";
+const FILTERED_OUT: &str =
+    "subscription { matchResult(where: {or: [{score: {lt: 0}}, {watchlistId: {eq: \"visitors\"}}]}) { id } }";
 const NO_MATCH: &str =
     "subscription { noMatchResult { id type cropImage faceSize streamId createdAt faceId } }";
 
@@ -561,6 +563,8 @@ fn a_hundred_subscribers_on_both_protocols_receive_the_door_s_decisions_and_rest
     let mut sockets = Vec::new();
     for n in 0..100 {
         let (protocol, wanted) = match n % 4 {
+            // One subscriber's filter holds for no decision.
+            _ if n == 98 => (GRAPHQL_WS, FILTERED_OUT),
             0 => (TRANSPORT_WS, MATCH),
             1 => (TRANSPORT_WS, NO_MATCH),
             2 => (GRAPHQL_WS, MATCH),
@@ -570,7 +574,11 @@ fn a_hundred_subscribers_on_both_protocols_receive_the_door_s_decisions_and_rest
         assert!(socket.init(json!({})));
         socket.subscribe("1", wanted);
         let results = results.clone();
-        let kind = if wanted == MATCH { "match" } else { "stranger" };
+        let kind = match wanted {
+            MATCH => "match",
+            NO_MATCH => "stranger",
+            _ => "filtered out",
+        };
         sockets.push(std::thread::spawn(move || {
             if let Some(payload) = socket.result() {
                 let _ = results.send((n, kind, payload));
@@ -596,19 +604,18 @@ fn a_hundred_subscribers_on_both_protocols_receive_the_door_s_decisions_and_rest
     );
     wait_until_played(&daemon, frames);
     let mut by_kind: BTreeMap<&str, Vec<(usize, Value)>> = BTreeMap::new();
-    for _ in 0..100 {
+    for _ in 0..99 {
         let (n, kind, payload) = received
             .recv_timeout(Duration::from_secs(60))
             .expect("every subscriber receives its decision");
         assert_eq!(daemon.get("/api/v1/Watchlists").status, 200);
         by_kind.entry(kind).or_default().push((n, payload));
     }
-    for socket in sockets {
-        socket.join().unwrap();
-    }
+    assert!(received.recv_timeout(Duration::from_secs(3)).is_err());
     let matches = &by_kind["match"];
     let strangers = &by_kind["stranger"];
-    assert_eq!((matches.len(), strangers.len()), (50, 50));
+    assert_eq!((matches.len(), strangers.len()), (49, 50));
+    assert!(!by_kind.contains_key("filtered out"));
     let (_, first) = &matches[0];
     let decision = &first["data"]["matchResult"];
     assert!(

@@ -101,7 +101,7 @@ fn curl(args: &[&str], url: &str) -> (i32, String) {
 }
 
 #[test]
-fn the_api_and_the_grpc_stream_are_served_over_tls_to_clients_that_verify_them() {
+fn the_api_graphql_and_the_grpc_stream_are_served_over_tls_to_clients_that_verify_them() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = self_made_certificates(dir.path());
     let config =
@@ -133,6 +133,31 @@ fn the_api_and_the_grpc_stream_are_served_over_tls_to_clients_that_verify_them()
     // Nothing is answered in clear on the HTTPS port.
     let (code, body) = curl(&[], &format!("http://localhost:{port}/api/v1/Version"));
     assert_ne!(code, 0, "a plain HTTP request was answered: {body}");
+
+    // The GraphQL API, on its own port under the same certificate.
+    let graphql_port = daemon
+        .graphql_addr()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let graphql = format!("https://localhost:{graphql_port}/graphql");
+    let query = [
+        "--cacert",
+        ca_file,
+        "--header",
+        "X-Api-Key: k",
+        "--header",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"query": "{ watchlists { totalCount } }"}"#,
+    ];
+    let (code, body) = curl(&query, &graphql);
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains(r#""totalCount":0"#), "{body}");
+    assert_eq!(curl(&query[2..], &graphql).0, 60);
+    let plain = format!("http://localhost:{graphql_port}/graphql");
+    assert_ne!(curl(&query[2..], &plain).0, 0);
 
     // The gRPC stream, as a connector subscribes over TLS: the stream
     // opens, with the key, under the same certificate.

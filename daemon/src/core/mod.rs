@@ -12,6 +12,7 @@ pub mod event;
 pub mod health;
 pub mod notification;
 pub mod origin;
+pub mod running;
 pub mod site;
 pub mod tls;
 

@@ -19,6 +19,7 @@ pub use schema::Limits;
 
 use crate::core::access::ApiKey;
 use crate::core::origin::{check_acting_request, HostNames, Refusal};
+use crate::core::running::Running;
 use crate::core::tls::Identity;
 use crate::core::Core;
 use async_graphql::dynamic::Schema;
@@ -56,8 +57,7 @@ pub struct Settings {
 /// A running server; `stop` ends it.
 pub struct GraphqlServer {
     pub addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    finished: std::sync::mpsc::Receiver<()>,
+    running: Running,
 }
 
 struct Front {
@@ -98,36 +98,27 @@ pub fn start(settings: Settings, core: Arc<Core>, door: Door) -> Result<GraphqlS
         max_query_bytes: settings.max_query_bytes,
         sockets: Arc::new(Semaphore::new(settings.max_sockets)),
     });
-    let (shutdown, stopping) = oneshot::channel::<()>();
-    let (finishing, finished) = std::sync::mpsc::channel::<()>();
+    let (running, stopping) = Running::new();
     std::thread::Builder::new()
         .name("graphql".into())
         .spawn(move || {
-            let _finishing = finishing;
+            let _token = stopping.token;
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => accept(listener, front, tls, stopping).await,
+                    Ok(listener) => accept(listener, front, tls, stopping.signal).await,
                     Err(e) => log::error!("the GraphQL server failed: {e}"),
                 }
             })
         })
         .map_err(|e| format!("cannot start the GraphQL thread: {e}"))?;
-    Ok(GraphqlServer {
-        addr,
-        shutdown,
-        finished,
-    })
+    Ok(GraphqlServer { addr, running })
 }
 
 impl GraphqlServer {
     /// Stops accepting and waits up to `limit` for the server's thread to
     /// end (subscriptions end once the core's buses are closed).
     pub fn stop(self, limit: Duration) -> bool {
-        let _ = self.shutdown.send(());
-        matches!(
-            self.finished.recv_timeout(limit),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
-        )
+        self.running.stop(limit)
     }
 }
 

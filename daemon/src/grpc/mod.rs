@@ -15,6 +15,7 @@ use crate::core::notification::proto::access_notification_service_server::{
 };
 use crate::core::notification::proto::{AccessNotification, AccessNotificationRequest};
 use crate::core::notification::{ping, PING};
+use crate::core::running::Running;
 use crate::core::tls::Identity;
 use crate::core::Core;
 use futures_util::stream::{self, Stream};
@@ -23,7 +24,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status};
@@ -34,9 +34,7 @@ const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A running server; `stop` ends it.
 pub struct GrpcServer {
     pub addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    /// Disconnected when the server's thread ends.
-    finished: std::sync::mpsc::Receiver<()>,
+    running: Running,
 }
 
 /// Binds `listen` now (so a taken port fails the start) and serves on a
@@ -64,8 +62,7 @@ pub fn start(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the gRPC runtime: {e}"))?;
-    let (shutdown, stopping) = oneshot::channel::<()>();
-    let (finishing, finished) = std::sync::mpsc::channel::<()>();
+    let (running, stopping) = Running::new();
     let service = AccessNotificationServiceServer::with_interceptor(
         Notifier { core },
         move |request: Request<()>| authorize(&key, request),
@@ -73,7 +70,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("grpc".into())
         .spawn(move || {
-            let _finishing = finishing;
+            let _token = stopping.token;
             runtime.block_on(async move {
                 let served = async {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -81,7 +78,7 @@ pub fn start(
                     builder
                         .add_service(service)
                         .serve_with_incoming_shutdown(incoming, async {
-                            let _ = stopping.await;
+                            let _ = stopping.signal.await;
                         })
                         .await
                         .map_err(std::io::Error::other)
@@ -92,11 +89,7 @@ pub fn start(
             })
         })
         .map_err(|e| format!("cannot start the gRPC thread: {e}"))?;
-    Ok(GrpcServer {
-        addr,
-        shutdown,
-        finished,
-    })
+    Ok(GrpcServer { addr, running })
 }
 
 impl GrpcServer {
@@ -105,11 +98,7 @@ impl GrpcServer {
     /// they did. A subscriber that does not read cannot be sent the end of
     /// its stream, so the wait is bounded.
     pub fn stop(self, limit: Duration) -> bool {
-        let _ = self.shutdown.send(());
-        matches!(
-            self.finished.recv_timeout(limit),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
-        )
+        self.running.stop(limit)
     }
 }
 
