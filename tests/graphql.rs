@@ -728,6 +728,12 @@ fn the_key_and_the_origin_rules_hold_on_both_transports() {
         let mut by_header = open_socket(&daemon, protocol, &[keyed]).unwrap();
         assert!(by_header.init(json!({})), "{protocol}");
     }
+    // A socket that never opens its connection is closed (the
+    // initialisation timeout), freeing its place.
+    let mut idle = open_socket(&daemon, TRANSPORT_WS, &[keyed]).unwrap();
+    let opened = std::time::Instant::now();
+    assert!(idle.next().is_none());
+    assert!(opened.elapsed() < Duration::from_secs(30));
     // A subscription before connection_init is not served.
     let mut early = open_socket(&daemon, TRANSPORT_WS, &[]).unwrap();
     early.subscribe("1", NO_MATCH);

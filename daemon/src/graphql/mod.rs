@@ -309,6 +309,7 @@ fn parse_body(body: &Bytes) -> Result<async_graphql::Request, Refused> {
 /// Runs a query on a blocking thread, within the request time.
 async fn execute(front: Arc<Front>, request: async_graphql::Request) -> Response {
     let schema = front.schema.clone();
+    let request = request.data(schema::Deadline(std::time::Instant::now() + REQUEST_TIME));
     let runtime = tokio::runtime::Handle::current();
     let running = tokio::task::spawn_blocking(move || runtime.block_on(schema.execute(request)));
     let response = match tokio::time::timeout(REQUEST_TIME, running).await {
@@ -383,16 +384,31 @@ async fn subscribe(front: Arc<Front>, request: Request, keyed: bool) -> Response
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             let key = front.key.clone();
-            GraphQLWebSocket::new(socket, front.schema.clone(), protocol)
+            let (initialised, init_seen) = oneshot::channel::<()>();
+            let serving = GraphQLWebSocket::new(socket, front.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     match keyed || payload_admits(&key, &payload) {
-                        true => Ok(async_graphql::Data::default()),
+                        true => {
+                            let _ = initialised.send(());
+                            Ok(async_graphql::Data::default())
+                        }
                         false => Err(async_graphql::Error::new(KEY_REQUIRED)),
                     }
                 })
                 .keepalive_timeout(Duration::from_secs(30))
-                .serve()
-                .await
+                .serve();
+            tokio::pin!(serving);
+            // A socket that does not open its connection in time is
+            // closed (graphql-transport-ws's initialisation timeout), so
+            // sockets nobody uses cannot hold every place.
+            tokio::select! {
+                () = &mut serving => {}
+                seen = tokio::time::timeout(REQUEST_TIME, init_seen) => {
+                    if seen.is_ok() {
+                        serving.await
+                    }
+                }
+            }
         })
 }
 

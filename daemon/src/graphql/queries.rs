@@ -7,7 +7,7 @@
 
 use super::filter::{parse_date_time, sort, sort_keys, Reader};
 use super::nodes::{self, MatchRecord, Node, Segment};
-use super::schema::Served;
+use super::schema::{Deadline, Served};
 use crate::store::{FaceScope, MemberScope, StoreError};
 use async_graphql::dynamic::ResolverContext;
 use async_graphql::{Error, Value};
@@ -318,7 +318,14 @@ pub fn collection(
     };
     let mut failure = None;
     let input = collection.filter_input();
+    let deadline = ctx.data_opt::<Deadline>().map(|d| d.0);
     (scan.visit)(newest_first, &mut |node| {
+        if deadline.is_some_and(|at| std::time::Instant::now() > at) {
+            failure = Some(Error::new(
+                "the query took too long: ask for fewer records (take, where)",
+            ));
+            return ControlFlow::Break(());
+        }
         let passed = match &filter {
             Some(filter) => served.inputs.accepts(&node, filter, input, &reader),
             None => Ok(true),

@@ -54,6 +54,24 @@ impl Served {
     }
 }
 
+/// When a query must have finished: past it, every resolver and every
+/// walk over the store stops with an error, so a query that outlives its
+/// answer's wait does not go on holding a thread.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub std::time::Instant);
+
+impl Deadline {
+    /// Fails once the query's time is up; a subscription has none.
+    pub fn check(ctx: &ResolverContext) -> Result<(), Error> {
+        match ctx.data_opt::<Deadline>() {
+            Some(Deadline(at)) if std::time::Instant::now() > *at => Err(Error::new(
+                "the query took too long: ask for fewer records (take, where)",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn type_ref(ty: &Type) -> TypeRef {
     let base = match &ty.base {
         BaseType::Named(name) => TypeRef::Named(name.to_string().into()),
@@ -202,6 +220,7 @@ fn query_field(definition: &FieldDefinition) -> Result<Field, String> {
     let field = Field::new(name, type_ref(&definition.ty.node), move |ctx| {
         FieldFuture::new(async move {
             let served = ctx.data::<Arc<Served>>()?;
+            Deadline::check(&ctx)?;
             let segment = queries::collection(served, collection, &ctx)?;
             Ok(Some(FieldValue::owned_any(Node::Segment(Arc::new(
                 segment,
@@ -238,6 +257,7 @@ fn node_field(definition: &FieldDefinition, is_object: bool) -> Field {
         let filter_input = filter_input.clone();
         FieldFuture::new(async move {
             let served = ctx.data::<Arc<Served>>()?;
+            Deadline::check(&ctx)?;
             let node = ctx.parent_value.try_downcast_ref::<Node>()?;
             match is_object {
                 true => related(served, node, &field_name, filter_input.as_deref(), &ctx),
