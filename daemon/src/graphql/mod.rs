@@ -395,7 +395,9 @@ async fn subscribe(front: Arc<Front>, request: Request, keyed: bool) -> Response
                         false => Err(async_graphql::Error::new(KEY_REQUIRED)),
                     }
                 })
-                .keepalive_timeout(Duration::from_secs(30))
+                // No keep-alive timeout: async-graphql's closes a socket
+                // its client has not written to within it, and a
+                // subscriber only listens.
                 .serve();
             tokio::pin!(serving);
             // A socket that does not open its connection in time is
