@@ -739,3 +739,29 @@ fn the_key_and_the_origin_rules_hold_on_both_transports() {
     early.subscribe("1", NO_MATCH);
     assert!(early.next().is_none_or(|m| m["type"] != "next"));
 }
+
+#[test]
+fn a_subscriber_that_only_listens_stays_subscribed() {
+    // Subscribers send nothing after subscribing; a server that took
+    // silence for a dead client (async-graphql's keep-alive timeout, 30 s)
+    // would drop them all.
+    let daemon = Daemon::start();
+    let mut listeners = Vec::new();
+    for protocol in [TRANSPORT_WS, GRAPHQL_WS] {
+        let mut socket = open_socket(&daemon, protocol, &[]).unwrap();
+        assert!(socket.init(json!({})));
+        socket.subscribe("1", NO_MATCH);
+        listeners.push(socket);
+    }
+    let subscribed = || {
+        let status = daemon.get("/api/facegate/v1/Status").json();
+        status["graphqlSubscriptions"]["subscribers"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    wait_until(Duration::from_secs(10), "both subscriptions", || {
+        subscribed() == 2
+    });
+    std::thread::sleep(Duration::from_secs(40));
+    assert_eq!(subscribed(), 2, "a silent subscriber was dropped");
+}

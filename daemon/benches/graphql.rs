@@ -203,7 +203,11 @@ fn fan_out(visits: usize) {
     let events = daemon.get("/api/facegate/v1/Events?PageSize=100").json();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for event in events["items"].as_array().unwrap() {
-        let face = if event["faceId"].is_string() { "with face" } else { "no face" };
+        let face = if event["faceId"].is_string() {
+            "with face"
+        } else {
+            "no face"
+        };
         *reasons
             .entry(format!("{} ({face})", event["reason"].as_str().unwrap()))
             .or_default() += 1;
