@@ -99,6 +99,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         ),
         low_space_warning_bytes: config.storage.low_space_warning_bytes,
     });
+    // Read once: the decisions the edge loop makes and the ones GraphQL
+    // serves name the same stream.
+    let stream_id = camera_stream_id(&config, &core);
     let grpc = start_grpc(&config, core.clone(), api_key.clone(), grpc_tls)?;
     let graphql = start_graphql(
         &config,
@@ -106,8 +109,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         api_key.clone(),
         host_names,
         graphql_tls,
+        &stream_id,
     )?;
-    let edge = start_edge(&config, core.clone())?;
+    let edge = start_edge(&config, core.clone(), stream_id)?;
     let site = start_site(&config, core.clone())?;
     let in_flight = InFlight::default();
     let handler_api = api.clone();
@@ -273,6 +277,7 @@ fn start_graphql(
     key: ApiKey,
     hosts: HostNames,
     tls: Option<Identity>,
+    stream_id: &str,
 ) -> Result<Option<GraphqlServer>, String> {
     let graphql = &config.graphql;
     let Some(listen) = graphql.address()? else {
@@ -281,9 +286,8 @@ fn start_graphql(
     if tls.is_none() {
         warn_of_a_key_in_clear("the GraphQL API", listen, &config.server.api_key);
     }
-    let stream_id = camera_stream_id(config, &core);
     let door = graphql::Door {
-        stream_id: uuid::Uuid::parse_str(&stream_id).unwrap_or_else(|_| uuid::Uuid::new_v4()),
+        stream_id: uuid::Uuid::parse_str(stream_id).unwrap_or_else(|_| uuid::Uuid::new_v4()),
     };
     let settings = graphql::Settings {
         listen,
@@ -335,11 +339,14 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
 
 /// Starts the camera-to-door loop when configured. A camera or relay that
 /// cannot be opened yet is retried by the loop while the API serves.
-fn start_edge(config: &Config, core: Arc<Core>) -> Result<Option<EdgeLoop>, String> {
+fn start_edge(
+    config: &Config,
+    core: Arc<Core>,
+    stream_id: String,
+) -> Result<Option<EdgeLoop>, String> {
     if !config.edge.enabled {
         return Ok(None);
     }
-    let stream_id = camera_stream_id(config, &core);
     let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
     let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
     log::info!(

@@ -224,8 +224,8 @@ pub enum Node {
     Label(Arc<Label>),
     /// The tracklet of a member's registered faces.
     MemberTracklet(Arc<Member>),
-    /// A camera track, by id.
-    CameraTracklet(Uuid),
+    /// A camera track.
+    CameraTracklet(Arc<CameraTrack>),
     /// An uploaded photo's face, which is its own tracklet.
     PhotoTracklet(Arc<FaceNode>),
     Face(Arc<FaceNode>),
@@ -267,7 +267,7 @@ impl Node {
                 "timeDisappeared" | "streamId" => Some(Cell::Null),
                 _ => None,
             },
-            Node::CameraTracklet(id) => camera_tracklet_field(*id, name, store, door)?,
+            Node::CameraTracklet(track) => camera_tracklet_field(track, name, store, door)?,
             Node::PhotoTracklet(f) => match name {
                 "id" => Some(Cell::Uuid(photo_tracklet_id(&f.face))),
                 "createdAt" | "timeAppeared" => Some(Cell::Time(f.face.created_at.0)),
@@ -322,14 +322,19 @@ impl Node {
                 many(store.faces_of(&m.id)?.into_iter().map(face).collect())
             }
             (Node::MemberTracklet(m), "watchlistMembers") => many(vec![Node::Member(m.clone())]),
-            (Node::CameraTracklet(id), "faces") => many(camera_track(store, *id)?),
-            (Node::CameraTracklet(id), "watchlistMembers") => {
-                let mut owners: Vec<String> = camera_track(store, *id)?
+            (Node::CameraTracklet(track), "faces") => many(
+                track
+                    .faces(store)?
                     .iter()
-                    .filter_map(|node| match node {
-                        Node::Face(f) => f.face.member_id.clone(),
-                        _ => None,
-                    })
+                    .cloned()
+                    .map(Node::Face)
+                    .collect(),
+            ),
+            (Node::CameraTracklet(track), "watchlistMembers") => {
+                let mut owners: Vec<String> = track
+                    .faces(store)?
+                    .iter()
+                    .filter_map(|f| f.face.member_id.clone())
                     .collect();
                 owners.dedup();
                 many(members(store, owners)?)
@@ -360,7 +365,7 @@ impl Node {
                 .event
                 .tracklet_id
                 .as_deref()
-                .map(|id| Node::CameraTracklet(uuid_of(id)))),
+                .map(|id| Node::CameraTracklet(CameraTrack::new(uuid_of(id))))),
             (Node::Notice(n), "spoofCheck") => one(Some(Node::SpoofCheck {
                 performed: n.event.event.liveness.is_some(),
                 passed: n.event.outcome != Outcome::Blocked(Block::Spoof),
@@ -433,17 +438,36 @@ fn matches_of(store: &Store, member_id: &str) -> Result<Vec<Node>, StoreError> {
     Ok(found)
 }
 
-/// The faces the camera kept of one track, oldest first.
-fn camera_track(store: &Store, id: Uuid) -> Result<Vec<Node>, StoreError> {
-    let mut found = Vec::new();
-    let scope = crate::store::FaceScope::SeenWithin(0..=u64::MAX);
-    store.visit_faces(&scope, false, &mut |face| {
-        if face.tracklet_id.as_deref().map(uuid_of) == Some(id) {
-            found.push(self::face(face));
+/// A camera track: its id, and the faces the camera kept of it, read
+/// when first asked for (every field of a track but its id needs them).
+pub struct CameraTrack {
+    id: Uuid,
+    faces: OnceLock<Vec<Arc<FaceNode>>>,
+}
+
+impl CameraTrack {
+    pub fn new(id: Uuid) -> Arc<CameraTrack> {
+        Arc::new(CameraTrack {
+            id,
+            faces: OnceLock::new(),
+        })
+    }
+
+    /// Its kept faces, oldest first.
+    fn faces(&self, store: &Store) -> Result<&[Arc<FaceNode>], StoreError> {
+        if self.faces.get().is_none() {
+            let mut found = Vec::new();
+            let scope = crate::store::FaceScope::SeenWithin(0..=u64::MAX);
+            store.visit_faces(&scope, false, &mut |face| {
+                if face.tracklet_id.as_deref().map(uuid_of) == Some(self.id) {
+                    found.push(FaceNode::new(face));
+                }
+                ControlFlow::Continue(())
+            })?;
+            let _ = self.faces.set(found);
         }
-        ControlFlow::Continue(())
-    })?;
-    Ok(found)
+        Ok(self.faces.get().map_or(&[], Vec::as_slice))
+    }
 }
 
 fn photo_tracklet_id(face: &Face) -> Uuid {
@@ -453,7 +477,7 @@ fn photo_tracklet_id(face: &Face) -> Uuid {
 /// A camera face's track, an enrolled photo's member, or the photo itself.
 fn tracklet_of(f: &Arc<FaceNode>) -> Node {
     match (&f.face.tracklet_id, &f.face.member_id) {
-        (Some(track), _) => Node::CameraTracklet(uuid_of(track)),
+        (Some(track), _) => Node::CameraTracklet(CameraTrack::new(uuid_of(track))),
         (None, Some(member)) => Node::MemberTracklet(Arc::new(Member {
             id: member.clone(),
             display_name: None,
@@ -502,25 +526,18 @@ fn watchlist_field(w: &Watchlist, name: &str) -> Option<Cell> {
 }
 
 fn camera_tracklet_field(
-    id: Uuid,
+    track: &CameraTrack,
     name: &str,
     store: &Store,
     door: &Door,
 ) -> Result<Option<Cell>, Error> {
-    let seen = || -> Result<Vec<u64>, Error> {
-        Ok(camera_track(store, id)?
-            .iter()
-            .filter_map(|node| match node {
-                Node::Face(f) => Some(f.face.created_at.0),
-                _ => None,
-            })
-            .collect())
-    };
+    let seen =
+        |face: Option<&Arc<FaceNode>>| face.map_or(Cell::Null, |f| Cell::Time(f.face.created_at.0));
     Ok(Some(match name {
-        "id" => Cell::Uuid(id),
+        "id" => Cell::Uuid(track.id),
         "streamId" => Cell::Uuid(door.stream_id),
-        "createdAt" | "timeAppeared" => seen()?.first().map_or(Cell::Null, |t| Cell::Time(*t)),
-        "timeDisappeared" => seen()?.last().map_or(Cell::Null, |t| Cell::Time(*t)),
+        "createdAt" | "timeAppeared" => seen(track.faces(store)?.first()),
+        "timeDisappeared" => seen(track.faces(store)?.last()),
         "updatedAt" => Cell::Null,
         _ => return Ok(None),
     }))

@@ -412,7 +412,7 @@ mod tests {
             }))],
             "Tracklet" => vec![
                 Node::MemberTracklet(Arc::new(member())),
-                Node::CameraTracklet(uuid::Uuid::new_v4()),
+                Node::CameraTracklet(nodes::CameraTrack::new(uuid::Uuid::new_v4())),
                 Node::PhotoTracklet(nodes::FaceNode::new(face)),
             ],
             "Face" => vec![nodes::face(face)],
