@@ -82,3 +82,16 @@ if ! [[ -x "$venv/bin/python" ]] || [[ "$(cat "$venv/pins" 2>/dev/null)" != "${p
     echo "${pins[*]}" >"$venv/pins"
 fi
 "$venv/bin/python" scripts/quantize.py
+
+# The OSDP tests' access-control panel: libosdp's ControlPanel from PyPI,
+# pinned, in a venv of its own (tests/osdp_panel.py).
+if $want_test; then
+    test_venv=target/test-venv
+    test_pins="libosdp==3.2.9"
+    if ! [[ -x "$test_venv/bin/python" ]] || [[ "$(cat "$test_venv/pins" 2>/dev/null)" != "$test_pins" ]]; then
+        echo "setup: installing $test_pins in $test_venv"
+        python3 -m venv --clear "$test_venv"
+        "$test_venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: $test_pins
+        echo "$test_pins" >"$test_venv/pins"
+    fi
+fi

@@ -1,6 +1,8 @@
 //! The daemon's configuration: `config/facegate.toml` is compiled in as the
 //! defaults, a user file is merged over it, and command-line flags win.
 
+use crate::core::credential::CardFormatConfig;
+use crate::core::schedule::{Schedule, WatchlistSchedules};
 use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
@@ -8,7 +10,7 @@ use facegate_models::{
     ProviderOptions, QnnOptions, TensorRtOptions, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,10 +29,102 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     pub log: LogConfig,
     pub site: SiteConfig,
+    pub osdp: OsdpConfig,
+    pub wiegand: WiegandConfig,
+    pub door: DoorConfig,
+    /// Named weekly windows and holidays (`[[schedule]]`), which
+    /// `edge.watchlist_schedules` gives to watchlists.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleConfig>,
     /// Every setting in force (defaults, file, flags) with secrets hidden:
     /// what the console shows.
     #[serde(skip)]
     pub effective: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsdpConfig {
+    /// The RS-485 adapter's serial port; empty: no OSDP reader.
+    pub port: String,
+    pub baud: u32,
+    pub address: u8,
+    /// 32 hex digits; empty: install mode.
+    pub secure_channel_key: String,
+    pub format: String,
+    pub facility_code: u32,
+    pub bits: u32,
+    pub card_label: String,
+    pub granted_led: String,
+    pub denied_led: String,
+    pub verdict_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WiegandConfig {
+    /// The GPIO chip; empty: no Wiegand output.
+    pub chip: String,
+    pub d0_line: u32,
+    pub d1_line: u32,
+    pub pulse_us: u64,
+    pub interval_us: u64,
+    pub format: String,
+    pub facility_code: u32,
+    pub bits: u32,
+    pub card_label: String,
+}
+
+impl WiegandConfig {
+    pub fn card_format(&self) -> CardFormatConfig {
+        CardFormatConfig {
+            format: self.format.clone(),
+            facility_code: self.facility_code,
+            bits: self.bits,
+            card_label: self.card_label.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoorConfig {
+    /// The GPIO chip of the door's inputs.
+    pub chip: String,
+    /// Line offsets; -1: not wired.
+    pub contact_line: i64,
+    pub exit_button_line: i64,
+    /// Whether each input is active (door open, button pressed) when low.
+    pub contact_active_low: bool,
+    pub exit_button_active_low: bool,
+    pub debounce_ms: u64,
+    pub held_open_seconds: f64,
+}
+
+impl OsdpConfig {
+    pub fn card_format(&self) -> CardFormatConfig {
+        CardFormatConfig {
+            format: self.format.clone(),
+            facility_code: self.facility_code,
+            bits: self.bits,
+            card_label: self.card_label.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub name: String,
+    /// "mon-fri 07:00-19:00", ...
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// "2026-12-25", ...: closed all day.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// An IANA zone name; empty for the system's.
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -338,6 +432,8 @@ pub struct EdgeConfig {
     pub pulse_ms: u64,
     pub watchlists: Vec<String>,
     pub deny_watchlists: Vec<String>,
+    /// Watchlist id -> the name of the schedule it admits in.
+    pub watchlist_schedules: HashMap<String, String>,
     pub liveness_required: bool,
     pub liveness_threshold: f32,
     pub min_face_size: f32,
@@ -354,6 +450,16 @@ pub struct EdgeConfig {
     /// The camera's id in access notifications; empty: one made once and
     /// kept in the database.
     pub stream_id: String,
+    /// With a panel output: "follow" (the relay opens on the panel's
+    /// grant) or "unused".
+    pub relay_with_panel: RelayWithPanel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayWithPanel {
+    Follow,
+    Unused,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -584,6 +690,51 @@ impl Config {
                 edge.stream_id
             ));
         }
+        self.watchlist_schedules()?;
+        let osdp = &self.osdp;
+        if !osdp.port.is_empty() {
+            whole("osdp.address", u64::from(osdp.address), 0, 126)?;
+            if ![9600, 19200, 38400, 57600, 115200].contains(&osdp.baud) {
+                return Err(format!(
+                    "invalid config: osdp.baud = {} is not 9600, 19200, 38400, 57600 or 115200",
+                    osdp.baud
+                ));
+            }
+            osdp.card_format().parse("osdp")?;
+            whole(
+                "osdp.verdict_timeout_ms",
+                osdp.verdict_timeout_ms,
+                1,
+                10_000,
+            )?;
+        }
+        let wiegand = &self.wiegand;
+        if !wiegand.chip.is_empty() {
+            wiegand.card_format().parse("wiegand")?;
+            whole("wiegand.pulse_us", wiegand.pulse_us, 1, 10_000)?;
+            whole(
+                "wiegand.interval_us",
+                wiegand.interval_us,
+                wiegand.pulse_us + 1,
+                100_000,
+            )?;
+            if wiegand.d0_line == wiegand.d1_line {
+                return Err("invalid config: wiegand.d0_line and d1_line are the same line".into());
+            }
+        }
+        let door = &self.door;
+        for (key, line) in [
+            ("door.contact_line", door.contact_line),
+            ("door.exit_button_line", door.exit_button_line),
+        ] {
+            if !(-1..=i64::from(u16::MAX)).contains(&line) {
+                return Err(format!(
+                    "invalid config: {key} = {line} is not a line offset (or -1)"
+                ));
+            }
+        }
+        whole("door.debounce_ms", door.debounce_ms, 0, 1000)?;
+        seconds("door.held_open_seconds", door.held_open_seconds)?;
         self.grpc.address()?;
         self.grpc.tls(server)?;
         self.site.door()?;
@@ -625,6 +776,24 @@ impl Config {
             16 << 20,
         )?;
         Ok(())
+    }
+
+    /// The `[[schedule]]` tables joined to `edge.watchlist_schedules`.
+    pub fn watchlist_schedules(&self) -> Result<WatchlistSchedules, String> {
+        let schedules = self
+            .schedule
+            .iter()
+            .map(|s| Schedule::parse(&s.name, &s.windows, &s.holidays, &s.time_zone))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, schedule) in schedules.iter().enumerate() {
+            if schedules[..i].iter().any(|s| s.name == schedule.name) {
+                return Err(format!(
+                    "invalid config: two schedules are named {:?}",
+                    schedule.name
+                ));
+            }
+        }
+        WatchlistSchedules::new(&schedules, &self.edge.watchlist_schedules)
     }
 
     /// Refuses to expose an unauthenticated API (REST, gRPC or GraphQL) beyond
@@ -717,6 +886,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("server", "api_key"),
     ("site", "token"),
     ("site", "password"),
+    ("osdp", "secure_channel_key"),
 ];
 
 /// The secrets replaced by "(set, hidden)", and the credentials of the
@@ -889,6 +1059,42 @@ mod tests {
             err.contains("execution_providers = [\"tensorrt\", \"cuda\"]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn schedules_reach_their_watchlists_and_a_bad_one_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        let office = "[[schedule]]\nname = \"office-hours\"\nwindows = [\"mon-fri 07:00-19:00\"]\n\
+                      time_zone = \"UTC\"\n";
+        std::fs::write(
+            &path,
+            format!("[edge]\nwatchlist_schedules = {{ staff = \"office-hours\" }}\n{office}"),
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        let schedules = config.watchlist_schedules().unwrap();
+        let states = schedules.states(std::time::SystemTime::now());
+        assert_eq!(states.len(), 1);
+        assert_eq!(
+            (states[0].0.as_str(), states[0].1.name.as_str()),
+            ("staff", "office-hours")
+        );
+        for (text, named) in [
+            (
+                "[edge]\nwatchlist_schedules = { staff = \"nights\" }\n".to_string(),
+                "nights",
+            ),
+            (format!("{office}{office}"), "two schedules"),
+            (
+                "[[schedule]]\nname = \"x\"\nwindows = [\"noon\"]\n".to_string(),
+                "noon",
+            ),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err();
+            assert!(err.contains(named), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -13,10 +13,12 @@ mod graphql;
 mod grpc;
 mod memory;
 mod migration;
+mod osdp;
 mod score;
 mod server;
 mod site;
 mod store;
+mod wiegand;
 
 use clap::{Parser, Subcommand};
 use config::Config;
@@ -63,6 +65,10 @@ enum Command {
         /// Run the door loop with this relay: serial:PATH[@BAUD] or fake.
         #[arg(long, value_name = "SPEC")]
         relay: Option<String>,
+        /// Join an access-control panel as its OSDP reader on this RS-485
+        /// port: serial:PATH[@BAUD] (default 9600 baud).
+        #[arg(long, value_name = "SPEC")]
+        osdp: Option<String>,
     },
     /// Measure the face engine on LFW-style folders (NAME/NAME_0001.jpg),
     /// e.g. shared/data/lfw-dev.
@@ -178,6 +184,7 @@ fn main() -> ExitCode {
             data_dir,
             camera,
             relay,
+            osdp,
         } => {
             let data_dir = data_dir.map(|dir| {
                 dir.to_str()
@@ -194,7 +201,14 @@ fn main() -> ExitCode {
             flags.set("edge", "camera", camera);
             flags.set("edge", "relay", relay);
             flags.set("edge", "enabled", edge_enabled);
-            data_dir.transpose().and_then(|data_dir| {
+            let osdp = osdp.map(|spec| osdp_port(&spec)).transpose();
+            let osdp = osdp.map(|port| {
+                if let Some((path, baud)) = port {
+                    flags.set("osdp", "port", Some(path));
+                    flags.set("osdp", "baud", Some(i64::from(baud)));
+                }
+            });
+            osdp.and(data_dir.transpose()).and_then(|data_dir| {
                 flags.set("storage", "data_dir", data_dir);
                 let config = Config::load_with_flags(config.as_deref(), flags.0)?;
                 init_logging(config.log.level);
@@ -226,6 +240,20 @@ fn main() -> ExitCode {
 }
 
 /// Command-line flags as a config layer: `[section] key = value`.
+/// `serial:PATH[@BAUD]` as the port and its speed.
+fn osdp_port(spec: &str) -> Result<(String, u32), String> {
+    let port = spec
+        .strip_prefix("serial:")
+        .ok_or_else(|| format!("--osdp {spec} is not serial:PATH[@BAUD]"))?;
+    match port.rsplit_once('@') {
+        Some((path, baud)) => baud
+            .parse()
+            .map(|baud| (path.to_string(), baud))
+            .map_err(|_| format!("--osdp {spec}: bad baud rate")),
+        None => Ok((port.to_string(), 9600)),
+    }
+}
+
 #[derive(Default)]
 struct Flags(toml::Table);
 

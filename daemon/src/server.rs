@@ -16,8 +16,10 @@ use crate::core::Core;
 use crate::edge::{self, EdgeLoop};
 use crate::graphql::{self, GraphqlServer};
 use crate::grpc::{self, GrpcServer};
+use crate::osdp::OsdpReader;
 use crate::site::Site;
 use crate::store::Store;
+use crate::wiegand;
 use facegate_models::FaceEngine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -79,6 +81,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         graphql_events: EventBus::new(config.graphql.max_subscribers, config.graphql.backlog),
         door: Default::default(),
         site: Default::default(),
+        panel: Default::default(),
+        door_watch: Default::default(),
     });
     let api_key = ApiKey::new(&server_config.api_key);
     let host_names = HostNames::new(&server_config.allowed_hosts, host_name().as_deref());
@@ -111,6 +115,18 @@ pub fn serve(config: Config) -> Result<(), String> {
         graphql_tls,
         &stream_id,
     )?;
+    // The panel outputs register before the edge loop presents anyone.
+    let osdp = match config.osdp.port.is_empty() {
+        true => None,
+        false => Some(OsdpReader::start(
+            &config.osdp,
+            &config.storage.data_dir,
+            core.clone(),
+        )?),
+    };
+    if !config.wiegand.chip.is_empty() {
+        wiegand::start(&config.wiegand, &core)?;
+    }
     let edge = start_edge(&config, core.clone(), stream_id)?;
     let site = start_site(&config, core.clone())?;
     let in_flight = InFlight::default();
@@ -146,6 +162,10 @@ pub fn serve(config: Config) -> Result<(), String> {
     if let Some(edge) = edge {
         edge.stop();
         log::info!("edge loop stopped, relay closed");
+    }
+    if let Some(osdp) = osdp {
+        osdp.stop();
+        log::info!("OSDP reader stopped");
     }
     if let Some(site) = site {
         site.stop();
@@ -358,7 +378,7 @@ fn start_edge(
         core,
         camera,
         relay,
-        edge::setup::settings(&config.edge, stream_id),
+        edge::setup::settings(config, stream_id)?,
     )))
 }
 

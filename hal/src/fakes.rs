@@ -73,3 +73,46 @@ impl Camera for FakeCamera {
             .unwrap_or_else(|| Err(CameraError::device("fake camera unplugged")))
     }
 }
+
+/// Output lines that record each change with its time.
+#[derive(Clone, Default)]
+pub struct FakeOutputLines {
+    pub changes: Arc<Mutex<Vec<(usize, bool, std::time::Instant)>>>,
+}
+
+impl crate::OutputLines for FakeOutputLines {
+    fn set(&mut self, line: usize, active: bool) -> Result<(), crate::GpioError> {
+        let now = std::time::Instant::now();
+        self.changes.lock().unwrap().push((line, active, now));
+        Ok(())
+    }
+}
+
+/// Input lines driven by the test: `levels` at the start, then each change
+/// sent on the channel.
+pub struct FakeInputLines {
+    pub levels: Vec<bool>,
+    pub changes: std::sync::mpsc::Receiver<crate::LineChange>,
+}
+
+impl crate::InputLines for FakeInputLines {
+    fn levels(&mut self) -> Result<Vec<bool>, crate::GpioError> {
+        Ok(self.levels.clone())
+    }
+
+    fn next_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<crate::LineChange>, crate::GpioError> {
+        match self.changes.recv_timeout(timeout) {
+            Ok(change) => {
+                self.levels[change.line] = change.active;
+                Ok(Some(change))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(crate::GpioError("the test's lines are gone".into()))
+            }
+        }
+    }
+}

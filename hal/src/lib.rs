@@ -3,18 +3,22 @@
 //! platform implements them (see README.md).
 
 mod camera;
+mod gpio;
 mod inference;
 mod relay;
 mod replay;
+mod serial_line;
 mod v4l_camera;
 
 pub use camera::{Camera, CameraError, CameraFault, Frame};
+pub use gpio::{CdevLines, GpioError, InputLines, LineChange, LineSpec, OutputLines};
 pub use inference::{
     choose, usable, Accelerator, AllRefused, Chosen, ExecutionProvider, InferenceBackend, NoGpu,
     NoneUsable, ResourceId, UnknownProvider, UnknownResourceId, Usable,
 };
 pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
 pub use replay::ReplayCamera;
+pub use serial_line::{SerialLine, SerialPortLine};
 pub use v4l_camera::{PixelFormat, V4lCamera};
 
 #[cfg(any(test, feature = "fakes"))]

@@ -10,7 +10,9 @@ use super::status::EngineStatus;
 use super::Api;
 use crate::core::bus::{Delivery, SubscriberDto, Subscription};
 use crate::core::counters::CountersDto;
+use crate::core::door::DoorWatchDto;
 use crate::core::event::{DoorEvent, EventDto};
+use crate::core::panel::OutputState;
 use crate::core::site::SiteLinkDto;
 use crate::score::Scale;
 use crate::store::{free_space, DATABASE_FILE};
@@ -66,6 +68,10 @@ struct StatusDto {
     graphql_subscriptions: AccessNotificationsDto,
     /// The link to the site, `null` for a standalone door.
     site: Option<SiteLinkDto>,
+    /// The door's contact, its supervision counts and its schedules.
+    door_state: DoorWatchDto,
+    /// The access-control panel's outputs (OSDP reader, Wiegand lines).
+    panel: Vec<OutputState>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +154,8 @@ pub fn status(api: &Api) -> Result<Response, Problem> {
             subscribers: api.core.graphql_events.subscriber_stats(),
         },
         site: api.core.site.snapshot(),
+        door_state: api.core.door_watch.snapshot(),
+        panel: api.core.panel.states(),
     }))
 }
 

@@ -145,7 +145,7 @@ fn pass(
         .notifications
         .subscribe("bench door".into())
         .ok_or("the bus refused a subscriber")?;
-    let mut edge = setup::settings(&config.edge, uuid::Uuid::new_v4().to_string());
+    let mut edge = setup::settings(config, uuid::Uuid::new_v4().to_string())?;
     // "Liveness aside": LFW photos are photos of photos.
     edge.rules.liveness_required = false;
     edge.rules.evidence_frames = evidence_frames;
@@ -402,6 +402,8 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
         counters: Default::default(),
         door: Default::default(),
         site: Default::default(),
+        panel: Default::default(),
+        door_watch: Default::default(),
         event_streams: EventBus::new(0, 1),
         notifications: EventBus::new(1, 100_000),
         graphql_events: EventBus::new(1, 100_000),

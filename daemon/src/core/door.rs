@@ -4,7 +4,10 @@
 //! so that the REST API never imports the edge loop.
 
 use super::event::DoorEvent;
-use std::sync::{mpsc, Mutex};
+use super::schedule::WatchlistSchedules;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc as tokio_mpsc;
 
@@ -69,6 +72,88 @@ impl DoorControl {
         answered
             .recv_timeout(limit)
             .unwrap_or(Err(OpenError::NotAnswered))
+    }
+}
+
+/// The door as its sensors and schedules tell it, for the status and the
+/// console: kept by the edge loop.
+#[derive(Default)]
+pub struct DoorWatch {
+    schedules: OnceLock<WatchlistSchedules>,
+    contact: Mutex<Contact>,
+    pub passages: AtomicU64,
+    pub held_open: AtomicU64,
+    pub forced_open: AtomicU64,
+    pub exit_requests: AtomicU64,
+}
+
+/// The door contact's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Contact {
+    /// No contact is wired (`door.contact_line`), or it was not read yet.
+    #[default]
+    Unknown,
+    Closed,
+    Open,
+    /// Open longer than `door.held_open_seconds`.
+    HeldOpen,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoorWatchDto {
+    contact: Contact,
+    passages: u64,
+    held_open: u64,
+    forced_open: u64,
+    exit_requests: u64,
+    schedules: Vec<ScheduleStateDto>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleStateDto {
+    watchlist_id: String,
+    schedule: String,
+    time_zone: String,
+    /// Whether the watchlist's members may open now.
+    admits_now: bool,
+}
+
+impl DoorWatch {
+    /// The loop's schedules, set once at its start.
+    pub fn set_schedules(&self, schedules: WatchlistSchedules) {
+        let _ = self.schedules.set(schedules);
+    }
+
+    pub fn set_contact(&self, contact: Contact) {
+        *self.contact.lock().unwrap_or_else(|e| e.into_inner()) = contact;
+    }
+
+    pub fn snapshot(&self) -> DoorWatchDto {
+        let now = std::time::SystemTime::now();
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        DoorWatchDto {
+            contact: *self.contact.lock().unwrap_or_else(|e| e.into_inner()),
+            passages: count(&self.passages),
+            held_open: count(&self.held_open),
+            forced_open: count(&self.forced_open),
+            exit_requests: count(&self.exit_requests),
+            schedules: self
+                .schedules
+                .get()
+                .map(|schedules| schedules.states(now))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(watchlist_id, schedule, admits_now)| ScheduleStateDto {
+                    watchlist_id,
+                    schedule: schedule.name.clone(),
+                    time_zone: schedule.zone_name().to_string(),
+                    admits_now,
+                })
+                .collect(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! and the Server-Sent Events stream's; its protobuf form, SmartFace's
 //! access notification, is in `notification.rs`.
 
+use super::panel::PanelVerdict;
 use crate::store::{Event, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -18,8 +19,8 @@ pub enum Outcome {
     /// Nobody known: a stranger, or a face that could not decide (too
     /// small, turned away).
     NotIdentified,
-    /// A known face that may not open: on a deny list, a spoof, or within
-    /// the debounce or cooldown (until `until`).
+    /// A known face that may not open: on a deny list, a spoof, out of
+    /// schedule, or within the debounce or cooldown (until `until`).
     Blocked(Block),
 }
 
@@ -27,7 +28,14 @@ pub enum Outcome {
 pub enum Block {
     DenyListed,
     Spoof,
-    TemporarilyBlocked { until: SystemTime },
+    /// A member whose watchlists are all out of their schedules.
+    OutsideSchedule,
+    /// A member the access-control panel refused, did not answer for, or
+    /// could not be sent (no card number).
+    Panel,
+    TemporarilyBlocked {
+        until: SystemTime,
+    },
 }
 
 /// The member a decision names, with what connectors show of it.
@@ -77,6 +85,8 @@ pub struct EventDto {
     /// enrols from it) while retention keeps it.
     face_id: Option<String>,
     tracklet_id: Option<String>,
+    /// What the access-control panel made of the member's credential.
+    panel_verdict: PanelVerdict,
 }
 
 impl From<&Event> for EventDto {
@@ -94,6 +104,7 @@ impl From<&Event> for EventDto {
                 .then(|| format!("/api/facegate/v1/Events/{}/Crop", e.sequence)),
             face_id: e.face_id.clone(),
             tracklet_id: e.tracklet_id.clone(),
+            panel_verdict: e.panel_verdict,
         }
     }
 }

@@ -83,6 +83,10 @@ impl DoorEvent {
                     "facegate-door-opened".to_string(),
                     self.event.opened.to_string(),
                 ),
+                (
+                    "facegate-panel-verdict".to_string(),
+                    self.event.panel_verdict.as_str().to_string(),
+                ),
             ]
             .into(),
             ..Default::default()
@@ -113,6 +117,11 @@ impl DoorEvent {
                 let (reason, until) = match block {
                     Block::DenyListed => (BlockReason::IdentifiedInBlockList, None),
                     Block::Spoof => (BlockReason::SpoofDetected, None),
+                    // SmartFace has no reason of its own for a schedule or
+                    // a panel; the facegate-reason header tells which.
+                    Block::OutsideSchedule | Block::Panel => {
+                        (BlockReason::OpeningTemporarilyBlocked, None)
+                    }
                     Block::TemporarilyBlocked { until } => {
                         (BlockReason::OpeningTemporarilyBlocked, Some(*until))
                     }
@@ -154,6 +163,7 @@ mod tests {
                 face_id: Some("face".into()),
                 tracklet_id: Some("track".into()),
                 watchlist_id: None,
+                panel_verdict: Default::default(),
             },
             stored: true,
             outcome,

@@ -1,8 +1,10 @@
 //! The door decision for one observed face, with the rules real access
 //! controllers offer: per-watchlist thresholds, liveness, face size and pose
-//! limits, deny lists, a per-member re-open debounce and a cooldown.
+//! limits, deny lists, schedules, a per-member re-open debounce and a
+//! cooldown.
 
 use crate::core::event::{Block, Outcome};
+use crate::core::schedule::WatchlistSchedules;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,6 +29,8 @@ pub struct Rules {
     /// passed every rule for the same member: one frame that happens to
     /// resemble a member does not open.
     pub evidence_frames: usize,
+    /// When each scheduled watchlist admits; a deny list is never asked.
+    pub schedules: WatchlistSchedules,
 }
 
 /// The best match of a face: its member, score, and the member's watchlists
@@ -50,6 +54,8 @@ pub struct Observation {
     pub pitch: f32,
     /// The template's 0..100 quality.
     pub template_quality: i32,
+    /// When the face was seen, for the schedules.
+    pub seen_at: SystemTime,
 }
 
 impl Observation {
@@ -57,12 +63,20 @@ impl Observation {
     /// door's) the score reaches: the one that knows the face. None for a
     /// stranger.
     pub fn admitting_watchlist(&self) -> Option<&str> {
-        let matched = self.matched.as_ref()?;
-        matched
-            .watchlists
-            .iter()
-            .find(|(_, threshold)| matched.score >= (*threshold).max(self.door_threshold))
-            .map(|(id, _)| id.as_str())
+        self.admitting_watchlists().next()
+    }
+
+    /// Every watchlist of the match whose threshold the score reaches.
+    fn admitting_watchlists(&self) -> impl Iterator<Item = &str> {
+        self.matched.iter().flat_map(move |matched| {
+            matched
+                .watchlists
+                .iter()
+                .filter(move |(_, threshold)| {
+                    matched.score >= (*threshold).max(self.door_threshold)
+                })
+                .map(|(id, _)| id.as_str())
+        })
     }
 }
 
@@ -75,6 +89,8 @@ pub enum Reason {
     Unknown,
     DenyListed,
     NotLive,
+    /// A member, but every watchlist that knows them is out of schedule.
+    OutsideSchedule,
     Debounced,
     Cooldown,
     /// Granted, but the relay did not take the command.
@@ -84,6 +100,23 @@ pub enum Reason {
     Confirming,
     /// Not a face: someone opened the door from the console.
     OpenedFromConsole,
+    /// Granted here; the panel, which drives the lock, refused.
+    PanelDenied,
+    /// Granted here; the panel gave no verdict in time, so the relay
+    /// that follows it stays closed.
+    PanelSilent,
+    /// Granted here and sent to a panel that tells no verdict (Wiegand).
+    SentToPanel,
+    /// Granted here, but the member has no card number to send.
+    NoCredential,
+    /// Not a face, the door contact: opened while the lock was released.
+    DoorPassage,
+    /// Opened while the lock was locked.
+    DoorForcedOpen,
+    /// Left open past `door.held_open_seconds`.
+    DoorHeldOpen,
+    /// The exit button (request to exit) was pressed.
+    ExitButton,
 }
 
 impl Reason {
@@ -96,11 +129,20 @@ impl Reason {
             Reason::Unknown => "unknown person",
             Reason::DenyListed => "on a deny list",
             Reason::NotLive => "liveness check failed",
+            Reason::OutsideSchedule => "outside schedule",
             Reason::Debounced => "opened for this person moments ago",
             Reason::Cooldown => "door cooling down after an open",
             Reason::RelayFailed => "relay failed",
             Reason::Confirming => "confirming in the next frames",
             Reason::OpenedFromConsole => "opened from the console",
+            Reason::PanelDenied => "refused by the panel",
+            Reason::PanelSilent => "no answer from the panel",
+            Reason::SentToPanel => "sent to the panel",
+            Reason::NoCredential => "no card number for the panel",
+            Reason::DoorPassage => "door opened (passage)",
+            Reason::DoorForcedOpen => "door forced open",
+            Reason::DoorHeldOpen => "door held open",
+            Reason::ExitButton => "exit button",
         }
     }
 }
@@ -110,14 +152,27 @@ impl Reason {
     /// when a member held back by the debounce or cooldown may open.
     pub fn outcome(self, until: Option<Instant>) -> Outcome {
         match self {
-            Reason::Granted | Reason::RelayFailed | Reason::OpenedFromConsole => Outcome::Granted,
+            Reason::Granted
+            | Reason::RelayFailed
+            | Reason::OpenedFromConsole
+            | Reason::SentToPanel => Outcome::Granted,
+            Reason::PanelDenied | Reason::PanelSilent | Reason::NoCredential => {
+                Outcome::Blocked(Block::Panel)
+            }
             Reason::FaceTooSmall
             | Reason::PoseOutOfRange
             | Reason::PoorQuality
             | Reason::Unknown
             | Reason::Confirming => Outcome::NotIdentified,
+            // Not faces: only the event log and its live stream carry
+            // them, SmartFace's streams have no type for them.
+            Reason::DoorPassage
+            | Reason::DoorForcedOpen
+            | Reason::DoorHeldOpen
+            | Reason::ExitButton => Outcome::NotIdentified,
             Reason::DenyListed => Outcome::Blocked(Block::DenyListed),
             Reason::NotLive => Outcome::Blocked(Block::Spoof),
+            Reason::OutsideSchedule => Outcome::Blocked(Block::OutsideSchedule),
             Reason::Debounced | Reason::Cooldown => {
                 let left = until.map_or(Duration::ZERO, |t| {
                     t.saturating_duration_since(Instant::now())
@@ -190,6 +245,12 @@ impl DecisionState {
         if rules.liveness_required && seen.liveness.is_none_or(|l| l < rules.liveness_threshold) {
             return Reason::NotLive;
         }
+        if !seen
+            .admitting_watchlists()
+            .any(|watchlist| rules.schedules.admits(watchlist, seen.seen_at))
+        {
+            return Reason::OutsideSchedule;
+        }
         let within = |at: Option<&Instant>, window: Duration| {
             at.is_some_and(|t| now.duration_since(*t) < window)
         };
@@ -230,6 +291,7 @@ mod tests {
             debounce: Duration::from_secs(5),
             cooldown: Duration::from_secs(2),
             evidence_frames: 1,
+            schedules: WatchlistSchedules::default(),
         }
     }
 
@@ -249,6 +311,7 @@ mod tests {
             yaw: 0.0,
             pitch: 0.0,
             template_quality: 75,
+            seen_at: SystemTime::now(),
         }
     }
 
@@ -334,6 +397,14 @@ mod tests {
         };
         assert_eq!(Reason::Granted.outcome(None), Outcome::Granted);
         assert_eq!(Reason::RelayFailed.outcome(None), Outcome::Granted);
+        assert_eq!(Reason::SentToPanel.outcome(None), Outcome::Granted);
+        for reason in [
+            Reason::PanelDenied,
+            Reason::PanelSilent,
+            Reason::NoCredential,
+        ] {
+            assert_eq!(reason.outcome(None), Outcome::Blocked(Block::Panel));
+        }
         for reason in [
             Reason::FaceTooSmall,
             Reason::PoseOutOfRange,
@@ -350,6 +421,10 @@ mod tests {
         assert_eq!(
             Reason::NotLive.outcome(None),
             Outcome::Blocked(Block::Spoof)
+        );
+        assert_eq!(
+            Reason::OutsideSchedule.outcome(None),
+            Outcome::Blocked(Block::OutsideSchedule)
         );
         for reason in [Reason::Debounced, Reason::Cooldown] {
             assert!((29.0..=30.0).contains(&blocked_for(reason)));
@@ -402,5 +477,57 @@ mod tests {
             DecisionState::default().decide(&no_liveness_needed, &spoof, now),
             Reason::Granted
         );
+    }
+
+    #[test]
+    fn a_member_out_of_every_schedule_is_refused_and_a_deny_list_has_no_schedule() {
+        use crate::core::schedule::Schedule;
+        let office = Schedule::parse(
+            "office-hours",
+            &["mon-fri 07:00-19:00".into()],
+            &["2026-12-25".into()],
+            "UTC",
+        )
+        .unwrap();
+        let assigned = [
+            ("staff".to_string(), "office-hours".to_string()),
+            ("banned".to_string(), "office-hours".to_string()),
+        ]
+        .into();
+        let rules = Rules {
+            schedules: WatchlistSchedules::new(&[office], &assigned).unwrap(),
+            ..rules()
+        };
+        let utc = |text: &str| {
+            let stamp: jiff::Timestamp = text.parse().unwrap();
+            SystemTime::try_from(stamp).unwrap()
+        };
+        let decide_at = |member: Seen, when: &str| {
+            let mut face = seen(Some(member));
+            face.seen_at = utc(when);
+            DecisionState::default().decide(&rules, &face, Instant::now())
+        };
+        let ann = ("ann", 60, &[("staff", 40)][..]);
+        // Wednesday noon; Wednesday 3 a.m.; Christmas Day, a Friday, at noon.
+        assert_eq!(decide_at(ann, "2026-12-02T12:00Z"), Reason::Granted);
+        assert_eq!(decide_at(ann, "2026-12-02T03:00Z"), Reason::OutsideSchedule);
+        assert_eq!(decide_at(ann, "2026-12-25T12:00Z"), Reason::OutsideSchedule);
+        // Another watchlist that knows her, without a schedule, admits.
+        let both = ("ann", 60, &[("staff", 40), ("night-shift", 40)][..]);
+        assert_eq!(decide_at(both, "2026-12-02T03:00Z"), Reason::Granted);
+        // A watchlist whose threshold the score misses does not count.
+        let weak = ("ann", 45, &[("staff", 40), ("night-shift", 50)][..]);
+        assert_eq!(
+            decide_at(weak, "2026-12-02T03:00Z"),
+            Reason::OutsideSchedule
+        );
+        // A deny list blocks at all hours, in its schedule or out of it.
+        let eve = ("eve", 90, &[("staff", 40), ("banned", 40)][..]);
+        for when in ["2026-12-02T12:00Z", "2026-12-02T03:00Z"] {
+            assert_eq!(decide_at(eve, when), Reason::DenyListed);
+        }
+        // A stranger out of schedule is a stranger.
+        let stranger = ("ann", 20, &[("staff", 40)][..]);
+        assert_eq!(decide_at(stranger, "2026-12-02T03:00Z"), Reason::Unknown);
     }
 }

@@ -12,11 +12,13 @@ mod capture;
 mod decision;
 mod door;
 pub mod setup;
+pub mod supervision;
 mod tracker;
 
 use crate::core::counters::add_micros;
-use crate::core::door::{OpenError, OpenRequest};
+use crate::core::door::{Contact, OpenError, OpenRequest};
 use crate::core::event::{DoorEvent, NamedMember, Outcome};
+use crate::core::panel::PanelVerdict;
 use crate::core::Core;
 use crate::gallery::Scope;
 use crate::score::{threshold_for_stranger_rate, Scale};
@@ -32,6 +34,7 @@ use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use supervision::Supervisor;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracker::Tracker;
 
@@ -47,6 +50,20 @@ pub struct EdgeSettings {
     pub max_stranger_rate: f64,
     /// The camera's id in access notifications.
     pub stream_id: String,
+    /// How long a grant waits for the panel's verdict.
+    pub panel_wait: Duration,
+    /// Whether the relay opens on the panel's grant (else the panel's lock
+    /// alone opens).
+    pub relay_follows_panel: bool,
+    /// The door contact and exit button, when wired; taken at start.
+    pub door_inputs: std::sync::Mutex<Option<DoorInputs>>,
+}
+
+/// The door's GPIO inputs and what they are.
+pub struct DoorInputs {
+    pub lines: Box<dyn facegate_hal::InputLines>,
+    pub wiring: supervision::Wiring,
+    pub held_open: Duration,
 }
 
 /// A running loop; `stop` ends it and leaves the relay closed.
@@ -71,6 +88,8 @@ impl EdgeLoop {
         let latest = Arc::new(Latest::default());
         core.counters
             .door_policy(settings.max_stranger_rate, &settings.stream_id);
+        core.door_watch
+            .set_schedules(settings.rules.schedules.clone());
         // Registered before the API serves, so an early request finds the door.
         let open_requests = core.door.register();
         let capture = {
@@ -88,16 +107,44 @@ impl EdgeLoop {
                     let settings = Arc::new(settings);
                     let (door, door_task) =
                         Door::start(relay, settings.pulse, core.counters.relay.clone());
+                    let supervisor = Arc::new(std::sync::Mutex::new(Supervisor::new(
+                        Duration::from_secs(30),
+                    )));
+                    let inputs = settings
+                        .door_inputs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    let supervising = inputs.map(|inputs| {
+                        *lock(&supervisor) = Supervisor::new(inputs.held_open);
+                        let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+                        let watch_stop = stop.clone();
+                        std::thread::spawn(move || {
+                            supervision::watch(inputs.lines, inputs.wiring, sender, watch_stop)
+                        });
+                        tokio::spawn(supervise(
+                            core.clone(),
+                            door.clone(),
+                            received,
+                            supervisor.clone(),
+                            settings.clone(),
+                        ))
+                    });
                     let on_request = tokio::spawn(open_on_request(
                         core.clone(),
                         door.clone(),
                         open_requests,
                         settings.clone(),
+                        supervisor.clone(),
                     ));
-                    process_frames(core, latest, stop, door, settings).await;
+                    process_frames(core, latest, stop, door, settings, supervisor).await;
                     // Its door handle goes with it; requests are refused.
                     on_request.abort();
                     let _ = on_request.await;
+                    if let Some(supervising) = supervising {
+                        supervising.abort();
+                        let _ = supervising.await;
+                    }
                     // The door handles are gone: the task closes the relay.
                     let _ = door_task.await;
                 });
@@ -125,6 +172,7 @@ async fn process_frames(
     stop: Arc<AtomicBool>,
     door: Door,
     settings: Arc<EdgeSettings>,
+    supervisor: Arc<std::sync::Mutex<Supervisor>>,
 ) {
     let mut state = DecisionState::default();
     let mut tracker = Tracker::default();
@@ -172,11 +220,23 @@ async fn process_frames(
                 judged => judged,
             };
             let mut opened_anew = false;
-            if reason == Reason::Granted {
+            let mut panel_verdict = PanelVerdict::None;
+            if reason == Reason::Granted && core.panel.is_configured() {
+                let member = candidate.map_or("", |m| m.member_id.as_str());
+                let asked = ask_panel(&core, &door, member, &settings).await;
+                (reason, panel_verdict, opened_anew) = asked;
+                if reason == Reason::Granted {
+                    lock(&supervisor).released(Instant::now() + settings.pulse);
+                }
+                // Sent or not, the member is held back like after an open:
+                // standing at the door does not send card after card.
+                state.opened(member, now);
+            } else if reason == Reason::Granted {
                 // Only the door's answer says whether it opened.
                 match door.open().await {
                     Ok(anew) => {
                         opened_anew = anew;
+                        lock(&supervisor).released(Instant::now() + settings.pulse);
                         if let Some(matched) = candidate {
                             state.opened(&matched.member_id, now);
                         }
@@ -207,9 +267,51 @@ async fn process_frames(
                 reason,
                 outcome: reason.outcome(until),
                 tracklet_id: sighting.tracklet_id,
+                panel_verdict,
             };
             record(&core, decided, &settings);
         }
+    }
+}
+
+/// Presents a granted member to the panel, which drives the lock, and
+/// follows its verdict: the reason the event gives, the verdict, and
+/// whether this door's relay opened anew (when it follows the panel).
+async fn ask_panel(
+    core: &Core,
+    door: &Door,
+    member: &str,
+    settings: &EdgeSettings,
+) -> (Reason, PanelVerdict, bool) {
+    let labels = core
+        .catalog
+        .store
+        .member(member)
+        .ok()
+        .flatten()
+        .map(|member| {
+            member
+                .labels
+                .into_iter()
+                .filter_map(|label| Some((label.key?, label.value.unwrap_or_default())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(verdict) = core.panel.present(&labels, settings.panel_wait).await else {
+        return (Reason::NoCredential, PanelVerdict::None, false);
+    };
+    let reason = match verdict {
+        PanelVerdict::Granted => Reason::Granted,
+        PanelVerdict::Denied => Reason::PanelDenied,
+        PanelVerdict::None if settings.relay_follows_panel => Reason::PanelSilent,
+        PanelVerdict::None => Reason::SentToPanel,
+    };
+    if reason != Reason::Granted || !settings.relay_follows_panel {
+        return (reason, verdict, false);
+    }
+    match door.open().await {
+        Ok(anew) => (Reason::Granted, verdict, anew),
+        Err(_) => (Reason::RelayFailed, verdict, false),
     }
 }
 
@@ -222,6 +324,7 @@ async fn open_on_request(
     door: Door,
     mut requests: UnboundedReceiver<OpenRequest>,
     settings: Arc<EdgeSettings>,
+    supervisor: Arc<std::sync::Mutex<Supervisor>>,
 ) {
     while let Some(request) = requests.recv().await {
         if request.expired() {
@@ -232,41 +335,12 @@ async fn open_on_request(
         let reason = match opened {
             Ok(_) => {
                 core.counters.opens.fetch_add(1, Ordering::Relaxed);
+                lock(&supervisor).released(Instant::now() + settings.pulse);
                 Reason::OpenedFromConsole
             }
             Err(_) => Reason::RelayFailed,
         };
-        let event = Event {
-            sequence: 0,
-            at: Timestamp::now(),
-            member_id: None,
-            score: None,
-            liveness: None,
-            opened: opened.is_ok(),
-            reason: reason.as_str().to_string(),
-            crop: Vec::new(),
-            face_id: None,
-            tracklet_id: None,
-            watchlist_id: None,
-        };
-        let (core, settings) = (core.clone(), settings.clone());
-        // Storing waits for the disk: not on the door's runtime.
-        let logged = tokio::task::spawn_blocking(move || {
-            let (event, stored) = store_event(&core, event, None, &settings);
-            let logged = DoorEvent {
-                event,
-                stored,
-                outcome: reason.outcome(None),
-                member: None,
-                stream_id: settings.stream_id.clone(),
-                detected_at: SystemTime::now(),
-                eyes: [0.0; 4],
-                face_image: Vec::new(),
-            };
-            core.publish(logged.clone());
-            logged
-        })
-        .await;
+        let logged = log_door_event(&core, reason, opened.is_ok(), &settings, true).await;
         let Ok(logged) = logged else {
             continue; // the requester is told it was not answered
         };
@@ -278,6 +352,107 @@ async fn open_on_request(
             }),
         });
     }
+}
+
+/// Logs an event that is not a face's (the console's opening, the
+/// contact, the exit button) and publishes it: to every stream when
+/// `to_every_stream`, else to the live event stream alone.
+async fn log_door_event(
+    core: &Arc<Core>,
+    reason: Reason,
+    opened: bool,
+    settings: &Arc<EdgeSettings>,
+    to_every_stream: bool,
+) -> Result<DoorEvent, tokio::task::JoinError> {
+    let event = Event {
+        sequence: 0,
+        at: Timestamp::now(),
+        member_id: None,
+        score: None,
+        liveness: None,
+        opened,
+        reason: reason.as_str().to_string(),
+        crop: Vec::new(),
+        face_id: None,
+        tracklet_id: None,
+        watchlist_id: None,
+        panel_verdict: PanelVerdict::None,
+    };
+    let (core, settings) = (core.clone(), settings.clone());
+    // Storing waits for the disk: not on the door's runtime.
+    tokio::task::spawn_blocking(move || {
+        let (event, stored) = store_event(&core, event, None, &settings);
+        let logged = DoorEvent {
+            event,
+            stored,
+            outcome: reason.outcome(None),
+            member: None,
+            stream_id: settings.stream_id.clone(),
+            detected_at: SystemTime::now(),
+            eyes: [0.0; 4],
+            face_image: Vec::new(),
+        };
+        match to_every_stream {
+            true => core.publish(logged.clone()),
+            false => core.publish_door_activity(logged.clone()),
+        }
+        logged
+    })
+    .await
+}
+
+/// Turns the door's inputs into events: the contact's passages, forced
+/// and held openings, and the exit button, which opens the relay.
+async fn supervise(
+    core: Arc<Core>,
+    door: Door,
+    mut inputs: tokio::sync::mpsc::UnboundedReceiver<supervision::Input>,
+    supervisor: Arc<std::sync::Mutex<Supervisor>>,
+    settings: Arc<EdgeSettings>,
+) {
+    let watch = &core.door_watch;
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let (reason, opened) = tokio::select! {
+            input = inputs.recv() => match input {
+                None => return,
+                Some(supervision::Input::Contact(open)) => {
+                    let judged = lock(&supervisor).contact(open, Instant::now());
+                    watch.set_contact(if open { Contact::Open } else { Contact::Closed });
+                    match judged {
+                        Some(reason) => (reason, false),
+                        None => continue,
+                    }
+                }
+                Some(supervision::Input::ExitPressed) => {
+                    let opened = door.open().await.is_ok();
+                    if opened {
+                        lock(&supervisor).released(Instant::now() + settings.pulse);
+                    }
+                    (Reason::ExitButton, opened)
+                }
+            },
+            _ = ticks.tick() => match lock(&supervisor).tick(Instant::now()) {
+                Some(reason) => {
+                    watch.set_contact(Contact::HeldOpen);
+                    (reason, false)
+                }
+                None => continue,
+            },
+        };
+        let counter = match reason {
+            Reason::DoorPassage => &watch.passages,
+            Reason::DoorForcedOpen => &watch.forced_open,
+            Reason::DoorHeldOpen => &watch.held_open,
+            _ => &watch.exit_requests,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let _ = log_door_event(&core, reason, opened, &settings, false).await;
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One face in a frame, analysed and judged.
@@ -302,6 +477,7 @@ struct Decided<'a> {
     reason: Reason,
     outcome: Outcome,
     tracklet_id: String,
+    panel_verdict: PanelVerdict,
 }
 
 /// What the loop computes for each face: the pose is a door rule, and
@@ -362,6 +538,7 @@ fn observe(core: &Core, frame: Frame, settings: &EdgeSettings) -> Observed {
                     yaw: pose.map_or(0.0, |p| p.yaw),
                     pitch: pose.map_or(0.0, |p| p.pitch),
                     template_quality: analysis.template.quality(),
+                    seen_at: SystemTime::now() - frame.captured_at.elapsed(),
                 },
                 analysis,
                 captured_at: frame.captured_at,
@@ -481,6 +658,7 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         reason,
         outcome,
         tracklet_id,
+        panel_verdict,
     } = decided;
     let bbox = face.analysis.located.detection.bbox;
     let face_image = face_image_jpeg(&frame.image, bbox);
@@ -516,6 +694,7 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         face_id: None,
         tracklet_id: None,
         watchlist_id: member.as_ref().map(|m| m.watchlist_id.clone()),
+        panel_verdict,
     };
     let (event, stored) = store_event(core, event, Some((record, image)), settings);
     let detected_at = SystemTime::now() - face.captured_at.elapsed();

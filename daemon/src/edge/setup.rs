@@ -1,11 +1,12 @@
 //! Turning the `[edge]` config into a camera, a relay and rules.
 
-use super::{EdgeSettings, LoggingRelay, Rules};
-use crate::config::{EdgeConfig, PixelFormatName};
+use super::supervision::Wiring;
+use super::{DoorInputs, EdgeSettings, LoggingRelay, Rules};
+use crate::config::{Config, DoorConfig, EdgeConfig, PixelFormatName, RelayWithPanel};
 use crate::store::Retention;
 use facegate_hal::{
-    parse_hex_bytes, Camera, CameraError, DoorRelay, PixelFormat, RelayError, ReplayCamera,
-    SerialRelay, V4lCamera,
+    parse_hex_bytes, Camera, CameraError, CdevLines, DoorRelay, LineSpec, PixelFormat, RelayError,
+    ReplayCamera, SerialRelay, V4lCamera,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub fn camera(
 pub enum Relay {
     Serial(SerialRelay),
     Logging(LoggingRelay),
+    /// `relay = ""`: a panel drives the lock, and nothing here opens.
+    Absent,
 }
 
 impl DoorRelay for Relay {
@@ -59,6 +62,7 @@ impl DoorRelay for Relay {
         match self {
             Relay::Serial(relay) => relay.open().await,
             Relay::Logging(relay) => relay.open().await,
+            Relay::Absent => Err(RelayError("no relay is configured".into())),
         }
     }
 
@@ -66,17 +70,23 @@ impl DoorRelay for Relay {
         match self {
             Relay::Serial(relay) => relay.close().await,
             Relay::Logging(relay) => relay.close().await,
+            Relay::Absent => Ok(()),
         }
     }
 }
 
 /// The configured door relay as a connector, called again after each
-/// failure: `serial:PATH[@BAUD]` or `fake`. A spec that can never work is
+/// failure: `serial:PATH[@BAUD]`, `fake`, or "" for none. A spec that can never work is
 /// an error now.
 pub fn relay(
     config: &EdgeConfig,
 ) -> Result<impl FnMut() -> Result<Relay, RelayError> + Send + 'static, RelayError> {
     let spec = config.relay.as_str();
+    if spec.is_empty() {
+        return Ok(
+            Box::new(|| Ok(Relay::Absent)) as Box<dyn FnMut() -> Result<Relay, RelayError> + Send>
+        );
+    }
     if spec == "fake" {
         return Ok(Box::new(|| Ok(Relay::Logging(LoggingRelay)))
             as Box<dyn FnMut() -> Result<Relay, RelayError> + Send>);
@@ -103,8 +113,9 @@ pub fn relay(
     }))
 }
 
-pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
-    EdgeSettings {
+pub fn settings(full: &Config, stream_id: String) -> Result<EdgeSettings, String> {
+    let config = &full.edge;
+    Ok(EdgeSettings {
         stream_id,
         rules: Rules {
             liveness_required: config.liveness_required,
@@ -118,8 +129,13 @@ pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
             debounce: Duration::from_secs_f64(config.debounce_seconds),
             cooldown: Duration::from_secs_f64(config.cooldown_seconds),
             evidence_frames: config.evidence_frames as usize,
+            schedules: full.watchlist_schedules()?,
         },
         watchlists: searched_watchlists(config),
+        panel_wait: Duration::from_millis(full.osdp.verdict_timeout_ms),
+        relay_follows_panel: !config.relay.is_empty()
+            && config.relay_with_panel == RelayWithPanel::Follow,
+        door_inputs: std::sync::Mutex::new(door_inputs(&full.door)?),
         pulse: Duration::from_millis(config.pulse_ms),
         max_stranger_rate: config.max_stranger_rate,
         retention: Retention {
@@ -127,7 +143,35 @@ pub fn settings(config: &EdgeConfig, stream_id: String) -> EdgeSettings {
             faces: config.faces_kept,
             face_age: Duration::from_secs_f64(config.faces_kept_hours * 3600.0),
         },
+    })
+}
+
+/// The door contact and exit button as GPIO inputs, when wired.
+fn door_inputs(config: &DoorConfig) -> Result<Option<DoorInputs>, String> {
+    let mut specs = Vec::new();
+    let mut wire = |line: i64, active_low: bool| {
+        (line >= 0).then(|| {
+            specs.push(LineSpec {
+                offset: line as u32,
+                active_low,
+            });
+            specs.len() - 1
+        })
+    };
+    let wiring = Wiring {
+        contact: wire(config.contact_line, config.contact_active_low),
+        exit_button: wire(config.exit_button_line, config.exit_button_active_low),
+    };
+    if specs.is_empty() {
+        return Ok(None);
     }
+    let debounce = Duration::from_millis(config.debounce_ms);
+    let lines = CdevLines::inputs(&config.chip, &specs, debounce).map_err(|e| e.to_string())?;
+    Ok(Some(DoorInputs {
+        lines: Box::new(lines),
+        wiring,
+        held_open: Duration::from_secs_f64(config.held_open_seconds),
+    }))
 }
 
 /// The watchlists the door searches: `edge.watchlists` with the deny lists

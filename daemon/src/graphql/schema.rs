@@ -366,6 +366,7 @@ mod tests {
             face_id: Some(uuid::Uuid::new_v4().to_string()),
             tracklet_id: Some(uuid::Uuid::new_v4().to_string()),
             watchlist_id: Some("staff".into()),
+            panel_verdict: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use super::paging::{window, Page, PageRequest};
 use super::records::{decode, encode, Face, StoredImage, Timestamp};
 use super::schema::{CAMERA_FACES, EVENTS, FACES, META};
 use super::{get_record, Store, StoreError};
+use crate::core::panel::PanelVerdict;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ pub struct Event {
     pub tracklet_id: Option<String>,
     /// The watchlist that admitted or blocked the member named.
     pub watchlist_id: Option<String>,
+    /// What the access-control panel made of the member's credential.
+    pub panel_verdict: PanelVerdict,
 }
 
 /// How much of the door's history is kept: the newest `events` events,
@@ -190,6 +193,7 @@ mod tests {
             face_id: None,
             tracklet_id: None,
             watchlist_id: None,
+            panel_verdict: Default::default(),
         }
     }
 

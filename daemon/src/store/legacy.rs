@@ -3,6 +3,7 @@
 
 use super::events::Event;
 use super::records::{Face, Timestamp};
+use crate::core::panel::PanelVerdict;
 use facegate_models::{template_model, Precision};
 use serde::{Deserialize, Serialize};
 
@@ -171,9 +172,9 @@ pub struct EventV8 {
     tracklet_id: Option<String>,
 }
 
-impl From<EventV8> for Event {
-    fn from(old: EventV8) -> Event {
-        Event {
+impl From<EventV8> for EventV9 {
+    fn from(old: EventV8) -> EventV9 {
+        EventV9 {
             sequence: old.sequence,
             at: old.at,
             member_id: old.member_id,
@@ -185,6 +186,41 @@ impl From<EventV8> for Event {
             face_id: old.face_id,
             tracklet_id: old.tracklet_id,
             watchlist_id: None,
+        }
+    }
+}
+
+/// `Event` in schema 9, before it kept the panel's verdict.
+#[derive(Deserialize, serde::Serialize)]
+pub struct EventV9 {
+    sequence: u64,
+    at: Timestamp,
+    member_id: Option<String>,
+    score: Option<i32>,
+    liveness: Option<f32>,
+    opened: bool,
+    reason: String,
+    crop: Vec<u8>,
+    face_id: Option<String>,
+    tracklet_id: Option<String>,
+    watchlist_id: Option<String>,
+}
+
+impl From<EventV9> for Event {
+    fn from(old: EventV9) -> Event {
+        Event {
+            sequence: old.sequence,
+            at: old.at,
+            member_id: old.member_id,
+            score: old.score,
+            liveness: old.liveness,
+            opened: old.opened,
+            reason: old.reason,
+            crop: old.crop,
+            face_id: old.face_id,
+            tracklet_id: old.tracklet_id,
+            watchlist_id: old.watchlist_id,
+            panel_verdict: PanelVerdict::None,
         }
     }
 }
@@ -249,7 +285,7 @@ mod tests {
         assert_eq!(migrated[0].template, vec![0.25; 4]);
         assert_eq!(
             store.event(3).unwrap(),
-            Some(Event::from(EventV8::from(event)))
+            Some(Event::from(EventV9::from(EventV8::from(event))))
         );
     }
 
@@ -283,5 +319,36 @@ mod tests {
             migrated[0].template_model,
             template_model(Precision::Fp32, false)
         );
+    }
+
+    #[test]
+    fn a_version_9_event_is_kept_with_no_panel_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let event = EventV9 {
+            sequence: 4,
+            at: Timestamp(6),
+            member_id: Some("ann".into()),
+            score: Some(70),
+            liveness: None,
+            opened: true,
+            reason: "granted".into(),
+            crop: vec![3],
+            face_id: None,
+            tracklet_id: None,
+            watchlist_id: Some("staff".into()),
+        };
+        store
+            .write(|txn| -> Result<(), StoreError> {
+                txn.open_table(EVENTS)?
+                    .insert(4, encode(&event)?.as_slice())?;
+                txn.open_table(META)?.insert("schema_version", 9)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let migrated = Store::open(dir.path()).unwrap().event(4).unwrap().unwrap();
+        assert_eq!(migrated.watchlist_id.as_deref(), Some("staff"));
+        assert_eq!(migrated.panel_verdict, PanelVerdict::None);
     }
 }

@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 9;
+pub const SCHEMA_VERSION: u64 = 10;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -27,12 +27,18 @@ const MIGRATIONS: &[Migration] = &[
     add_site_revisions,
     add_pending_site_records,
     add_event_watchlists,
+    add_event_panel_verdicts,
 ];
+
+/// 9 -> 10: an event keeps the access-control panel's verdict.
+fn add_event_panel_verdicts(txn: &WriteTransaction) -> Result<(), StoreError> {
+    reencode_events::<super::legacy::EventV9, Event>(txn)
+}
 
 /// 8 -> 9: an event keeps the watchlist that admitted or blocked its
 /// member (SmartFace's match results name it).
 fn add_event_watchlists(txn: &WriteTransaction) -> Result<(), StoreError> {
-    reencode_events::<super::legacy::EventV8, Event>(txn)
+    reencode_events::<super::legacy::EventV8, super::legacy::EventV9>(txn)
 }
 
 /// Re-encodes every event from the layout `Old` to `New`.
