@@ -47,6 +47,20 @@ function showStatus(list, status, button) {
   fact(list, "Denials", String(status.denials));
   fact(list, "Frame to decision", `p50 ${number(status.frameToDecisionP50Ms)} ms, p99 ${number(status.frameToDecisionP99Ms)} ms`);
   if (door) fact(list, "Score needed", `${door.threshold} (${door.galleryFaces} faces enrolled)`);
+  const watch = status.doorState;
+  const contacts = { unknown: "not wired", closed: "closed", open: "open", heldOpen: "held open" };
+  fact(list, "Door contact", contacts[watch.contact] ?? watch.contact);
+  if (watch.contact !== "unknown") {
+    fact(list, "Door activity", `${watch.passages} passages, ${watch.forcedOpen} forced open, ${watch.heldOpen} held open, ${watch.exitRequests} exit button`);
+  }
+  for (const s of watch.schedules) {
+    fact(list, `Schedule of ${s.watchlistId}`, `${s.schedule} (${s.timeZone}): ${s.admitsNow ? "admits now" : "outside schedule now"}`);
+  }
+  for (const output of status.panel) {
+    const secure = output.kind === "osdp" ? (output.secureChannel ? ", secure channel" : ", no secure channel") : "";
+    const line = output.online ? "online" : `offline${output.lastError ? ` (${output.lastError})` : ""}`;
+    fact(list, `Panel (${output.kind})`, `${output.device}: ${line}${secure}, key ${output.key || "–"}, ${output.cardsSent} cards sent, last LED ${output.lastLed || "–"}, last verdict ${output.lastVerdict}`);
+  }
   button.disabled = !door;
   button.title = door ? "" : "Run the daemon with a camera and a relay to open a door";
 }
@@ -77,7 +91,7 @@ function eventRow(event) {
       "div",
       { class: "what" },
       el("div", {}, who, " ", el("span", { class: event.doorOpened ? "badge open" : "badge", text: event.doorOpened ? "door opened" : "door stayed shut" })),
-      el("div", { class: "reason", text: event.reason }),
+      el("div", { class: "reason", text: event.panelVerdict && event.panelVerdict !== "none" ? `${event.reason} · panel: ${event.panelVerdict}` : event.reason }),
       el("div", { class: "numbers" }, time, ` · score ${number(event.score)} · liveness ${number(event.livenessScore)}`)
     )
   );
