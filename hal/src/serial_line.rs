@@ -30,34 +30,28 @@ impl SerialPortLine {
     }
 }
 
+/// A port with a zero timeout says "timed out" for "no bytes yet".
+fn none_yet(moved: io::Result<usize>) -> io::Result<usize> {
+    match moved {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Ok(0)
+        }
+        moved => moved,
+    }
+}
+
 impl SerialLine for SerialPortLine {
     fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.port.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(0)
-            }
-            Err(e) => Err(e),
-        }
+        none_yet(self.port.read(buf))
     }
 
     fn write_some(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.port.write(buf) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(0)
-            }
-            written => written,
-        }
+        none_yet(self.port.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

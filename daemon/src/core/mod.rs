@@ -52,6 +52,12 @@ pub struct Core {
     pub panel: PanelLink,
 }
 
+/// A mutex's guard, even after a panic elsewhere poisoned it: the state
+/// behind each of the core's mutexes stays whole between statements.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Core {
     /// Hands a decision to every live subscriber, never waiting for one.
     pub fn publish(&self, event: DoorEvent) {

@@ -5,6 +5,7 @@
 //! commands. It lives in the core so that the edge loop and
 //! the panel outputs, peers, never import each other.
 
+use super::lock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -152,10 +153,6 @@ impl PanelLink {
         }
         verdict
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::core::counters::add_micros;
 use crate::core::door::{Contact, OpenError, OpenRequest};
 use crate::core::event::{DoorEvent, NamedMember, Outcome};
 use crate::core::panel::PanelVerdict;
-use crate::core::Core;
+use crate::core::{lock, Core};
 use crate::gallery::Scope;
 use crate::score::{threshold_for_stranger_rate, Scale};
 use crate::store::{Event, Face, Retention, StoredImage, Timestamp};
@@ -107,16 +107,16 @@ impl EdgeLoop {
                     let settings = Arc::new(settings);
                     let (door, door_task) =
                         Door::start(relay, settings.pulse, core.counters.relay.clone());
-                    let supervisor = Arc::new(std::sync::Mutex::new(Supervisor::new(
-                        Duration::from_secs(30),
-                    )));
                     let inputs = settings
                         .door_inputs
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .take();
+                    // Without a contact no opening is seen, and the limit
+                    // is never asked.
+                    let held_open = inputs.as_ref().map_or(Duration::MAX, |i| i.held_open);
+                    let supervisor = Arc::new(std::sync::Mutex::new(Supervisor::new(held_open)));
                     let supervising = inputs.map(|inputs| {
-                        *lock(&supervisor) = Supervisor::new(inputs.held_open);
                         let (sender, received) = tokio::sync::mpsc::unbounded_channel();
                         let watch_stop = stop.clone();
                         std::thread::spawn(move || {
@@ -289,13 +289,7 @@ async fn ask_panel(
         .member(member)
         .ok()
         .flatten()
-        .map(|member| {
-            member
-                .labels
-                .into_iter()
-                .filter_map(|label| Some((label.key?, label.value.unwrap_or_default())))
-                .collect()
-        })
+        .map(|member| label_map(member.labels))
         .unwrap_or_default();
     let Some(verdict) = core.panel.present(&labels, settings.panel_wait).await else {
         return (Reason::NoCredential, PanelVerdict::None, false);
@@ -449,10 +443,6 @@ async fn supervise(
         counter.fetch_add(1, Ordering::Relaxed);
         let _ = log_door_event(&core, reason, opened, &settings, false).await;
     }
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One face in a frame, analysed and judged.
@@ -638,14 +628,18 @@ fn named_member(
     Some(NamedMember {
         id: member.id,
         display_name: member.display_name.unwrap_or_default(),
-        labels: member
-            .labels
-            .into_iter()
-            .filter_map(|label| Some((label.key?, label.value.unwrap_or_default())))
-            .collect(),
+        labels: label_map(member.labels),
         watchlist_id: watchlist.id,
         watchlist_display_name: watchlist.display_name,
     })
+}
+
+/// A member's labels as key -> value; a label without a key is none.
+fn label_map(labels: Vec<crate::store::Label>) -> std::collections::BTreeMap<String, String> {
+    labels
+        .into_iter()
+        .filter_map(|label| Some((label.key?, label.value.unwrap_or_default())))
+        .collect()
 }
 
 /// Logs a decision: the event, and the face it was made on as a stored

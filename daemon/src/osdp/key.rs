@@ -27,7 +27,7 @@ impl KeyFile {
             })?),
         };
         let path = data_dir.join(FILE_NAME);
-        let kept = match std::fs::read_to_string(&path) {
+        let kept = match read_bounded(&path) {
             Ok(text) => Some(parse_key(text.trim()).ok_or_else(|| {
                 format!(
                     "{} does not hold a key: remove it to use the configured one",
@@ -88,6 +88,19 @@ impl KeyFile {
     }
 }
 
+/// A kept key is 32 hex digits; a file far longer is not one, and is not
+/// read whole.
+const MAX_KEY_FILE_BYTES: u64 = 256;
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
 fn parse_key(hex: &str) -> Option<[u8; 16]> {
     let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if digits.len() != 32 {
@@ -132,6 +145,13 @@ mod tests {
             let err = KeyFile::new(dir.path(), bad).err().unwrap();
             assert!(err.contains("osdp.secure_channel_key"), "{err}");
         }
+        // A kept file that is no key (here, one far too long) is refused,
+        // naming it, rather than read whole or ignored.
+        let kept = dir.path().join(FILE_NAME);
+        std::fs::write(&kept, "0".repeat(1 << 20)).unwrap();
+        let err = KeyFile::new(dir.path(), KEY).err().unwrap();
+        assert!(err.contains("osdp-scbk"), "{err}");
+        std::fs::remove_file(&kept).unwrap();
         let none = KeyFile::new(dir.path(), "").unwrap();
         assert_eq!(
             (none.current(), none.describe().as_str()),

@@ -19,7 +19,7 @@ mod key;
 use crate::config::OsdpConfig;
 use crate::core::credential::{CardFormat, Credential};
 use crate::core::panel::{OutputState, PanelAnswer, PanelVerdict, Presentation};
-use crate::core::Core;
+use crate::core::{lock, Core};
 use facegate_hal::{SerialLine, SerialPortLine};
 use key::KeyFile;
 use libosdp::{
@@ -229,7 +229,7 @@ fn session(
             let settings = lock(settings);
             (settings.granted_led, settings.denied_led)
         };
-        pending.retain_mut(|waiting| {
+        for waiting in std::mem::take(&mut pending) {
             let verdict = match led {
                 Some((color, at)) if at >= waiting.sent_at && color == granted => {
                     PanelVerdict::Granted
@@ -238,14 +238,14 @@ fn session(
                     PanelVerdict::Denied
                 }
                 _ if Instant::now() >= waiting.presentation.wait_until => PanelVerdict::None,
-                _ => return true,
+                _ => {
+                    pending.push(waiting);
+                    continue;
+                }
             };
             lock(state).last_verdict = verdict;
-            let (answer, _) = tokio::sync::oneshot::channel();
-            let answer = std::mem::replace(&mut waiting.presentation.answer, answer);
-            let _ = answer.send(PanelAnswer::Sent(verdict));
-            false
-        });
+            let _ = waiting.presentation.answer.send(PanelAnswer::Sent(verdict));
+        }
         {
             let mut state = lock(state);
             state.online = pd.is_online();
@@ -367,21 +367,16 @@ fn command_handler<'a>(
             // Changing the address or speed would need the installer's
             // config changed too: only the settings in force are taken.
             let settings = lock(settings);
-            let same = u32::from(comset.address) == u32::from(settings.address)
-                && comset.baud_rate == settings.baud;
-            if !same {
-                log::warn!(
-                    "osdp: the panel asked for address {} at {} baud; set osdp.address and \
-                     osdp.baud to change them",
-                    comset.address,
-                    comset.baud_rate
-                );
+            if comset.address == settings.address && comset.baud_rate == settings.baud {
+                return 0;
             }
-            if same {
-                0
-            } else {
-                -1
-            }
+            log::warn!(
+                "osdp: the panel asked for address {} at {} baud; set osdp.address and \
+                 osdp.baud to change them",
+                comset.address,
+                comset.baud_rate
+            );
+            -1
         }
         _ => -1,
     }
@@ -422,8 +417,4 @@ impl Channel for LineChannel {
     fn close(&mut self) -> Result<(), ChannelError> {
         Ok(())
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
