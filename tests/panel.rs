@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::door::{decisions, scene, start_door, wait_until_played};
+use common::door::{decisions, occurrences, pty, scene, start_door, wait_until_played, OPEN};
 use common::{photo_base64, wait_until, Daemon};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -172,6 +172,83 @@ fn a_member_reaches_the_panel_as_a_26_bit_card_read_under_secure_channel_and_a_s
     assert_eq!(status["secureChannel"], json!(true), "{status}");
     assert_eq!(status["cardsSent"], json!(1));
     assert_eq!(status["lastLed"], json!("green"));
+}
+
+#[test]
+fn the_relay_follows_the_panel_opening_for_its_green_led_and_staying_shut_for_its_red_one() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let daemon = Daemon::start_in(data.path(), None);
+        let staff = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
+        assert_eq!(daemon.put("/api/v1/Watchlists", &staff).status, 200);
+        // Both are members here; the panel knows only Obama's card.
+        for (id, photo, card) in [
+            ("obama", "obama.jpg", "12345"),
+            ("biden", "biden.jpg", "777"),
+        ] {
+            let member = json!({"id": id, "images": [{"data": photo_base64(photo)}],
+                "watchlistIds": ["staff"], "labels": [{"key": "cardNumber", "value": card}]});
+            let reply = daemon.post("/api/v1/WatchlistMembers/Register", &member);
+            assert_eq!(reply.status, 201, "{}", reply.body);
+        }
+    }
+    let mut panel = Panel::start(&["--key", KEY, "--grant", "12345"]);
+    let shots = [
+        ("blank", 10),
+        ("obama2.jpg", 6),
+        ("blank", 4),
+        ("biden.jpg", 6),
+    ];
+    let scene = scene(&shots);
+    let (mut board, relay) = pty();
+    let osdp = format!("serial:{}@9600", panel.port);
+    let daemon = start_door(
+        data.path(),
+        &osdp_config(KEY),
+        scene.path(),
+        5,
+        &format!("serial:{relay}"),
+        &["--osdp", &osdp],
+    );
+    assert!(panel
+        .wait_for(Duration::from_secs(60), secure_and_online)
+        .is_some());
+    wait_until_played(&daemon, 26);
+    let cards: Vec<Value> = panel
+        .cards()
+        .iter()
+        .map(|card| card["number"].clone())
+        .collect();
+    assert_eq!(cards, [json!(12345), json!(777)]);
+    let events = daemon.get("/api/facegate/v1/Events?PageSize=1000").json();
+    let verdict_of = |member: &str| {
+        let events = events["items"].as_array().unwrap();
+        let event = events
+            .iter()
+            .find(|e| e["watchlistMemberId"] == json!(member))
+            .unwrap_or_else(|| panic!("no event for {member}: {events:?}"));
+        (
+            event["reason"].clone(),
+            event["panelVerdict"].clone(),
+            event["doorOpened"].clone(),
+        )
+    };
+    assert_eq!(
+        verdict_of("obama"),
+        (json!("granted"), json!("granted"), json!(true))
+    );
+    assert_eq!(
+        verdict_of("biden"),
+        (json!("refused by the panel"), json!("denied"), json!(false))
+    );
+    assert_eq!(osdp_status(&daemon)["lastLed"], json!("red"));
+    let mut received = Vec::new();
+    let _ = board.read_to_end(&mut received);
+    assert_eq!(
+        occurrences(&received, &OPEN),
+        1,
+        "relay bytes {received:02X?}"
+    );
 }
 
 #[test]

@@ -8,9 +8,10 @@
 
 mod common;
 
-use common::door::{door_on_pty, read_until, scene, OPEN};
+use common::door::{decisions, door_on_pty, occurrences, read_until, scene, OPEN};
 use common::{nats_server_binary, photo_base64, wait_until, Daemon};
 use serde_json::{json, Value};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -422,6 +423,81 @@ fn a_person_enrolled_at_one_door_opens_another_and_a_door_that_joins_later() {
     wait_until(PATIENCE, "the front door to forget the person", || {
         found(&front, "obama2.jpg").is_none()
     });
+}
+
+#[test]
+fn schedules_set_at_one_door_refuse_a_member_outside_them_at_another_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = NatsServer::start(&dir.path().join("nats"));
+    // The front door's config gives staff a schedule without a window:
+    // they are admitted at no hour. The back door has no schedules.
+    let front = Daemon::start_in(
+        &dir.path().join("front"),
+        Some(&format!(
+            "[edge]\nwatchlist_schedules = {{ staff = \"closed\" }}\n{}\n\
+             [[schedule]]\nname = \"closed\"\ntime_zone = \"Europe/Bratislava\"\n",
+            site_config(&nats, "campus", "front")
+        )),
+    );
+    wait_until_linked(&front);
+    let scenes = tempfile::tempdir().unwrap();
+    let camera = scenes.path().join("camera");
+    let back_config = format!(
+        "[edge]\nevidence_frames = 1\n{}",
+        site_config(&nats, "campus", "back")
+    );
+    let (mut back, mut board) = door_on_pty(&dir.path().join("back"), &back_config, &camera);
+    let door_state =
+        |daemon: &Daemon| daemon.get("/api/facegate/v1/Status").json()["doorState"].clone();
+    wait_until(
+        PATIENCE,
+        "the back door to take the site's schedules",
+        || door_state(&back)["schedulesFrom"] == "site",
+    );
+    let in_force = |daemon: &Daemon| {
+        let door = door_state(daemon);
+        let staff = &door["schedules"][0];
+        (
+            door["schedulesFrom"].clone(),
+            staff["watchlistId"].clone(),
+            staff["schedule"].clone(),
+            staff["timeZone"].clone(),
+            staff["admitsNow"].clone(),
+        )
+    };
+    let expected = (
+        json!("site"),
+        json!("staff"),
+        json!("closed"),
+        json!("Europe/Bratislava"),
+        json!(false),
+    );
+    assert_eq!(in_force(&back), expected);
+
+    front.enrol("obama", "obama.jpg", "staff");
+    wait_until(PATIENCE, "the back door to know the person", || {
+        found(&back, "obama2.jpg").as_deref() == Some("obama")
+    });
+    std::fs::rename(scene(&[("obama3.jpg", 4)]).path(), &camera).unwrap();
+    wait_until(PATIENCE, "the back door to decide", || {
+        !decisions(&back).is_empty()
+    });
+    let decided = decisions(&back);
+    assert!(
+        decided
+            .iter()
+            .all(|decision| *decision == ("outside schedule".into(), "obama".into())),
+        "{decided:?}"
+    );
+    let mut relay = Vec::new();
+    let _ = board.read_to_end(&mut relay);
+    assert_eq!(occurrences(&relay, &OPEN), 0, "relay bytes {relay:02X?}");
+
+    // Restarted while the site is down, the back door still has them.
+    back.kill();
+    nats.kill();
+    let (back, _board) = door_on_pty(&dir.path().join("back"), &back_config, &camera);
+    assert_eq!(in_force(&back), expected);
 }
 
 #[test]

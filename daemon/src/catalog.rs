@@ -150,7 +150,7 @@ impl Catalog {
         self.change(
             |store| store.apply_site_record(record),
             |index, applied| match applied {
-                None => {}
+                None | Some(Applied::Setting) => {}
                 Some(Applied::Watchlist {
                     id,
                     deleted: false,

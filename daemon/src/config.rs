@@ -2,7 +2,7 @@
 //! defaults, a user file is merged over it, and command-line flags win.
 
 use crate::core::credential::CardFormatConfig;
-use crate::core::schedule::{Schedule, WatchlistSchedules};
+use crate::core::schedule::{ScheduleConfig, ScheduleSet, WatchlistSchedules};
 use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
@@ -10,7 +10,7 @@ use facegate_models::{
     ProviderOptions, QnnOptions, TensorRtOptions, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,21 +110,6 @@ impl OsdpConfig {
             card_label: self.card_label.clone(),
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    pub name: String,
-    /// "mon-fri 07:00-19:00", ...
-    #[serde(default)]
-    pub windows: Vec<String>,
-    /// "2026-12-25", ...: closed all day.
-    #[serde(default)]
-    pub holidays: Vec<String>,
-    /// An IANA zone name; empty for the system's.
-    #[serde(default)]
-    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -433,7 +418,7 @@ pub struct EdgeConfig {
     pub watchlists: Vec<String>,
     pub deny_watchlists: Vec<String>,
     /// Watchlist id -> the name of the schedule it admits in.
-    pub watchlist_schedules: HashMap<String, String>,
+    pub watchlist_schedules: BTreeMap<String, String>,
     pub liveness_required: bool,
     pub liveness_threshold: f32,
     pub min_face_size: f32,
@@ -778,22 +763,17 @@ impl Config {
         Ok(())
     }
 
+    /// The `[[schedule]]` tables and `edge.watchlist_schedules`.
+    pub fn schedule_set(&self) -> ScheduleSet {
+        ScheduleSet {
+            schedules: self.schedule.clone(),
+            watchlist_schedules: self.edge.watchlist_schedules.clone(),
+        }
+    }
+
     /// The `[[schedule]]` tables joined to `edge.watchlist_schedules`.
     pub fn watchlist_schedules(&self) -> Result<WatchlistSchedules, String> {
-        let schedules = self
-            .schedule
-            .iter()
-            .map(|s| Schedule::parse(&s.name, &s.windows, &s.holidays, &s.time_zone))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (i, schedule) in schedules.iter().enumerate() {
-            if schedules[..i].iter().any(|s| s.name == schedule.name) {
-                return Err(format!(
-                    "invalid config: two schedules are named {:?}",
-                    schedule.name
-                ));
-            }
-        }
-        WatchlistSchedules::new(&schedules, &self.edge.watchlist_schedules)
+        self.schedule_set().compile()
     }
 
     /// Refuses to expose an unauthenticated API (REST, gRPC or GraphQL) beyond

@@ -9,6 +9,7 @@ use crate::config::{host_name, Config};
 use crate::console;
 use crate::core::access::ApiKey;
 use crate::core::bus::EventBus;
+use crate::core::door::ScheduleOrigin;
 use crate::core::origin::HostNames;
 use crate::core::site::hide_credentials;
 use crate::core::tls::Identity;
@@ -84,6 +85,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         panel: Default::default(),
         door_watch: Default::default(),
     });
+    core.door_watch
+        .set_schedules(config.watchlist_schedules()?, ScheduleOrigin::Config);
     let api_key = ApiKey::new(&server_config.api_key);
     let host_names = HostNames::new(&server_config.allowed_hosts, host_name().as_deref());
     let api = Arc::new(Api {
@@ -354,7 +357,14 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
         config.site.site_id,
         hide_credentials(&config.site.nats_url)
     );
-    Site::start(&config.site, door, core, config.engine.decode_limits()).map(Some)
+    Site::start(
+        &config.site,
+        door,
+        core,
+        config.engine.decode_limits(),
+        config.schedule_set(),
+    )
+    .map(Some)
 }
 
 /// Starts the camera-to-door loop when configured. A camera or relay that

@@ -7,7 +7,7 @@ use super::event::DoorEvent;
 use super::schedule::WatchlistSchedules;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc as tokio_mpsc;
 
@@ -79,12 +79,31 @@ impl DoorControl {
 /// console: kept by the edge loop.
 #[derive(Default)]
 pub struct DoorWatch {
-    schedules: OnceLock<WatchlistSchedules>,
+    schedules: Mutex<SchedulesInForce>,
     contact: Mutex<Contact>,
     pub passages: AtomicU64,
     pub held_open: AtomicU64,
     pub forced_open: AtomicU64,
     pub exit_requests: AtomicU64,
+}
+
+/// The schedules the door decides by, and where they came from.
+#[derive(Default)]
+struct SchedulesInForce {
+    schedules: Arc<WatchlistSchedules>,
+    origin: ScheduleOrigin,
+}
+
+/// Where the schedules in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScheduleOrigin {
+    /// This door's `[[schedule]]` tables (none: every watchlist admits at
+    /// all hours).
+    #[default]
+    Config,
+    /// The site's, shared by every door.
+    Site,
 }
 
 /// The door contact's state.
@@ -109,6 +128,7 @@ pub struct DoorWatchDto {
     forced_open: u64,
     exit_requests: u64,
     schedules: Vec<ScheduleStateDto>,
+    schedules_from: ScheduleOrigin,
 }
 
 #[derive(Serialize)]
@@ -122,29 +142,39 @@ struct ScheduleStateDto {
 }
 
 impl DoorWatch {
-    /// The loop's schedules, set once at its start.
-    pub fn set_schedules(&self, schedules: WatchlistSchedules) {
-        let _ = self.schedules.set(schedules);
+    /// The schedules from now on: the config's at start, a site's
+    /// whenever it changes them.
+    pub fn set_schedules(&self, schedules: WatchlistSchedules, origin: ScheduleOrigin) {
+        *super::lock(&self.schedules) = SchedulesInForce {
+            schedules: Arc::new(schedules),
+            origin,
+        };
+    }
+
+    /// The schedules in force now.
+    pub fn schedules(&self) -> Arc<WatchlistSchedules> {
+        super::lock(&self.schedules).schedules.clone()
     }
 
     pub fn set_contact(&self, contact: Contact) {
-        *self.contact.lock().unwrap_or_else(|e| e.into_inner()) = contact;
+        *super::lock(&self.contact) = contact;
     }
 
     pub fn snapshot(&self) -> DoorWatchDto {
         let now = std::time::SystemTime::now();
         let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (schedules, schedules_from) = {
+            let in_force = super::lock(&self.schedules);
+            (in_force.schedules.clone(), in_force.origin)
+        };
         DoorWatchDto {
-            contact: *self.contact.lock().unwrap_or_else(|e| e.into_inner()),
+            contact: *super::lock(&self.contact),
             passages: count(&self.passages),
             held_open: count(&self.held_open),
             forced_open: count(&self.forced_open),
             exit_requests: count(&self.exit_requests),
-            schedules: self
-                .schedules
-                .get()
-                .map(|schedules| schedules.states(now))
-                .unwrap_or_default()
+            schedules: schedules
+                .states(now)
                 .into_iter()
                 .map(|(watchlist_id, schedule, admits_now)| ScheduleStateDto {
                     watchlist_id,
@@ -153,6 +183,7 @@ impl DoorWatch {
                     admits_now,
                 })
                 .collect(),
+            schedules_from,
         }
     }
 }

@@ -5,12 +5,89 @@
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use std::collections::{BTreeSet, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
-/// The most windows and holidays one schedule may list: a bound on the
-/// config, far above what a door needs.
+/// The most windows and holidays one schedule may list, and the most
+/// schedules and scheduled watchlists a door takes: bounds on the config
+/// and on what a site sends, far above what a door needs.
 const MAX_ENTRIES: usize = 1000;
+
+/// One `[[schedule]]` table, as written in the config and as the site
+/// keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub name: String,
+    /// "mon-fri 07:00-19:00", ...
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// "2026-12-25", ...: closed all day.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// An IANA zone name; empty for the system's.
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+/// The schedules and the watchlists they are given, as written: what a
+/// door's config holds and what a site shares with every door.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleSet {
+    pub schedules: Vec<ScheduleConfig>,
+    /// Watchlist id -> schedule name.
+    pub watchlist_schedules: BTreeMap<String, String>,
+}
+
+impl ScheduleSet {
+    pub fn is_empty(&self) -> bool {
+        self.schedules.is_empty() && self.watchlist_schedules.is_empty()
+    }
+
+    /// The schedules joined to their watchlists; the first fault, named,
+    /// refuses the whole set.
+    pub fn compile(&self) -> Result<WatchlistSchedules, String> {
+        if self.schedules.len() > MAX_ENTRIES || self.watchlist_schedules.len() > MAX_ENTRIES {
+            return Err(format!(
+                "invalid config: more than {MAX_ENTRIES} schedules or scheduled watchlists"
+            ));
+        }
+        let schedules = self
+            .schedules
+            .iter()
+            .map(|s| Schedule::parse(&s.name, &s.windows, &s.holidays, &s.time_zone))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, schedule) in schedules.iter().enumerate() {
+            if schedules[..i].iter().any(|s| s.name == schedule.name) {
+                return Err(format!(
+                    "invalid config: two schedules are named {:?}",
+                    schedule.name
+                ));
+            }
+        }
+        WatchlistSchedules::new(&schedules, &self.watchlist_schedules)
+    }
+
+    /// As `compile`, for a set this door did not check before it was
+    /// shared (a site's): one it cannot read admits no scheduled watchlist
+    /// at any hour, since a fault must never open a door.
+    pub fn compile_closed(&self) -> WatchlistSchedules {
+        self.compile().unwrap_or_else(|fault| {
+            log::error!("{fault}: the scheduled watchlists admit nobody until it is corrected");
+            let closed = Schedule::closed();
+            WatchlistSchedules {
+                by_watchlist: self
+                    .watchlist_schedules
+                    .keys()
+                    .take(MAX_ENTRIES)
+                    .map(|watchlist| (watchlist.clone(), closed.clone()))
+                    .collect(),
+            }
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
@@ -79,6 +156,16 @@ impl Schedule {
             holidays,
             zone,
         })
+    }
+
+    /// A schedule that admits at no hour.
+    fn closed() -> Schedule {
+        Schedule {
+            name: "closed (unreadable schedules)".into(),
+            windows: Vec::new(),
+            holidays: BTreeSet::new(),
+            zone: TimeZone::UTC,
+        }
     }
 
     /// Whether the schedule admits at `at`: not a holiday where it is, and
@@ -177,7 +264,7 @@ impl WatchlistSchedules {
     /// the schedules, refusing a name that no schedule has.
     pub fn new(
         schedules: &[Schedule],
-        assigned: &HashMap<String, String>,
+        assigned: &BTreeMap<String, String>,
     ) -> Result<WatchlistSchedules, String> {
         let by_watchlist = assigned
             .iter()
@@ -329,5 +416,31 @@ mod tests {
         let wrong = [("staff".to_string(), "nights".to_string())].into();
         let err = WatchlistSchedules::new(&schedules, &wrong).unwrap_err();
         assert!(err.contains("nights"), "{err}");
+    }
+
+    #[test]
+    fn a_shared_set_this_door_cannot_read_admits_no_scheduled_watchlist() {
+        let set = ScheduleSet {
+            schedules: vec![ScheduleConfig {
+                name: "office-hours".into(),
+                windows: vec!["daily 00:00-24:00".into()],
+                holidays: Vec::new(),
+                time_zone: "Mars/Olympus".into(),
+            }],
+            watchlist_schedules: [("staff".to_string(), "office-hours".to_string())].into(),
+        };
+        assert!(set.compile().unwrap_err().contains("Mars/Olympus"));
+        let closed = set.compile_closed();
+        let noon = at("2026-12-02T12:00", "UTC");
+        assert!(!closed.admits("staff", noon));
+        assert!(closed.admits("visitors", noon), "an unscheduled watchlist");
+        let readable = ScheduleSet {
+            schedules: vec![ScheduleConfig {
+                time_zone: "UTC".into(),
+                ..set.schedules[0].clone()
+            }],
+            ..set
+        };
+        assert!(readable.compile_closed().admits("staff", noon));
     }
 }

@@ -29,8 +29,6 @@ pub struct Rules {
     /// passed every rule for the same member: one frame that happens to
     /// resemble a member does not open.
     pub evidence_frames: usize,
-    /// When each scheduled watchlist admits; a deny list is never asked.
-    pub schedules: WatchlistSchedules,
 }
 
 /// The best match of a face: its member, score, and the member's watchlists
@@ -215,8 +213,15 @@ impl DecisionState {
         }
     }
 
-    /// Decides for one face seen at `now`.
-    pub fn judge(&self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
+    /// Decides for one face seen at `now`; `schedules` say when each
+    /// scheduled watchlist admits (a deny list is never asked).
+    pub fn judge(
+        &self,
+        rules: &Rules,
+        schedules: &WatchlistSchedules,
+        seen: &Observation,
+        now: Instant,
+    ) -> Reason {
         if seen.face_size < rules.min_face_size {
             return Reason::FaceTooSmall;
         }
@@ -247,7 +252,7 @@ impl DecisionState {
         }
         if !seen
             .admitting_watchlists()
-            .any(|watchlist| rules.schedules.admits(watchlist, seen.seen_at))
+            .any(|watchlist| schedules.admits(watchlist, seen.seen_at))
         {
             return Reason::OutsideSchedule;
         }
@@ -271,7 +276,7 @@ mod tests {
     impl DecisionState {
         /// Judges, and remembers a grant as an open.
         fn decide(&mut self, rules: &Rules, seen: &Observation, now: Instant) -> Reason {
-            let reason = self.judge(rules, seen, now);
+            let reason = self.judge(rules, &WatchlistSchedules::default(), seen, now);
             if let (Reason::Granted, Some(matched)) = (reason, &seen.matched) {
                 self.opened(&matched.member_id, now);
             }
@@ -291,7 +296,6 @@ mod tests {
             debounce: Duration::from_secs(5),
             cooldown: Duration::from_secs(2),
             evidence_frames: 1,
-            schedules: WatchlistSchedules::default(),
         }
     }
 
@@ -494,10 +498,7 @@ mod tests {
             ("banned".to_string(), "office-hours".to_string()),
         ]
         .into();
-        let rules = Rules {
-            schedules: WatchlistSchedules::new(&[office], &assigned).unwrap(),
-            ..rules()
-        };
+        let schedules = WatchlistSchedules::new(&[office], &assigned).unwrap();
         let utc = |text: &str| {
             let stamp: jiff::Timestamp = text.parse().unwrap();
             SystemTime::try_from(stamp).unwrap()
@@ -505,7 +506,7 @@ mod tests {
         let decide_at = |member: Seen, when: &str| {
             let mut face = seen(Some(member));
             face.seen_at = utc(when);
-            DecisionState::default().decide(&rules, &face, Instant::now())
+            DecisionState::default().judge(&rules(), &schedules, &face, Instant::now())
         };
         let ann = ("ann", 60, &[("staff", 40)][..]);
         // Wednesday noon; Wednesday 3 a.m.; Christmas Day, a Friday, at noon.

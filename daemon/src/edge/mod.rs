@@ -88,8 +88,6 @@ impl EdgeLoop {
         let latest = Arc::new(Latest::default());
         core.counters
             .door_policy(settings.max_stranger_rate, &settings.stream_id);
-        core.door_watch
-            .set_schedules(settings.rules.schedules.clone());
         // Registered before the API serves, so an early request finds the door.
         let open_requests = core.door.register();
         let capture = {
@@ -203,9 +201,11 @@ async fn process_frames(
             .frames_processed
             .fetch_add(1, Ordering::Relaxed);
         tracker.next_frame(Instant::now());
+        // Read once per frame: a site may change them at any time.
+        let schedules = core.door_watch.schedules();
         for face in &observed.faces {
             let now = Instant::now();
-            let judged = state.judge(&settings.rules, &face.observation, now);
+            let judged = state.judge(&settings.rules, &schedules, &face.observation, now);
             let candidate = face.observation.matched.as_ref();
             let placed = tracker.place(
                 face.analysis.located.detection.bbox,

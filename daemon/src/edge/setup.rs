@@ -129,7 +129,6 @@ pub fn settings(full: &Config, stream_id: String) -> Result<EdgeSettings, String
             debounce: Duration::from_secs_f64(config.debounce_seconds),
             cooldown: Duration::from_secs_f64(config.cooldown_seconds),
             evidence_frames: config.evidence_frames as usize,
-            schedules: full.watchlist_schedules()?,
         },
         watchlists: searched_watchlists(config),
         panel_wait: Duration::from_millis(full.osdp.verdict_timeout_ms),

@@ -5,7 +5,7 @@
 //! site first, every door applies the site's changes), and every decision
 //! of this door goes to the site's event stream (`events.rs`), from the
 //! door's own event log, so nothing recorded while the site is unreachable
-//! is lost.
+//! is lost. The site's schedules are one more record (`schedules.rs`).
 //!
 //! The site front end runs on a thread of its own with a single-threaded
 //! tokio runtime: its one task talks to NATS and to the store, and never
@@ -14,8 +14,10 @@
 mod events;
 mod link;
 mod records;
+mod schedules;
 
 use crate::config::SiteConfig;
+use crate::core::schedule::ScheduleSet;
 use crate::core::Core;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -64,12 +66,14 @@ impl Names {
 impl Site {
     /// Starts linking `door` to its site; the connection itself is made
     /// (and remade) in the background.
-    /// `limits` bounds the images whose faces are analysed again.
+    /// `limits` bounds the images whose faces are analysed again;
+    /// `own_schedules` are the door's config's, shared with the site.
     pub fn start(
         config: &SiteConfig,
         door: String,
         core: Arc<Core>,
         limits: facegate_models::DecodeLimits,
+        own_schedules: ScheduleSet,
     ) -> Result<Site, String> {
         let names = Names {
             site_id: config.site_id.clone(),
@@ -94,6 +98,7 @@ impl Site {
             buckets: Default::default(),
         });
         core.catalog.store.join_site(replica.clone());
+        schedules::start(&own_schedules, &core);
         let thread = std::thread::Builder::new()
             .name("site".into())
             .spawn(move || {
@@ -104,7 +109,8 @@ impl Site {
                         let records = async {
                             let buckets = open_buckets(&client, &names, &core).await;
                             let _ = replica.buckets.set(buckets.clone());
-                            records::follow(&buckets, &core, limits).await;
+                            let follow = records::follow(&buckets, &core, limits, &own_schedules);
+                            tokio::join!(follow, schedules::share(own_schedules.clone(), &core));
                         };
                         tokio::join!(events::send(&client, &names, &core), records);
                         Ok::<(), String>(())

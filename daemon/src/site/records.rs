@@ -8,8 +8,9 @@
 //! change of the bucket here, in revision order, resuming after the last
 //! revision applied, which the store keeps.
 
-use super::{write_off_runtime, Names};
+use super::{schedules, write_off_runtime, Names};
 use crate::core::event::rfc3339;
+use crate::core::schedule::ScheduleSet;
 use crate::core::Core;
 use crate::migration::recompute_from;
 use crate::store::{
@@ -332,9 +333,10 @@ pub(super) async fn follow(
     buckets: &Buckets,
     core: &Arc<Core>,
     limits: facegate_models::DecodeLimits,
+    own_schedules: &ScheduleSet,
 ) {
     loop {
-        if let Err(e) = follow_once(buckets, core, limits).await {
+        if let Err(e) = follow_once(buckets, core, limits, own_schedules).await {
             log::warn!("site: {e}");
             core.site.update(|state| {
                 state.following_records = false;
@@ -349,6 +351,7 @@ async fn follow_once(
     buckets: &Buckets,
     core: &Arc<Core>,
     limits: facegate_models::DecodeLimits,
+    own_schedules: &ScheduleSet,
 ) -> Result<(), String> {
     let store = &core.catalog.store;
     let applied = store.applied_site_revision().map_err(|e| e.to_string())?;
@@ -376,6 +379,7 @@ async fn follow_once(
             None => Vec::new(),
         };
         let (value, revision) = (value.map(<[u8]>::to_vec), entry.revision);
+        let schedules_changed = key == RecordKey::Setting(schedules::SETTING.into());
         write_off_runtime(core, move |core| {
             let value = value.map(|value| with_own_templates(core, &key, value, &images, limits));
             let record = SiteRecord {
@@ -389,6 +393,9 @@ async fn follow_once(
                 .map_err(|e| format!("applying site record {}: {e}", key.key()))
         })
         .await?;
+        if schedules_changed {
+            schedules::follow_stored(core, own_schedules);
+        }
         core.site.update(|state| {
             state.applied_revision = entry.revision;
             state.revisions_behind = entry.delta;
@@ -407,7 +414,7 @@ fn faces_in(key: &RecordKey, value: &[u8]) -> Vec<Face> {
         RecordKey::Member(_) => serde_json::from_slice::<MemberRecord>(value)
             .map(|record| record.faces)
             .unwrap_or_default(),
-        RecordKey::Watchlist(_) => Vec::new(),
+        RecordKey::Watchlist(_) | RecordKey::Setting(_) => Vec::new(),
     }
 }
 

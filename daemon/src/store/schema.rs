@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 10;
+pub const SCHEMA_VERSION: u64 = 11;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -28,7 +28,14 @@ const MIGRATIONS: &[Migration] = &[
     add_pending_site_records,
     add_event_watchlists,
     add_event_panel_verdicts,
+    add_site_settings,
 ];
+
+/// 10 -> 11: settings a site shares with every door (its schedules).
+fn add_site_settings(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(SITE_SETTINGS)?;
+    Ok(())
+}
 
 /// 9 -> 10: an event keeps the access-control panel's verdict.
 fn add_event_panel_verdicts(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -204,6 +211,10 @@ pub const PENDING_FACES: TableDefinition<(&str, &str), &[u8]> =
 
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
+/// Setting name -> its value as the site shares it (JSON): settings every
+/// door of a site follows, such as its schedules (`store::site`).
+pub const SITE_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("site_settings");
+
 const VERSION_KEY: &str = "schema_version";
 const CREATED_KEY: &str = "schema_created_at";
 const UPDATED_KEY: &str = "schema_updated_at";
@@ -272,6 +283,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CAMERA_FACES)?;
     add_site_revisions(txn)?;
     add_pending_site_records(txn)?;
+    add_site_settings(txn)?;
     Ok(())
 }
 

@@ -18,7 +18,8 @@ use super::members::{delete_member_in, link_in, put_member};
 use super::records::{Face, Member, StoredImage, Watchlist};
 use super::schema::{
     FACES, IMAGES, MEMBERS, MEMBERS_BY_CREATION, MEMBER_WATCHLISTS, META, PENDING_FACES,
-    PENDING_LINKS, SITE_REVISIONS, WATCHLISTS, WATCHLISTS_BY_CREATION, WATCHLIST_MEMBERS,
+    PENDING_LINKS, SITE_REVISIONS, SITE_SETTINGS, WATCHLISTS, WATCHLISTS_BY_CREATION,
+    WATCHLIST_MEMBERS,
 };
 use super::watchlists::delete_watchlist_in;
 use super::{get_record, Cause, Store, StoreError};
@@ -35,6 +36,8 @@ pub enum RecordKey {
     Member(String),
     /// A member's face: its template and the id of its image.
     Face(String),
+    /// A setting every door of the site follows, by name.
+    Setting(String),
 }
 
 impl RecordKey {
@@ -43,6 +46,7 @@ impl RecordKey {
             RecordKey::Watchlist(id) => ("watchlist", id),
             RecordKey::Member(id) => ("member", id),
             RecordKey::Face(id) => ("face", id),
+            RecordKey::Setting(name) => ("setting", name),
         };
         let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
         format!("{kind}.{hex}")
@@ -59,6 +63,7 @@ impl RecordKey {
             "watchlist" => Some(RecordKey::Watchlist(id)),
             "member" => Some(RecordKey::Member(id)),
             "face" => Some(RecordKey::Face(id)),
+            "setting" => Some(RecordKey::Setting(id)),
             _ => None,
         }
     }
@@ -132,6 +137,10 @@ impl Touched {
     pub(super) fn face(&mut self, id: &str) {
         self.0.insert(RecordKey::Face(id.to_string()));
     }
+
+    fn setting(&mut self, name: &str) {
+        self.0.insert(RecordKey::Setting(name.to_string()));
+    }
 }
 
 /// A record of the site at a revision, as the watch delivers it: its value
@@ -159,6 +168,8 @@ pub enum Applied {
     /// A face, as it now is here: `None` when it is gone, or waits for its
     /// member.
     Face { id: String, now: Option<Face> },
+    /// A site setting, which the search index does not hold.
+    Setting,
 }
 
 /// The meta key of the last site revision applied here.
@@ -196,6 +207,26 @@ impl Store {
             .get(APPLIED_REVISION)?
             .map_or(0, |value| value.value());
         Ok(revision)
+    }
+
+    /// The site's setting `name` as this door last had it (JSON).
+    pub fn site_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let value = txn
+            .open_table(SITE_SETTINGS)?
+            .get(name)?
+            .map(|value| value.value().to_vec());
+        Ok(value)
+    }
+
+    /// Shares `value` as the site's setting `name`: stored in the site
+    /// first, as every replicated write.
+    pub fn put_site_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write_replicated(|txn, touched| {
+            txn.open_table(SITE_SETTINGS)?.insert(name, value)?;
+            touched.setting(name);
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// Whether the image is here.
@@ -285,6 +316,15 @@ impl Store {
                         id: id.clone(),
                         now: None,
                     }
+                }
+                (RecordKey::Setting(name), Some(bytes)) => {
+                    txn.open_table(SITE_SETTINGS)?
+                        .insert(name.as_str(), bytes)?;
+                    Applied::Setting
+                }
+                (RecordKey::Setting(name), None) => {
+                    txn.open_table(SITE_SETTINGS)?.remove(name.as_str())?;
+                    Applied::Setting
                 }
             };
             Ok(Some(applied))
@@ -442,6 +482,11 @@ fn current(
                     StoreError::other(format!("image {} of a face is missing", face.image_id))
                 })?;
             Ok((Some(json(&face)), vec![image]))
+        }
+        RecordKey::Setting(name) => {
+            let settings = txn.open_table(SITE_SETTINGS)?;
+            let value = settings.get(name.as_str())?.map(|v| v.value().to_vec());
+            Ok((value, Vec::new()))
         }
     }
 }
