@@ -108,19 +108,26 @@ fn osdp_status(daemon: &Daemon) -> Value {
     daemon.get("/api/facegate/v1/Status").json()["panel"][0].clone()
 }
 
-#[test]
-fn a_member_reaches_the_panel_as_a_26_bit_card_read_under_secure_channel_and_a_stranger_sends_nothing(
-) {
+/// A data directory whose `staff` watchlist holds each (id, photo, card
+/// number) as a member whose `cardNumber` label is the card.
+fn members_with_cards(members: &[(&str, &str, &str)]) -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
-    {
-        let daemon = Daemon::start_in(data.path(), None);
-        let member = json!({"id": "obama", "images": [{"data": photo_base64("obama.jpg")}],
-            "watchlistIds": ["staff"], "labels": [{"key": "cardNumber", "value": "12345"}]});
-        let staff = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
-        assert_eq!(daemon.put("/api/v1/Watchlists", &staff).status, 200);
+    let daemon = Daemon::start_in(data.path(), None);
+    let staff = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
+    assert_eq!(daemon.put("/api/v1/Watchlists", &staff).status, 200);
+    for (id, photo, card) in members {
+        let member = json!({"id": id, "images": [{"data": photo_base64(photo)}],
+            "watchlistIds": ["staff"], "labels": [{"key": "cardNumber", "value": card}]});
         let reply = daemon.post("/api/v1/WatchlistMembers/Register", &member);
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
+    data
+}
+
+#[test]
+fn a_member_reaches_the_panel_as_a_26_bit_card_read_under_secure_channel_and_a_stranger_sends_nothing(
+) {
+    let data = members_with_cards(&[("obama", "obama.jpg", "12345")]);
     let mut panel = Panel::start(&["--key", KEY, "--grant", "12345"]);
     // Obama walks up, then a stranger stays in view.
     let shots = [
@@ -176,22 +183,11 @@ fn a_member_reaches_the_panel_as_a_26_bit_card_read_under_secure_channel_and_a_s
 
 #[test]
 fn the_relay_follows_the_panel_opening_for_its_green_led_and_staying_shut_for_its_red_one() {
-    let data = tempfile::tempdir().unwrap();
-    {
-        let daemon = Daemon::start_in(data.path(), None);
-        let staff = json!({"id": "staff", "displayName": "Staff", "fullName": "Staff"});
-        assert_eq!(daemon.put("/api/v1/Watchlists", &staff).status, 200);
-        // Both are members here; the panel knows only Obama's card.
-        for (id, photo, card) in [
-            ("obama", "obama.jpg", "12345"),
-            ("biden", "biden.jpg", "777"),
-        ] {
-            let member = json!({"id": id, "images": [{"data": photo_base64(photo)}],
-                "watchlistIds": ["staff"], "labels": [{"key": "cardNumber", "value": card}]});
-            let reply = daemon.post("/api/v1/WatchlistMembers/Register", &member);
-            assert_eq!(reply.status, 201, "{}", reply.body);
-        }
-    }
+    // Both are members here; the panel knows only Obama's card.
+    let data = members_with_cards(&[
+        ("obama", "obama.jpg", "12345"),
+        ("biden", "biden.jpg", "777"),
+    ]);
     let mut panel = Panel::start(&["--key", KEY, "--grant", "12345"]);
     let shots = [
         ("blank", 10),
