@@ -5,7 +5,9 @@ Prints JSON lines on stdout: {"pty": PATH} first (the daemon's port), then
 {"online": bool, "sc": bool} on every change, and {"card": {...}} for each
 card read, decoded as 26-bit Wiegand. A card whose number is in --grant is
 answered with a green LED, any other with a red one. --keyset HEX installs
-that key once Secure Channel is up, and prints {"keyset": status}.
+that key once Secure Channel is up, and prints {"keyset": status};
+--comset ADDRESS BAUD moves the reader there once Secure Channel is up,
+and prints {"comset": status}.
 Runs until stdin closes.
 """
 
@@ -61,6 +63,7 @@ def main():
     parser.add_argument("--key", default="")
     parser.add_argument("--grant", type=int, nargs="*", default=[])
     parser.add_argument("--keyset", default="")
+    parser.add_argument("--comset", type=int, nargs=2, default=None)
     args = parser.parse_args()
 
     master, slave = os.openpty()
@@ -79,6 +82,7 @@ def main():
 
     state = None
     keyset_sent = False
+    comset_sent = False
     while True:
         now = (panel.is_online(args.address), panel.is_sc_active(args.address))
         if now != state:
@@ -88,6 +92,11 @@ def main():
             keyset_sent = True
             command = {"command": osdp.Command.Keyset, "type": 1, "data": bytes.fromhex(args.keyset)}
             say(keyset=bool(panel.submit_command(args.address, command)))
+        if args.comset and now[1] and not comset_sent:
+            comset_sent = True
+            address, baud = args.comset
+            command = {"command": osdp.Command.Comset, "address": address, "baud_rate": baud}
+            say(comset=bool(panel.submit_command(args.address, command)))
         event = panel.get_event(args.address, timeout=0.1)
         if not event or event.get("event") != osdp.Event.CardRead:
             continue

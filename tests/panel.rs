@@ -310,3 +310,45 @@ fn a_reader_without_a_key_lets_the_panel_install_one_and_keeps_it_across_a_resta
         drop(daemon);
     }
 }
+
+#[test]
+fn a_panel_moves_the_reader_to_another_address_and_speed_which_it_keeps_across_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut panel = Panel::start(&["--key", KEY, "--comset", "5", "19200"]);
+    let osdp = format!("serial:{}@9600", panel.port);
+    let mut daemon =
+        Daemon::start_in_with_args(data.path(), Some(&osdp_config(KEY)), &["--osdp", &osdp]);
+    let asked = panel.wait_for(Duration::from_secs(60), |report| {
+        report.get("comset").is_some()
+    });
+    assert_eq!(asked, Some(json!({"comset": true})), "{:?}", panel.seen);
+    let moved = format!("{}@19200 address 5, set by the panel", panel.port);
+    wait_until(Duration::from_secs(30), "the reader to move", || {
+        let status = osdp_status(&daemon);
+        status["device"] == json!(moved) && status["secureChannel"] == json!(true)
+    });
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("osdp-line")).unwrap(),
+        "5 19200\n"
+    );
+    daemon.kill();
+    drop(panel);
+    // Restarted with address 0 in its config, the reader answers at 5: a
+    // panel that polls address 5 connects.
+    let mut panel = Panel::start(&["--key", KEY, "--address", "5"]);
+    let osdp = format!("serial:{}@9600", panel.port);
+    let daemon =
+        Daemon::start_in_with_args(data.path(), Some(&osdp_config(KEY)), &["--osdp", &osdp]);
+    assert!(
+        panel
+            .wait_for(Duration::from_secs(60), secure_and_online)
+            .is_some(),
+        "{:?}",
+        panel.seen
+    );
+    let device = osdp_status(&daemon)["device"].clone();
+    assert_eq!(
+        device,
+        json!(format!("{}@19200 address 5, set by the panel", panel.port))
+    );
+}

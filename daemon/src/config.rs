@@ -678,8 +678,14 @@ impl Config {
         self.watchlist_schedules()?;
         let osdp = &self.osdp;
         if !osdp.port.is_empty() {
-            whole("osdp.address", u64::from(osdp.address), 0, 126)?;
-            if ![9600, 19200, 38400, 57600, 115200].contains(&osdp.baud) {
+            let max_address = crate::osdp::line::MAX_ADDRESS;
+            whole(
+                "osdp.address",
+                u64::from(osdp.address),
+                0,
+                max_address.into(),
+            )?;
+            if !crate::osdp::line::BAUD_RATES.contains(&osdp.baud) {
                 return Err(format!(
                     "invalid config: osdp.baud = {} is not 9600, 19200, 38400, 57600 or 115200",
                     osdp.baud

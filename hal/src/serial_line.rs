@@ -11,7 +11,11 @@ pub trait SerialLine: Send {
     /// The bytes that have arrived, up to `buf.len()`; 0 when none have.
     fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     fn write_some(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Returns once every byte written has left.
     fn flush(&mut self) -> io::Result<()>;
+    /// Changes the line's speed (after a flush, so nothing written is
+    /// sent at the new one).
+    fn set_baud_rate(&mut self, baud: u32) -> io::Result<()>;
 }
 
 /// A serial port, `path` at `baud`, 8N1.
@@ -55,6 +59,12 @@ impl SerialLine for SerialPortLine {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        // tcdrain(3) for a serial port.
         self.port.flush()
+    }
+
+    fn set_baud_rate(&mut self, baud: u32) -> io::Result<()> {
+        self.port.flush()?;
+        self.port.set_baud_rate(baud).map_err(io::Error::other)
     }
 }

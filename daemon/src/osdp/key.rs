@@ -4,7 +4,6 @@
 //! config, as a card reader keeps the key its panel gave it. Removing the
 //! file returns the reader to the configured key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub struct KeyFile {
@@ -27,7 +26,7 @@ impl KeyFile {
             })?),
         };
         let path = data_dir.join(FILE_NAME);
-        let kept = match read_bounded(&path) {
+        let kept = match super::kept::read_bounded(&path) {
             Ok(text) => Some(parse_key(text.trim()).ok_or_else(|| {
                 format!(
                     "{} does not hold a key: remove it to use the configured one",
@@ -64,41 +63,12 @@ impl KeyFile {
             .try_into()
             .map_err(|_| format!("a key of {} bytes, not 16", key.len()))?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        let temporary = self.path.with_extension("new");
-        let written = (|| -> std::io::Result<()> {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)?;
-            file.write_all(hex.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &self.path)?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        })();
+        let written = super::kept::write_durably(&self.path, &hex);
         written.map_err(|e| format!("cannot keep the key in {}: {e}", self.path.display()))?;
         self.current = Some(key);
         self.installed_by_panel = true;
         Ok(())
     }
-}
-
-/// A kept key is 32 hex digits; a file far longer is not one, and is not
-/// read whole.
-const MAX_KEY_FILE_BYTES: u64 = 256;
-
-fn read_bounded(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    Ok(text)
 }
 
 fn parse_key(hex: &str) -> Option<[u8; 16]> {

@@ -10,11 +10,16 @@
 //! from the panel (osdp_KEYSET) only inside a session under the current
 //! one; the new key is kept (`key.rs`) and used from then on. Without a
 //! key the PD is in install mode, as the standard describes, and says so.
+//! A panel may move the reader to another address and speed
+//! (osdp_COMSET), which are kept too (`line.rs`); the line's speed is
+//! changed in place once the answer is out, so the session goes on.
 //!
 //! The reader runs on a thread of its own: libosdp wants its state
 //! refreshed every few milliseconds, which no frame analysis may delay.
 
+mod kept;
 mod key;
+pub mod line;
 
 use crate::config::OsdpConfig;
 use crate::core::credential::{CardFormat, Credential};
@@ -26,6 +31,7 @@ use libosdp::{
     Channel, ChannelError, OsdpCommand, OsdpEvent, OsdpEventCardRead, OsdpFlag, OsdpLedColor,
     PdCapEntity, PdCapability, PdId, PdInfoBuilder, PeripheralDevice,
 };
+use line::LineFile;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,8 +53,7 @@ pub struct OsdpReader {
 /// The settings the thread runs with, checked.
 struct Settings {
     port: String,
-    baud: u32,
-    address: u8,
+    line: LineFile,
     format: CardFormat,
     card_label: String,
     granted_led: OsdpLedColor,
@@ -62,8 +67,7 @@ impl OsdpReader {
     pub fn start(config: &OsdpConfig, data_dir: &Path, core: Arc<Core>) -> Result<Self, String> {
         let settings = Settings {
             port: config.port.clone(),
-            baud: config.baud,
-            address: config.address,
+            line: LineFile::new(data_dir, config.address, config.baud)?,
             format: config.card_format().parse("osdp")?,
             card_label: config.card_label.clone(),
             granted_led: led_color(&config.granted_led, "osdp.granted_led")?,
@@ -78,7 +82,7 @@ impl OsdpReader {
         }
         let state = OutputState {
             kind: "osdp".into(),
-            device: format!("{}@{} address {}", config.port, config.baud, config.address),
+            device: settings.device(),
             key: settings.key.describe(),
             ..OutputState::default()
         };
@@ -97,6 +101,20 @@ impl OsdpReader {
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
+    }
+}
+
+impl Settings {
+    /// The line as the status shows it.
+    fn device(&self) -> String {
+        let set_by = match self.line.set_by_panel {
+            true => ", set by the panel",
+            false => "",
+        };
+        format!(
+            "{}@{} address {}{set_by}",
+            self.port, self.line.baud, self.line.address
+        )
     }
 }
 
@@ -136,7 +154,13 @@ struct Heard {
     led: Option<(OsdpLedColor, Instant)>,
     /// The line failed: reopen it.
     line_failed: bool,
+    /// The speed the panel moved the line to (libosdp moves the address).
+    new_baud: Option<u32>,
 }
+
+/// The line, shared by libosdp's channel and the thread (which changes its
+/// speed); `None` once libosdp closed it.
+type SharedLine = Arc<Mutex<Option<Box<dyn SerialLine>>>>;
 
 /// A card read waiting for the panel's verdict.
 struct Pending {
@@ -154,7 +178,7 @@ fn run(
     while !stop.load(Ordering::Relaxed) {
         let port = {
             let settings = lock(&settings);
-            SerialPortLine::open(&settings.port, settings.baud)
+            SerialPortLine::open(&settings.port, settings.line.baud)
         };
         let outcome = match port {
             Ok(line) => session(&settings, Box::new(line), &mut presentations, state, stop),
@@ -188,11 +212,12 @@ fn session(
     stop: &AtomicBool,
 ) -> Result<(), String> {
     let heard = Arc::new(Mutex::new(Heard::default()));
+    let line: SharedLine = Arc::new(Mutex::new(Some(line)));
     let mut pd = {
         let settings = lock(settings);
         let info = pd_info(&settings)?;
         let channel = LineChannel {
-            line,
+            line: line.clone(),
             heard: heard.clone(),
         };
         PeripheralDevice::new(info, Box::new(channel))
@@ -204,6 +229,13 @@ fn session(
         pd.refresh();
         if std::mem::take(&mut lock(&heard).line_failed) {
             return Err("the serial line failed".into());
+        }
+        if let Some(baud) = lock(&heard).new_baud.take() {
+            // After the answer, sent at the old speed.
+            if let Some(line) = lock(&line).as_mut() {
+                line.set_baud_rate(baud)
+                    .map_err(|e| format!("cannot move the line to {baud} baud: {e}"))?;
+            }
         }
         while let Ok(presentation) = presentations.try_recv() {
             let card = {
@@ -264,9 +296,9 @@ fn pd_info(settings: &Settings) -> Result<PdInfoBuilder, String> {
     let mut info = PdInfoBuilder::new()
         .name("facegate")
         .map_err(refused)?
-        .address(i32::from(settings.address))
+        .address(i32::from(settings.line.address))
         .map_err(refused)?
-        .baud_rate(settings.baud as i32)
+        .baud_rate(settings.line.baud as i32)
         .map_err(refused)?
         .id(&PdId {
             version: 1,
@@ -364,28 +396,43 @@ fn command_handler<'a>(
             }
         }
         OsdpCommand::ComSet(comset) => {
-            // Changing the address or speed would need the installer's
-            // config changed too: only the settings in force are taken.
-            let settings = lock(settings);
-            if comset.address == settings.address && comset.baud_rate == settings.baud {
+            // Answered with the new settings; they take effect once the
+            // answer is out (ComSetDone).
+            if line::valid(comset.address, comset.baud_rate) {
                 return 0;
             }
             log::warn!(
-                "osdp: the panel asked for address {} at {} baud; set osdp.address and \
-                 osdp.baud to change them",
+                "osdp: refusing the panel's address {} at {} baud",
                 comset.address,
                 comset.baud_rate
             );
             -1
+        }
+        OsdpCommand::ComSetDone(comset) => {
+            let mut settings = lock(settings);
+            match settings.line.keep(comset.address, comset.baud_rate) {
+                Ok(()) => {
+                    log::info!("osdp: the panel moved the reader to {}", settings.device());
+                    lock(state).device = settings.device();
+                    lock(&heard).new_baud = Some(comset.baud_rate);
+                    0
+                }
+                Err(e) => {
+                    log::error!("osdp: {e}; the reader stays at its settings");
+                    -1
+                }
+            }
         }
         _ => -1,
     }
 }
 
 /// The serial line as libosdp's channel: non-blocking, and a failure is
-/// reported to the thread, which opens the port again.
+/// reported to the thread, which opens the port again. Closing it (libosdp
+/// does, at teardown) closes the port, which libosdp's crate would
+/// otherwise keep open.
 struct LineChannel {
-    line: Box<dyn SerialLine>,
+    line: SharedLine,
     heard: Arc<Mutex<Heard>>,
 }
 
@@ -395,6 +442,17 @@ impl LineChannel {
         lock(&self.heard).line_failed = true;
         ChannelError::TransportError
     }
+
+    fn with_line<T>(
+        &self,
+        act: impl FnOnce(&mut dyn SerialLine) -> std::io::Result<T>,
+    ) -> Result<T, ChannelError> {
+        let moved = match lock(&self.line).as_mut() {
+            Some(line) => act(line.as_mut()),
+            None => return Err(ChannelError::TransportError),
+        };
+        moved.map_err(|e| self.failed(e))
+    }
 }
 
 impl Channel for LineChannel {
@@ -403,18 +461,19 @@ impl Channel for LineChannel {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
-        self.line.read_available(buf).map_err(|e| self.failed(e))
+        self.with_line(|line| line.read_available(buf))
     }
 
     fn write(&mut self, buf: &[u8]) -> Result<usize, ChannelError> {
-        self.line.write_some(buf).map_err(|e| self.failed(e))
+        self.with_line(|line| line.write_some(buf))
     }
 
     fn flush(&mut self) -> Result<(), ChannelError> {
-        self.line.flush().map_err(|e| self.failed(e))
+        self.with_line(|line| line.flush())
     }
 
     fn close(&mut self) -> Result<(), ChannelError> {
+        lock(&self.line).take();
         Ok(())
     }
 }
