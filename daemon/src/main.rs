@@ -151,6 +151,18 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// The Wiegand output's timing (the [wiegand] section's), idle and on
+    /// a loaded machine. With `wiegand.chip` set its lines are driven.
+    Wiegand {
+        #[arg(long, default_value_t = 300)]
+        frames: usize,
+        /// Busy threads while loaded; 0: two per core.
+        #[arg(long, default_value_t = 0)]
+        load_threads: usize,
+        /// The card number sent.
+        #[arg(long, default_value = "12345")]
+        card: String,
+    },
     /// Record every network's inputs on the tuning part's photos, for the
     /// int8 calibration (scripts/quantize.py calibrate).
     CalibrationInputs {
@@ -339,6 +351,18 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             cold_start,
             plot,
         } => bench::gallery::run(&sizes, cold_start, plot.as_deref())?,
+        BenchKind::Wiegand {
+            frames,
+            load_threads,
+            card,
+        } => bench::wiegand::run(
+            &config.wiegand,
+            &bench::wiegand::Settings {
+                frames,
+                load_threads,
+                card,
+            },
+        )?,
     };
     println!("{report}");
     Ok(())

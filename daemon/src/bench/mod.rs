@@ -1,5 +1,6 @@
 //! `facegate bench ...`: measurements run against the real engine on
-//! LFW-style folders (`NAME/NAME_0001.jpg`).
+//! LFW-style folders (`NAME/NAME_0001.jpg`), of the gallery, and of the
+//! Wiegand output's timing.
 
 pub mod attributes;
 pub mod calibrate;
@@ -12,6 +13,7 @@ pub mod open_set;
 mod progress;
 pub mod protocol;
 mod svg;
+pub mod wiegand;
 
 use facegate_models::{decode_image, DetectorConfig, FaceEngine, LocatedFace, RgbImage, Template};
 use std::path::{Path, PathBuf};

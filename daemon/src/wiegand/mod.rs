@@ -28,24 +28,8 @@ pub struct Timing {
 /// chip or a line in use is an error at start.
 pub fn start(config: &WiegandConfig, core: &Core) -> Result<(), String> {
     let format = config.card_format().parse("wiegand")?;
-    let lines = CdevLines::outputs(
-        &config.chip,
-        &[
-            LineSpec {
-                offset: config.d0_line,
-                active_low: true,
-            },
-            LineSpec {
-                offset: config.d1_line,
-                active_low: true,
-            },
-        ],
-    )
-    .map_err(|e| e.to_string())?;
-    let timing = Timing {
-        pulse: Duration::from_micros(config.pulse_us),
-        interval: Duration::from_micros(config.interval_us),
-    };
+    let lines = request_lines(config)?;
+    let timing = Timing::of(config);
     let state = OutputState {
         kind: "wiegand".into(),
         device: format!(
@@ -60,6 +44,15 @@ pub fn start(config: &WiegandConfig, core: &Core) -> Result<(), String> {
     std::thread::Builder::new()
         .name("wiegand".into())
         .spawn(move || {
+            match run_in_real_time() {
+                Ok(()) => log::info!("wiegand: the output's thread runs in real time"),
+                Err(e) => log::warn!(
+                    "wiegand: the output's thread runs at normal priority ({e}): on a loaded \
+                     machine its bits can come milliseconds late (docs/BENCHMARKS.md); \
+                     the systemd unit needs RestrictRealtime=no and LimitRTPRIO={REAL_TIME_PRIORITY} \
+                     (docs/EDGE.md)"
+                ),
+            }
             let mut lines = lines;
             // Ends when the core, and with it the panel link, is gone.
             while let Some(presentation) = presentations.blocking_recv() {
@@ -76,6 +69,46 @@ pub fn start(config: &WiegandConfig, core: &Core) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the Wiegand thread: {e}"))?;
     Ok(())
+}
+
+/// The real-time priority of the thread that sends frames: above the
+/// daemon's other threads and any ordinary process, below the kernel's
+/// own interrupt threads (50).
+pub const REAL_TIME_PRIORITY: i32 = 40;
+
+/// Makes the calling thread a real-time one (SCHED_FIFO), so that no
+/// ordinary thread delays a bit or stretches a pulse. It sleeps between
+/// bits and spins at most a pulse and a few hundred microseconds at a
+/// time, so it never holds a core for long. Needs CAP_SYS_NICE or an
+/// RLIMIT_RTPRIO of at least `REAL_TIME_PRIORITY`.
+pub fn run_in_real_time() -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: REAL_TIME_PRIORITY,
+    };
+    // SAFETY: the parameter is a valid sched_param; pid 0 is this thread.
+    match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// The configured chip's D0 and D1 lines, as outputs, idle (high).
+pub fn request_lines(config: &WiegandConfig) -> Result<CdevLines, String> {
+    let line = |offset| LineSpec {
+        offset,
+        active_low: true,
+    };
+    CdevLines::outputs(&config.chip, &[line(config.d0_line), line(config.d1_line)])
+        .map_err(|e| e.to_string())
+}
+
+impl Timing {
+    pub fn of(config: &WiegandConfig) -> Timing {
+        Timing {
+            pulse: Duration::from_micros(config.pulse_us),
+            interval: Duration::from_micros(config.interval_us),
+        }
+    }
 }
 
 fn send_member(
