@@ -184,10 +184,34 @@ async fn the_door_page_shows_a_stranger_live_and_enrolling_them_there_opens_the_
     // stranger comes, so the page is following the stream before.
     let scenes = tempfile::tempdir().unwrap();
     let camera = scenes.path().join("camera");
-    let config = "[edge]\npulse_ms = 100\ndebounce_seconds = 10.0\ncooldown_seconds = 0.0\n";
+    // The night shift admits at no hour; staff have no schedule.
+    let config = "[edge]\npulse_ms = 100\ndebounce_seconds = 10.0\ncooldown_seconds = 0.0\n\
+                  watchlist_schedules = { night-shift = \"closed\" }\n\
+                  [[schedule]]\nname = \"closed\"\ntime_zone = \"Europe/Bratislava\"\n";
     let (mut daemon, mut board) = door_on_pty(data.path(), config, &camera);
     let browser = Browser::start().await;
     browser.open(&daemon.base, "door").await;
+    // The door's contact (none is wired) and its schedule are shown.
+    let facts = browser
+        .until(
+            "the door's contact and schedule",
+            "const facts = [...document.querySelectorAll('#status dt')] \
+               .map(dt => dt.textContent + ': ' + dt.nextElementSibling.textContent); \
+             return facts.some(f => f.startsWith('Schedule of')) && facts",
+        )
+        .await;
+    let facts: Vec<&str> = facts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(facts.contains(&"Door contact: not wired"), "{facts:?}");
+    assert!(
+        facts
+            .contains(&"Schedule of night-shift: closed (Europe/Bratislava): outside schedule now"),
+        "{facts:?}"
+    );
     browser
         .until(
             "the live stream",

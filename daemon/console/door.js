@@ -54,7 +54,8 @@ function showStatus(list, status, button) {
     fact(list, "Door activity", `${watch.passages} passages, ${watch.forcedOpen} forced open, ${watch.heldOpen} held open, ${watch.exitRequests} exit button`);
   }
   for (const s of watch.schedules) {
-    fact(list, `Schedule of ${s.watchlistId}`, `${s.schedule} (${s.timeZone}): ${s.admitsNow ? "admits now" : "outside schedule now"}`);
+    const from = watch.schedulesFrom === "site" ? ", the site's" : "";
+    fact(list, `Schedule of ${s.watchlistId}`, `${s.schedule} (${s.timeZone}${from}): ${s.admitsNow ? "admits now" : "outside schedule now"}`);
   }
   for (const output of status.panel) {
     const secure = output.kind === "osdp" ? (output.secureChannel ? ", secure channel" : ", no secure channel") : "";
