@@ -29,9 +29,13 @@ if $want_test; then
     # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon;
     # the console's tests drive headless Chromium through its WebDriver; the
     # TLS tests make their certificates with openssl. (The site tests'
-    # nats-server is an artifact: scripts/fetch-artifacts.sh, below.)
+    # nats-server is an artifact: scripts/fetch-artifacts.sh, below.) The
+    # RTSP tests' camera is GStreamer's RTSP server through python3-gi, with
+    # its demuxer, parser and payloader, serving what ffmpeg encodes.
     packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
-        chromium chromium-driver openssl)
+        chromium chromium-driver openssl
+        ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+        gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
 # The artifact fetcher uses the ordinary registry clients.
 command -v npm >/dev/null || packages+=(npm)

@@ -407,6 +407,7 @@ fn precision_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Preci
 pub struct EdgeConfig {
     pub enabled: bool,
     pub camera: String,
+    pub rtsp_transport: RtspTransportName,
     pub pixel_format: PixelFormatName,
     pub width: u32,
     pub height: u32,
@@ -445,6 +446,13 @@ pub struct EdgeConfig {
 pub enum RelayWithPanel {
     Follow,
     Unused,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransportName {
+    Tcp,
+    Udp,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -876,13 +884,15 @@ const SECRETS: &[(&str, &str)] = &[
 ];
 
 /// The secrets replaced by "(set, hidden)", and the credentials of the
-/// site's URLs by `***`.
+/// site's URLs and the camera's by `***`.
 fn hide_secrets(mut table: toml::Table) -> toml::Table {
-    let urls = table
-        .get_mut("site")
-        .and_then(|site| site.get_mut("nats_url"));
-    if let Some(toml::Value::String(urls)) = urls {
-        *urls = hide_credentials(urls);
+    for (section, key) in [("site", "nats_url"), ("edge", "camera")] {
+        let urls = table
+            .get_mut(section)
+            .and_then(|section| section.get_mut(key));
+        if let Some(toml::Value::String(urls)) = urls {
+            *urls = hide_credentials(urls);
+        }
     }
     for (section, key) in SECRETS {
         let secret = table

@@ -58,8 +58,8 @@ enum Command {
         /// Directory of the database.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
-        /// Run the door loop with this camera: v4l:/dev/video0 or
-        /// replay:DIR[@FPS].
+        /// Run the door loop with this camera: v4l:/dev/video0,
+        /// rtsp://USER:PASSWORD@HOST:554/PATH or replay:DIR[@FPS].
         #[arg(long, value_name = "SPEC")]
         camera: Option<String>,
         /// Run the door loop with this relay: serial:PATH[@BAUD] or fake.

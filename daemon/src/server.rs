@@ -381,7 +381,7 @@ fn start_edge(
     let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
     log::info!(
         "edge loop: camera {} (stream id {stream_id}), relay {}",
-        config.edge.camera,
+        hide_credentials(&config.edge.camera),
         config.edge.relay
     );
     Ok(Some(EdgeLoop::start(

@@ -7,6 +7,7 @@ mod gpio;
 mod inference;
 mod relay;
 mod replay;
+mod rtsp_camera;
 mod serial_line;
 mod v4l_camera;
 
@@ -18,6 +19,7 @@ pub use inference::{
 };
 pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
 pub use replay::ReplayCamera;
+pub use rtsp_camera::{RtspCamera, RtspTransport};
 pub use serial_line::{SerialLine, SerialPortLine};
 pub use v4l_camera::{PixelFormat, V4lCamera};
 

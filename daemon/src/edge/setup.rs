@@ -2,17 +2,20 @@
 
 use super::supervision::Wiring;
 use super::{DoorInputs, EdgeSettings, LoggingRelay, Rules};
-use crate::config::{Config, DoorConfig, EdgeConfig, PixelFormatName, RelayWithPanel};
+use crate::config::{
+    Config, DoorConfig, EdgeConfig, PixelFormatName, RelayWithPanel, RtspTransportName,
+};
+use crate::core::site::hide_credentials;
 use crate::store::Retention;
 use facegate_hal::{
     parse_hex_bytes, Camera, CameraError, CdevLines, DoorRelay, LineSpec, PixelFormat, RelayError,
-    ReplayCamera, SerialRelay, V4lCamera,
+    ReplayCamera, RtspCamera, RtspTransport, SerialRelay, V4lCamera,
 };
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The configured camera as an opener, called again after each failure:
-/// `v4l:DEVICE` or `replay:DIR[@FPS]`. A spec that can never work is an
+/// `v4l:DEVICE`, `rtsp://...` or `replay:DIR[@FPS]`. A spec that can never work is an
 /// error now; a device that cannot be opened yet is the loop's to retry.
 pub fn camera(
     config: &EdgeConfig,
@@ -44,8 +47,18 @@ pub fn camera(
             Ok(Box::new(ReplayCamera::from_dir(&dir, fps)?))
         }));
     }
+    if spec.starts_with("rtsp://") {
+        let transport = match config.rtsp_transport {
+            RtspTransportName::Tcp => RtspTransport::Tcp,
+            RtspTransportName::Udp => RtspTransport::Udp,
+        };
+        return Ok(Box::new(move || -> Result<Box<dyn Camera>, CameraError> {
+            Ok(Box::new(RtspCamera::open(&spec, transport)?))
+        }));
+    }
     Err(CameraError::device(format!(
-        "camera `{spec}` is neither v4l:DEVICE nor replay:DIR[@FPS]"
+        "camera `{}` is neither v4l:DEVICE, rtsp://HOST/PATH nor replay:DIR[@FPS]",
+        hide_credentials(&spec)
     )))
 }
 
