@@ -25,7 +25,7 @@ trap cleanup EXIT
 check_contents() {
     local deb="$1" arch="$2" machine="$3" info listing root
     info="$(dpkg-deb -I "$deb")"
-    for field in "Package: facegate" "Architecture: $arch" "libc6 (>= 2.28)" adduser; do
+    for field in "Package: facegate" "Architecture: $arch" "libc6 (>= 2.28)" "libstdc++6 (>= 6)" adduser; do
         grep -qF "$field" <<<"$info" || fail "$deb: control lacks \`$field\`"
     done
     grep -qw postinst <<<"$info" || fail "$deb: no postinst"

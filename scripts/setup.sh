@@ -24,7 +24,9 @@ as_root() {
 # libclang-dev: the v4l crate generates its V4L2 bindings with bindgen.
 # protobuf-compiler, libprotobuf-dev: protoc and google/protobuf/*.proto,
 # which tonic's build step compiles the access-notification .proto with.
-packages=(pkg-config gcc libc6-dev libclang-dev protobuf-compiler libprotobuf-dev)
+# g++, nasm: openh264, the IP camera decoder, is C++ built from source, with
+# x86 assembly (without nasm it builds, 14% slower).
+packages=(pkg-config gcc g++ libc6-dev libclang-dev protobuf-compiler libprotobuf-dev nasm)
 if $want_test; then
     # qemu-user-static runs the aarch64 build; curl talks to the packaged daemon;
     # the console's tests drive headless Chromium through its WebDriver; the
@@ -32,7 +34,7 @@ if $want_test; then
     # nats-server is an artifact: scripts/fetch-artifacts.sh, below.) The
     # RTSP tests' camera is GStreamer's RTSP server through python3-gi, with
     # its demuxer, parser and payloader, serving what ffmpeg encodes.
-    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
+    packages+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static curl
         chromium chromium-driver openssl
         ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
