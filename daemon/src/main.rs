@@ -151,6 +151,21 @@ enum BenchKind {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
+    /// What reading an IP camera costs: CPU per second of video, frames
+    /// decoded and skipped against frames the loop takes.
+    Rtsp {
+        /// rtsp://USER:PASSWORD@HOST/PATH
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Milliseconds the loop spends on each picture it takes.
+        #[arg(long, default_value_t = 0)]
+        analysis_ms: u64,
+        /// Packets over UDP rather than the RTSP connection.
+        #[arg(long)]
+        udp: bool,
+    },
     /// The Wiegand output's timing (the [wiegand] section's), idle and on
     /// a loaded machine. With `wiegand.chip` set its lines are driven.
     Wiegand {
@@ -351,6 +366,20 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             cold_start,
             plot,
         } => bench::gallery::run(&sizes, cold_start, plot.as_deref())?,
+        BenchKind::Rtsp {
+            url,
+            seconds,
+            analysis_ms,
+            udp,
+        } => bench::rtsp::run(&bench::rtsp::Settings {
+            url,
+            seconds,
+            analysis: std::time::Duration::from_millis(analysis_ms),
+            transport: match udp {
+                true => facegate_hal::RtspTransport::Udp,
+                false => facegate_hal::RtspTransport::Tcp,
+            },
+        })?,
         BenchKind::Wiegand {
             frames,
             load_threads,

@@ -19,7 +19,7 @@ pub use inference::{
 };
 pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
 pub use replay::ReplayCamera;
-pub use rtsp_camera::{RtspCamera, RtspTransport};
+pub use rtsp_camera::{DecodeCounts, RtspCamera, RtspTransport};
 pub use serial_line::{SerialLine, SerialPortLine};
 pub use v4l_camera::{PixelFormat, V4lCamera};
 

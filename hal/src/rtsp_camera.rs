@@ -20,7 +20,7 @@ use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, VideoFrame};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,28 @@ struct Shared {
     slot: Mutex<Slot>,
     changed: Condvar,
     stop: AtomicBool,
+    counts: DecodeCounters,
+}
+
+/// What became of the stream's frames so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeCounts {
+    /// Frames the camera sent.
+    pub received: u64,
+    /// Frames decoded to a picture.
+    pub decoded: u64,
+    /// Frames skipped undecoded, to catch up with the stream.
+    pub skipped: u64,
+    /// Pictures taken by `next_frame`.
+    pub taken: u64,
+}
+
+#[derive(Default)]
+struct DecodeCounters {
+    received: AtomicU64,
+    decoded: AtomicU64,
+    skipped: AtomicU64,
+    taken: AtomicU64,
 }
 
 #[derive(Default)]
@@ -105,6 +127,19 @@ impl RtspCamera {
     }
 }
 
+impl RtspCamera {
+    pub fn counts(&self) -> DecodeCounts {
+        let counts = &self.shared.counts;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        DecodeCounts {
+            received: read(&counts.received),
+            decoded: read(&counts.decoded),
+            skipped: read(&counts.skipped),
+            taken: read(&counts.taken),
+        }
+    }
+}
+
 impl Drop for RtspCamera {
     fn drop(&mut self) {
         // The thread sees it within a frame or a second, and ends.
@@ -123,6 +158,7 @@ impl Camera for RtspCamera {
             })
             .unwrap_or_else(|e| e.into_inner());
         if let Some((image, captured_at)) = slot.frame.take() {
+            self.shared.counts.taken.fetch_add(1, Ordering::Relaxed);
             self.sequence += 1;
             return Ok(Some(Frame {
                 image,
@@ -249,7 +285,11 @@ async fn stream(
         let CodecItem::VideoFrame(frame) = item else {
             continue;
         };
-        if let Some(image) = decoding.decode(&frame).map_err(|e| failed(&e))? {
+        shared.counts.received.fetch_add(1, Ordering::Relaxed);
+        let decoded = decoding
+            .decode(&frame, &shared.counts)
+            .map_err(|e| failed(&e))?;
+        if let Some(image) = decoded {
             let mut slot = lock(&shared.slot);
             slot.frame = Some((image, Instant::now()));
             shared.changed.notify_all();
@@ -265,8 +305,6 @@ struct Decoding {
     first: Option<(Instant, f64)>,
     /// Skipping to the next key frame.
     skipping: bool,
-    /// The frames skipped so far, for the log.
-    skipped: u64,
 }
 
 impl Decoding {
@@ -275,12 +313,15 @@ impl Decoding {
             decoder: Decoder::new().map_err(|e| format!("the H.264 decoder: {e}"))?,
             first: None,
             skipping: false,
-            skipped: 0,
         })
     }
 
     /// The frame's picture, if it has one and was decoded.
-    fn decode(&mut self, frame: &VideoFrame) -> Result<Option<RgbImage>, String> {
+    fn decode(
+        &mut self,
+        frame: &VideoFrame,
+        counts: &DecodeCounters,
+    ) -> Result<Option<RgbImage>, String> {
         let stream_time = frame.timestamp().elapsed_secs();
         let (first_at, first_time) = *self.first.get_or_insert((Instant::now(), stream_time));
         let decoded_to = first_at + Duration::from_secs_f64((stream_time - first_time).max(0.0));
@@ -291,13 +332,13 @@ impl Decoding {
         }
         if self.skipping {
             if !frame.is_random_access_point() {
-                self.skipped += 1;
+                counts.skipped.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
             // The stream's clock starts again from here.
             log::info!(
                 "camera: decoding again from a key frame ({} frames skipped so far)",
-                self.skipped
+                counts.skipped.load(Ordering::Relaxed)
             );
             self.skipping = false;
             self.first = Some((Instant::now(), stream_time));
@@ -305,7 +346,9 @@ impl Decoding {
         let Some(picture) = self
             .decoder
             .decode(frame.data())
-            .map_err(|e| format!("H.264: {e}"))?
+            // The crate decodes without delay, which B-frames break
+            // (openh264-rs issue 50): say what the camera can change.
+            .map_err(|e| format!("H.264: {e} (if the camera sends B-frames, turn them off)"))?
         else {
             return Ok(None);
         };
@@ -315,6 +358,7 @@ impl Decoding {
         }
         let mut image = RgbImage::new(width as u32, height as u32);
         picture.write_rgb8(&mut image);
+        counts.decoded.fetch_add(1, Ordering::Relaxed);
         Ok(Some(image))
     }
 }

@@ -1,6 +1,6 @@
 //! `facegate bench ...`: measurements run against the real engine on
-//! LFW-style folders (`NAME/NAME_0001.jpg`), of the gallery, and of the
-//! Wiegand output's timing.
+//! LFW-style folders (`NAME/NAME_0001.jpg`), of the gallery, of reading
+//! an IP camera, and of the Wiegand output's timing.
 
 pub mod attributes;
 pub mod calibrate;
@@ -12,6 +12,7 @@ pub mod lfw;
 pub mod open_set;
 mod progress;
 pub mod protocol;
+pub mod rtsp;
 mod svg;
 pub mod wiegand;
 
