@@ -32,18 +32,12 @@ target/release/facegate.
 """
 import base64, json, os, signal, socket, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
-from benchlib import distinct_jpeg, log, proc_status, request as raw_request
+from benchlib import distinct_jpeg, free_port, log, proc_status, request as raw_request
 
 BINARY = os.environ.get("FACEGATE_BINARY") or os.path.join(
     os.environ.get("CARGO_TARGET_DIR", "target"), "release/facegate")
 ARTIFACTS = os.path.abspath("artifacts")
 NATS_SERVER = os.path.join(ARTIFACTS, "nats/nats-server")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_ports(n):

@@ -1,6 +1,6 @@
 """What the benchmark scripts share: logging, requests to a daemon, photos
-made distinct, and a process's memory from /proc."""
-import json, time, urllib.error, urllib.request
+made distinct, a process's memory from /proc, and free ports."""
+import json, socket, time, urllib.error, urllib.request
 
 
 def log(*parts):
@@ -36,3 +36,10 @@ def proc_status(pid, fields=("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"))
             if key in fields:
                 out[key] = value.strip()
     return out
+
+
+def free_port():
+    """A port free on loopback now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -104,7 +104,7 @@ fn version_reports_the_database_schema_and_build() {
             "fullVersion",
         ])
     );
-    assert_eq!(version["databaseVersion"], "11");
+    assert_eq!(version["databaseVersion"], "12");
     assert_eq!(version["assemblyVersion"], env!("CARGO_PKG_VERSION"));
     for field in [
         "databaseVersionCreationTime",

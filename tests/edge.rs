@@ -520,3 +520,94 @@ fn a_web_page_of_another_site_cannot_open_the_door_nor_read_through_a_rebound_na
     assert_eq!(status_of_raw(&daemon, by_address), 200);
     assert_eq!(decisions(&daemon).len(), 2);
 }
+
+#[test]
+fn two_cameras_open_their_own_doors_for_their_own_people_and_a_stalled_camera_stops_neither() {
+    let data = enrolled(&[
+        ("obama", "obama.jpg", "front"),
+        ("biden", "biden.jpg", "back"),
+    ]);
+    // The entrance admits the front's people, the exit the back's; each
+    // sees both, one after the other.
+    let entrance = scene(&[("obama2.jpg", 6), ("biden.jpg", 6)]);
+    let exit = scene(&[("biden.jpg", 6), ("obama2.jpg", 6)]);
+    let ((mut entrance_board, entrance_port), (mut exit_board, exit_port)) = (pty(), pty());
+    // A third camera answers the connection and then nothing, ever.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled_url = format!(
+        "rtsp://127.0.0.1:{}/live",
+        stalled.local_addr().unwrap().port()
+    );
+    let (entrance_id, exit_id, stalled_id) = (
+        "0b7f0e8a-0000-4000-8000-00000000e001",
+        "0b7f0e8a-0000-4000-8000-00000000e002",
+        "0b7f0e8a-0000-4000-8000-00000000e003",
+    );
+    let config = format!(
+        "[edge]\npulse_ms = 100\ndebounce_seconds = 60.0\n{ONE_FRAME_DECIDES}\n\
+         [[camera]]\nsource = \"replay:{}@4\"\nstream_id = \"{entrance_id}\"\n\
+         relay = \"serial:{entrance_port}\"\nwatchlists = [\"front\"]\n\n\
+         [[camera]]\nsource = \"{stalled_url}\"\nstream_id = \"{stalled_id}\"\nrelay = \"fake\"\n\n\
+         [[camera]]\nsource = \"replay:{}@4\"\nstream_id = \"{exit_id}\"\n\
+         relay = \"serial:{exit_port}\"\nwatchlists = [\"back\"]\ndirection = \"exit\"\n",
+        entrance.path().display(),
+        exit.path().display(),
+    );
+    let mut daemon = Daemon::start_in_with_args(data.path(), Some(&config), &[]);
+    let _held = std::thread::spawn(move || {
+        let accepted: Vec<_> = stalled.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(accepted);
+    });
+    wait_until_played(&daemon, 24);
+    let status = daemon.get("/api/facegate/v1/Status").json();
+    let cameras = status["cameras"].as_array().unwrap();
+    let ids: Vec<_> = cameras.iter().map(|c| c["streamId"].clone()).collect();
+    assert_eq!(ids, [entrance_id, stalled_id, exit_id], "{status}");
+    assert_eq!(cameras[2]["direction"], "exit", "{status}");
+    assert_ne!(cameras[1]["camera"]["state"], "streaming", "{status}");
+    assert_eq!(cameras[1]["framesIn"], 0, "{status}");
+    for own in [&cameras[0], &cameras[2]] {
+        assert_eq!(own["framesIn"], 12, "{status}");
+        assert_eq!(own["opens"], 1, "{status}");
+    }
+    assert_eq!(status["running"], false, "not every camera streams");
+    let events = daemon.get("/api/facegate/v1/Events?PageSize=100").json();
+    let granted: Vec<_> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["doorOpened"] == true)
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap_or("").to_string();
+            (
+                field("streamId"),
+                field("direction"),
+                field("watchlistMemberId"),
+            )
+        })
+        .collect();
+    let expected = |stream: &str, direction: &str, member: &str| {
+        (
+            stream.to_string(),
+            direction.to_string(),
+            member.to_string(),
+        )
+    };
+    assert_eq!(granted.len(), 2, "{events}");
+    assert!(
+        granted.contains(&expected(entrance_id, "entry", "obama")),
+        "{events}"
+    );
+    assert!(
+        granted.contains(&expected(exit_id, "exit", "biden")),
+        "{events}"
+    );
+    assert!(daemon.terminate());
+    for board in [&mut entrance_board, &mut exit_board] {
+        let mut received = Vec::new();
+        let _ = board.read_to_end(&mut received);
+        assert_eq!(occurrences(&received, &OPEN), 1, "{received:02X?}");
+        assert!(received.ends_with(&CLOSE), "{received:02X?}");
+    }
+}

@@ -35,14 +35,20 @@ function fact(list, term, value) {
 function showStatus(list, status, button) {
   const door = status.door;
   list.replaceChildren();
-  const camera = status.camera;
-  // The last error stays in the status after the camera recovers; it is
-  // news only while the camera is not streaming.
-  const cameraTrouble = camera.lastError && camera.state !== "streaming";
-  fact(list, "Camera", camera.state + (cameraTrouble ? ` (${camera.lastError})` : ""));
-  const relay = status.relay;
-  fact(list, "Relay", door ? (relay.connected ? "connected" : `not connected${relay.lastError ? ` (${relay.lastError})` : ""}`) : "no door configured");
-  fact(list, "Frames", `${status.framesIn} in, ${status.framesProcessed} processed, ${status.framesDropped} dropped`);
+  // Without a door loop the status still has the (off) camera and relay.
+  const stations = status.cameras.length ? status.cameras : [status];
+  for (const station of stations) {
+    // Several cameras: each is named by its direction and stream id.
+    const name = status.cameras.length > 1 ? ` ${station.direction} ${station.streamId}` : "";
+    const camera = station.camera;
+    // The last error stays in the status after the camera recovers; it is
+    // news only while the camera is not streaming.
+    const cameraTrouble = camera.lastError && camera.state !== "streaming";
+    fact(list, `Camera${name}`, camera.state + (cameraTrouble ? ` (${camera.lastError})` : ""));
+    const relay = station.relay;
+    fact(list, `Relay${name}`, door ? (relay.connected ? "connected" : `not connected${relay.lastError ? ` (${relay.lastError})` : ""}`) : "no door configured");
+    fact(list, `Frames${name}`, `${station.framesIn} in, ${station.framesProcessed} processed, ${station.framesDropped} dropped`);
+  }
   fact(list, "Opens", String(status.opens));
   fact(list, "Denials", String(status.denials));
   fact(list, "Frame to decision", `p50 ${number(status.frameToDecisionP50Ms)} ms, p99 ${number(status.frameToDecisionP99Ms)} ms`);
@@ -86,6 +92,7 @@ function eventRow(event) {
       "data-sequence": event.sequence ?? "",
       "data-reason": event.reason,
       "data-opened": String(event.doorOpened),
+      "data-stream-id": event.streamId ?? "",
     },
     crop,
     el(
@@ -93,7 +100,7 @@ function eventRow(event) {
       { class: "what" },
       el("div", {}, who, " ", el("span", { class: event.doorOpened ? "badge open" : "badge", text: event.doorOpened ? "door opened" : "door stayed shut" })),
       el("div", { class: "reason", text: event.panelVerdict && event.panelVerdict !== "none" ? `${event.reason} · panel: ${event.panelVerdict}` : event.reason }),
-      el("div", { class: "numbers" }, time, ` · score ${number(event.score)} · liveness ${number(event.livenessScore)}`)
+      el("div", { class: "numbers" }, time, ` · score ${number(event.score)} · liveness ${number(event.livenessScore)}`, event.streamId ? ` · ${event.direction} camera ${event.streamId.slice(0, 8)}` : "")
     )
   );
   if (!event.watchlistMemberId && event.faceId) {

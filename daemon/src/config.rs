@@ -2,6 +2,7 @@
 //! defaults, a user file is merged over it, and command-line flags win.
 
 use crate::core::credential::CardFormatConfig;
+use crate::core::event::Direction;
 use crate::core::schedule::{ScheduleConfig, ScheduleSet, WatchlistSchedules};
 use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
@@ -36,6 +37,10 @@ pub struct Config {
     /// `edge.watchlist_schedules` gives to watchlists.
     #[serde(default)]
     pub schedule: Vec<ScheduleConfig>,
+    /// Cameras, each with its own door (`[[camera]]`); none: the one
+    /// `edge.camera` with `edge.relay`.
+    #[serde(default)]
+    pub camera: Vec<CameraConfig>,
     /// Every setting in force (defaults, file, flags) with secrets hidden:
     /// what the console shows.
     #[serde(skip)]
@@ -441,6 +446,42 @@ pub struct EdgeConfig {
     pub relay_with_panel: RelayWithPanel,
 }
 
+/// A `[[camera]]` table: one camera and its door. What it leaves out is
+/// `[edge]`'s, but for the relay, which two doors cannot share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub source: String,
+    #[serde(default)]
+    pub stream_id: String,
+    pub relay: String,
+    pub relay_open: Option<String>,
+    pub relay_close: Option<String>,
+    pub rtsp_transport: Option<RtspTransportName>,
+    pub watchlists: Option<Vec<String>>,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+/// A camera and its door with every setting resolved.
+#[derive(Debug, Clone)]
+pub struct DoorCamera {
+    /// `v4l:DEVICE`, `rtsp://...` or `replay:DIR[@FPS]`.
+    pub source: String,
+    /// Empty: the one the store keeps (the first camera only).
+    pub stream_id: String,
+    pub relay: String,
+    pub relay_open: String,
+    pub relay_close: String,
+    pub rtsp_transport: RtspTransportName,
+    pub watchlists: Vec<String>,
+    pub direction: Direction,
+}
+
+/// Cameras one daemon runs at most: each has its threads and a share of
+/// the engine.
+pub const MAX_CAMERAS: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RelayWithPanel {
@@ -448,7 +489,7 @@ pub enum RelayWithPanel {
     Unused,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RtspTransportName {
     Tcp,
@@ -677,12 +718,7 @@ impl Config {
         )?;
         seconds("edge.debounce_seconds", edge.debounce_seconds)?;
         seconds("edge.cooldown_seconds", edge.cooldown_seconds)?;
-        if !edge.stream_id.is_empty() && uuid::Uuid::parse_str(&edge.stream_id).is_err() {
-            return Err(format!(
-                "invalid config: edge.stream_id = {:?} is not a UUID (or \"\" for one made once)",
-                edge.stream_id
-            ));
-        }
+        self.validate_cameras()?;
         self.watchlist_schedules()?;
         let osdp = &self.osdp;
         if !osdp.port.is_empty() {
@@ -786,6 +822,89 @@ impl Config {
     }
 
     /// The `[[schedule]]` tables joined to `edge.watchlist_schedules`.
+    /// Whether the camera-to-door loop runs: `edge.enabled` (which the
+    /// `--camera` and `--relay` flags set), or `[[camera]]` tables.
+    pub fn runs_edge(&self) -> bool {
+        self.edge.enabled || !self.camera.is_empty()
+    }
+
+    /// The cameras with their doors: the `[[camera]]` tables, or else the
+    /// one of `[edge]`.
+    pub fn cameras(&self) -> Vec<DoorCamera> {
+        let edge = &self.edge;
+        if self.camera.is_empty() {
+            return vec![DoorCamera {
+                source: edge.camera.clone(),
+                stream_id: edge.stream_id.clone(),
+                relay: edge.relay.clone(),
+                relay_open: edge.relay_open.clone(),
+                relay_close: edge.relay_close.clone(),
+                rtsp_transport: edge.rtsp_transport,
+                watchlists: edge.watchlists.clone(),
+                direction: Direction::Entry,
+            }];
+        }
+        let or_edge = |own: &Option<String>, edge: &String| own.clone().unwrap_or(edge.clone());
+        self.camera
+            .iter()
+            .map(|camera| DoorCamera {
+                source: camera.source.clone(),
+                stream_id: camera.stream_id.clone(),
+                relay: camera.relay.clone(),
+                relay_open: or_edge(&camera.relay_open, &edge.relay_open),
+                relay_close: or_edge(&camera.relay_close, &edge.relay_close),
+                rtsp_transport: camera.rtsp_transport.unwrap_or(edge.rtsp_transport),
+                watchlists: camera.watchlists.clone().unwrap_or(edge.watchlists.clone()),
+                direction: camera.direction,
+            })
+            .collect()
+    }
+
+    /// Two doors cannot share a stream id nor a relay, and a camera after
+    /// the first names its stream (the store keeps one id only).
+    fn validate_cameras(&self) -> Result<(), String> {
+        if self.camera.len() > MAX_CAMERAS {
+            return Err(format!(
+                "invalid config: {} [[camera]] tables; at most {MAX_CAMERAS}",
+                self.camera.len()
+            ));
+        }
+        let cameras = self.cameras();
+        for (index, camera) in cameras.iter().enumerate() {
+            let name = match self.camera.is_empty() {
+                true => "edge".to_string(),
+                false => format!("camera[{index}]"),
+            };
+            if camera.stream_id.is_empty() && index > 0 {
+                return Err(format!(
+                    "invalid config: {name}.stream_id is empty; every camera after the first \
+                     needs its own UUID"
+                ));
+            }
+            if !camera.stream_id.is_empty() && uuid::Uuid::parse_str(&camera.stream_id).is_err() {
+                return Err(format!(
+                    "invalid config: {name}.stream_id = {:?} is not a UUID (or \"\" for one made once)",
+                    camera.stream_id
+                ));
+            }
+            let earlier = &cameras[..index];
+            if earlier.iter().any(|c| c.stream_id == camera.stream_id) {
+                return Err(format!(
+                    "invalid config: {name}.stream_id = {:?} is another camera's",
+                    camera.stream_id
+                ));
+            }
+            let shareable = camera.relay.is_empty() || camera.relay == "fake";
+            if !shareable && earlier.iter().any(|c| c.relay == camera.relay) {
+                return Err(format!(
+                    "invalid config: {name}.relay = {:?} is another camera's door",
+                    camera.relay
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn watchlist_schedules(&self) -> Result<WatchlistSchedules, String> {
         self.schedule_set().compile()
     }
@@ -886,6 +1005,12 @@ const SECRETS: &[(&str, &str)] = &[
 /// The secrets replaced by "(set, hidden)", and the credentials of the
 /// site's URLs and the camera's by `***`.
 fn hide_secrets(mut table: toml::Table) -> toml::Table {
+    let cameras = table.get_mut("camera").and_then(|c| c.as_array_mut());
+    for camera in cameras.into_iter().flatten() {
+        if let Some(toml::Value::String(source)) = camera.get_mut("source") {
+            *source = hide_credentials(source);
+        }
+    }
     for (section, key) in [("site", "nats_url"), ("edge", "camera")] {
         let urls = table
             .get_mut(section)
@@ -1086,6 +1211,63 @@ mod tests {
                 "[[schedule]]\nname = \"x\"\nwindows = [\"noon\"]\n".to_string(),
                 "noon",
             ),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err();
+            assert!(err.contains(named), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn camera_tables_take_edge_defaults_and_two_doors_cannot_share_a_stream_or_relay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        let camera = |source: &str, stream: &str, relay: &str| {
+            format!("[[camera]]\nsource = \"{source}\"\nstream_id = \"{stream}\"\nrelay = \"{relay}\"\n")
+        };
+        let (one, two) = (
+            "0b7f0e8a-0000-4000-8000-000000000001",
+            "0b7f0e8a-0000-4000-8000-000000000002",
+        );
+        let text = format!(
+            "[edge]\nwatchlists = [\"staff\"]\n{}{}direction = \"exit\"\nwatchlists = []\n",
+            camera("rtsp://u:secret@cam/a", "", "serial:/dev/ttyUSB0"),
+            camera("v4l:/dev/video0", two, "serial:/dev/ttyUSB1"),
+        );
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert!(config.runs_edge(), "tables turn the loop on");
+        let cameras = config.cameras();
+        assert_eq!(cameras.len(), 2);
+        assert_eq!(cameras[0].watchlists, ["staff"], "[edge]'s");
+        assert_eq!(cameras[0].relay_open, config.edge.relay_open);
+        assert_eq!(cameras[0].direction, Direction::Entry);
+        assert_eq!(cameras[1].direction, Direction::Exit);
+        assert!(cameras[1].watchlists.is_empty(), "its own");
+        let shown = toml::to_string(&config.effective).unwrap();
+        assert!(!shown.contains("secret"), "{shown}");
+        for (text, named) in [
+            (
+                camera("v4l:a", one, "fake") + &camera("v4l:b", "", "fake"),
+                "camera[1].stream_id is empty",
+            ),
+            (
+                camera("v4l:a", one, "fake") + &camera("v4l:b", one, "fake"),
+                "another camera's",
+            ),
+            (
+                camera("v4l:a", one, "serial:/dev/ttyS0")
+                    + &camera("v4l:b", two, "serial:/dev/ttyS0"),
+                "camera[1].relay",
+            ),
+            (camera("v4l:a", "door-1", "fake"), "is not a UUID"),
+            (
+                (0..=MAX_CAMERAS)
+                    .map(|i| camera("v4l:a", &format!("0b7f0e8a-0000-4000-8000-{i:012}"), "fake"))
+                    .collect(),
+                "at most 8",
+            ),
+            ("[[camera]]\nsource = \"v4l:a\"\n".to_string(), "relay"),
         ] {
             std::fs::write(&path, &text).unwrap();
             let err = Config::load(Some(&path)).unwrap_err();

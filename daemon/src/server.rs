@@ -162,7 +162,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     acceptor
         .join()
         .map_err(|_| "the HTTP acceptor thread panicked".to_string())?;
-    if let Some(edge) = edge {
+    for edge in edge {
         edge.stop();
         log::info!("edge loop stopped, relay closed");
     }
@@ -330,11 +330,12 @@ fn start_graphql(
     Ok(Some(server))
 }
 
-/// The camera's stream id: `edge.stream_id`, or the one the store made
+/// The first camera's stream id: its `stream_id`, or the one the store made
 /// once. A full disk must not keep the door shut: a store that cannot
 /// keep it gives one for this run.
 fn camera_stream_id(config: &Config, core: &Core) -> String {
-    match config.edge.stream_id.as_str() {
+    let first = config.cameras().swap_remove(0);
+    match first.stream_id.as_str() {
         "" => match core.catalog.store.camera_stream_id() {
             Ok(kept) => kept.to_string(),
             Err(e) => {
@@ -367,29 +368,41 @@ fn start_site(config: &Config, core: Arc<Core>) -> Result<Option<Site>, String> 
     .map(Some)
 }
 
-/// Starts the camera-to-door loop when configured. A camera or relay that
-/// cannot be opened yet is retried by the loop while the API serves.
+/// Starts a camera-to-door loop per camera when configured; the first
+/// camera is seen as `first_stream_id`. A camera or relay that cannot be
+/// opened yet is retried by its loop while the API serves.
 fn start_edge(
     config: &Config,
     core: Arc<Core>,
-    stream_id: String,
-) -> Result<Option<EdgeLoop>, String> {
-    if !config.edge.enabled {
-        return Ok(None);
+    first_stream_id: String,
+) -> Result<Vec<EdgeLoop>, String> {
+    if !config.runs_edge() {
+        return Ok(Vec::new());
     }
-    let camera = edge::setup::camera(&config.edge).map_err(|e| e.to_string())?;
-    let relay = edge::setup::relay(&config.edge).map_err(|e| e.to_string())?;
-    log::info!(
-        "edge loop: camera {} (stream id {stream_id}), relay {}",
-        hide_credentials(&config.edge.camera),
-        config.edge.relay
-    );
-    Ok(Some(EdgeLoop::start(
-        core,
-        camera,
-        relay,
-        edge::setup::settings(config, stream_id)?,
-    )))
+    if !config.camera.is_empty() {
+        log::info!("[[camera]] tables name the cameras: edge.camera and edge.relay are unused");
+    }
+    // One at a time: each frame has all of the engine's threads.
+    let engine_turns = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut loops = Vec::new();
+    for (index, door) in config.cameras().iter().enumerate() {
+        let camera = edge::setup::camera(door, &config.edge).map_err(|e| e.to_string())?;
+        let relay = edge::setup::relay(door).map_err(|e| e.to_string())?;
+        let stream_id = match index {
+            0 => first_stream_id.clone(),
+            _ => door.stream_id.clone(),
+        };
+        log::info!(
+            "edge loop: camera {} (stream id {stream_id}, {:?}), relay {}",
+            hide_credentials(&door.source),
+            door.direction,
+            door.relay
+        );
+        let settings =
+            edge::setup::settings(config, door, stream_id, index == 0, engine_turns.clone())?;
+        loops.push(EdgeLoop::start(core.clone(), camera, relay, settings));
+    }
+    Ok(loops)
 }
 
 fn wait_for_shutdown_signal() -> Result<&'static str, String> {

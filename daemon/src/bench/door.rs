@@ -145,7 +145,10 @@ fn pass(
         .notifications
         .subscribe("bench door".into())
         .ok_or("the bus refused a subscriber")?;
-    let mut edge = setup::settings(config, uuid::Uuid::new_v4().to_string())?;
+    let door = config.cameras().swap_remove(0);
+    let stream_id = uuid::Uuid::new_v4().to_string();
+    let turns = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut edge = setup::settings(config, &door, stream_id, true, turns)?;
     // "Liveness aside": LFW photos are photos of photos.
     edge.rules.liveness_required = false;
     edge.rules.evidence_frames = evidence_frames;
@@ -156,7 +159,7 @@ fn pass(
     let frames = || {
         (
             counters.frames_processed.load(Ordering::Relaxed),
-            counters.camera.frames_dropped.load(Ordering::Relaxed),
+            counters.frames_dropped(),
         )
     };
     let before = frames();

@@ -1,11 +1,12 @@
 //! What the edge loop counts, reported at `GET /api/facegate/v1/Status`.
 
+use super::event::Direction;
 use super::health::{CameraHealth, CameraHealthDto, CameraState, RelayHealth, RelayHealthDto};
 use crate::score::{expected_stranger_rate, threshold_for_stranger_rate, Scale};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How many recent latencies the percentiles cover.
@@ -13,8 +14,9 @@ const RECENT: usize = 4096;
 
 #[derive(Default)]
 pub struct Counters {
-    pub camera: CameraHealth,
-    pub relay: Arc<RelayHealth>,
+    /// Each camera's loop, in the order they started: the first is the
+    /// door the console opens and the panel serves.
+    stations: Mutex<Vec<Arc<Station>>>,
     pub frames_processed: AtomicU64,
     /// Frames whose processing panicked: logged, not processed.
     pub frames_failed: AtomicU64,
@@ -28,9 +30,51 @@ pub struct Counters {
     frame_to_decision_micros: AtomicU64,
     /// The latest frame-to-decision latencies, for percentiles.
     recent_latencies: Mutex<VecDeque<u64>>,
-    /// The door's `max_stranger_rate` and the camera's stream id, once
-    /// the loop runs.
-    door: OnceLock<(f64, String)>,
+}
+
+/// One camera with its door, as its loop runs: what the status shows of it.
+pub struct Station {
+    pub stream_id: String,
+    pub direction: Direction,
+    pub max_stranger_rate: f64,
+    pub camera: CameraHealth,
+    pub relay: Arc<RelayHealth>,
+    pub frames_processed: AtomicU64,
+    pub opens: AtomicU64,
+    pub denials: AtomicU64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StationDto {
+    stream_id: String,
+    direction: Direction,
+    camera: CameraHealthDto,
+    relay: RelayHealthDto,
+    frames_in: u64,
+    frames_processed: u64,
+    frames_dropped: u64,
+    frames_bad: u64,
+    opens: u64,
+    denials: u64,
+}
+
+impl Station {
+    fn snapshot(&self) -> StationDto {
+        let camera = &self.camera;
+        StationDto {
+            stream_id: self.stream_id.clone(),
+            direction: self.direction,
+            camera: camera.snapshot(),
+            relay: self.relay.snapshot(),
+            frames_in: camera.frames_in.load(Ordering::Relaxed),
+            frames_processed: self.frames_processed.load(Ordering::Relaxed),
+            frames_dropped: camera.frames_dropped.load(Ordering::Relaxed),
+            frames_bad: camera.frames_bad.load(Ordering::Relaxed),
+            opens: self.opens.load(Ordering::Relaxed),
+            denials: self.denials.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What the door asks of a match now, and what that is expected to give.
@@ -53,12 +97,16 @@ pub struct DoorPolicyDto {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CountersDto {
-    /// The camera is streaming into the loop.
+    /// Every camera is streaming into its loop.
     running: bool,
     /// `None` when the edge loop is not configured.
     door: Option<DoorPolicyDto>,
+    /// The first camera and its relay, as in `cameras`.
     camera: CameraHealthDto,
     relay: RelayHealthDto,
+    /// Each camera with its door.
+    cameras: Vec<StationDto>,
+    /// From here, the sums over the cameras.
     frames_in: u64,
     frames_processed: u64,
     frames_dropped: u64,
@@ -80,8 +128,52 @@ pub struct CountersDto {
 }
 
 impl Counters {
-    pub fn door_policy(&self, max_stranger_rate: f64, stream_id: &str) {
-        let _ = self.door.set((max_stranger_rate, stream_id.to_string()));
+    /// Counts a camera's loop from now on.
+    pub fn add_station(
+        &self,
+        stream_id: &str,
+        direction: Direction,
+        max_stranger_rate: f64,
+    ) -> Arc<Station> {
+        let station = Arc::new(Station {
+            stream_id: stream_id.to_string(),
+            direction,
+            max_stranger_rate,
+            camera: CameraHealth::default(),
+            relay: Arc::default(),
+            frames_processed: AtomicU64::new(0),
+            opens: AtomicU64::new(0),
+            denials: AtomicU64::new(0),
+        });
+        self.stations().push(station.clone());
+        station
+    }
+
+    fn stations(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Station>>> {
+        self.stations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A frame `station`'s loop processed.
+    pub fn processed(&self, station: &Station) {
+        self.frames_processed.fetch_add(1, Ordering::Relaxed);
+        station.frames_processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A decision of `station`'s door: an open or a denial.
+    pub fn decided(&self, station: &Station, opened: bool) {
+        let (total, own) = match opened {
+            true => (&self.opens, &station.opens),
+            false => (&self.denials, &station.denials),
+        };
+        total.fetch_add(1, Ordering::Relaxed);
+        own.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames the cameras delivered while their loops were busy.
+    pub fn frames_dropped(&self) -> u64 {
+        let stations = self.stations();
+        let dropped = stations.iter().map(|s| &s.camera.frames_dropped);
+        dropped.map(|n| n.load(Ordering::Relaxed)).sum()
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
@@ -103,9 +195,11 @@ impl Counters {
                 .get(((recent.len().max(1) - 1) as f64 * q).round() as usize)
                 .map_or(0.0, |micros| *micros as f64 / 1e3)
         };
-        let camera = &self.camera;
-        let door = self.door.get().map(|(max_stranger_rate, stream_id)| {
-            let max_stranger_rate = *max_stranger_rate;
+        let stations = self.stations().clone();
+        let cameras: Vec<StationDto> = stations.iter().map(|s| s.snapshot()).collect();
+        let sum = |count: fn(&StationDto) -> u64| cameras.iter().map(count).sum();
+        let door = stations.first().map(|first| {
+            let (max_stranger_rate, stream_id) = (first.max_stranger_rate, &first.stream_id);
             let threshold = threshold_for_stranger_rate(max_stranger_rate, gallery_faces);
             DoorPolicyDto {
                 stream_id: stream_id.clone(),
@@ -116,15 +210,21 @@ impl Counters {
                 expected_member_refusal_rate: scale.expected_refusal_rate(threshold),
             }
         });
+        let streaming = |s: &Arc<Station>| s.camera.state() == CameraState::Streaming;
+        let first = stations.first();
         CountersDto {
-            running: camera.state() == CameraState::Streaming,
+            running: !stations.is_empty() && stations.iter().all(streaming),
             door,
-            camera: camera.snapshot(),
-            relay: self.relay.snapshot(),
-            frames_in: camera.frames_in.load(Ordering::Relaxed),
+            camera: first.map_or_else(
+                || CameraHealth::default().snapshot(),
+                |s| s.camera.snapshot(),
+            ),
+            relay: first.map_or_else(|| RelayHealth::default().snapshot(), |s| s.relay.snapshot()),
+            frames_in: sum(|c| c.frames_in),
             frames_processed: processed,
-            frames_dropped: camera.frames_dropped.load(Ordering::Relaxed),
-            frames_bad: camera.frames_bad.load(Ordering::Relaxed),
+            frames_dropped: sum(|c| c.frames_dropped),
+            frames_bad: sum(|c| c.frames_bad),
+            cameras,
             frames_failed: self.frames_failed.load(Ordering::Relaxed),
             opens: self.opens.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),

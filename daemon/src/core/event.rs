@@ -6,7 +6,7 @@
 
 use super::panel::PanelVerdict;
 use crate::store::{Event, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -49,6 +49,15 @@ pub struct NamedMember {
     pub watchlist_display_name: String,
 }
 
+/// Which way a camera's door lets people through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    #[default]
+    Entry,
+    Exit,
+}
+
 /// One door decision, published on the core's event bus.
 #[derive(Debug, Clone)]
 pub struct DoorEvent {
@@ -59,8 +68,6 @@ pub struct DoorEvent {
     pub outcome: Outcome,
     /// Named for a grant or a block, never for a stranger.
     pub member: Option<NamedMember>,
-    /// The camera's stream id (`edge.stream_id`).
-    pub stream_id: String,
     pub detected_at: SystemTime,
     /// Left x, left y, right x, right y, in frame pixels.
     pub eyes: [f32; 4],
@@ -87,6 +94,10 @@ pub struct EventDto {
     tracklet_id: Option<String>,
     /// What the access-control panel made of the member's credential.
     panel_verdict: PanelVerdict,
+    /// The camera's stream id; `None` for an event from before cameras
+    /// were named.
+    stream_id: Option<String>,
+    direction: Direction,
 }
 
 impl From<&Event> for EventDto {
@@ -105,6 +116,8 @@ impl From<&Event> for EventDto {
             face_id: e.face_id.clone(),
             tracklet_id: e.tracklet_id.clone(),
             panel_verdict: e.panel_verdict,
+            stream_id: (!e.stream_id.is_empty()).then(|| e.stream_id.clone()),
+            direction: e.direction,
         }
     }
 }

@@ -60,7 +60,7 @@ impl DoorEvent {
         let member = self.member.clone().unwrap_or_default();
         let score = i64::from(self.event.score.unwrap_or(0));
         let mut notification = AccessNotification {
-            stream_id: self.stream_id.clone(),
+            stream_id: self.event.stream_id.clone(),
             face_id: self.event.face_id.clone().unwrap_or_default(),
             tracklet_id: self.event.tracklet_id.clone().unwrap_or_default(),
             face_detected_at: Some(timestamp(self.detected_at)),
@@ -164,11 +164,12 @@ mod tests {
                 tracklet_id: Some("track".into()),
                 watchlist_id: None,
                 panel_verdict: Default::default(),
+                stream_id: "camera".into(),
+                direction: Default::default(),
             },
             stored: true,
             outcome,
             member,
-            stream_id: "camera".into(),
             detected_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
             eyes: [1.0, 2.0, 3.0, 4.0],
             face_image: vec![0xFF, 0xD8],

@@ -15,9 +15,9 @@ pub mod setup;
 pub mod supervision;
 mod tracker;
 
-use crate::core::counters::add_micros;
+use crate::core::counters::{add_micros, Station};
 use crate::core::door::{Contact, OpenError, OpenRequest};
-use crate::core::event::{DoorEvent, NamedMember, Outcome};
+use crate::core::event::{Direction, DoorEvent, NamedMember, Outcome};
 use crate::core::panel::PanelVerdict;
 use crate::core::{lock, Core};
 use crate::gallery::Scope;
@@ -48,8 +48,17 @@ pub struct EdgeSettings {
     pub retention: Retention,
     /// The largest share of strangers the door may let in.
     pub max_stranger_rate: f64,
-    /// The camera's id in access notifications.
+    /// The camera's id in access notifications and events.
     pub stream_id: String,
+    /// Which way its door lets people through, as its events tell.
+    pub direction: Direction,
+    /// The daemon's first camera: its door is the one the console opens
+    /// and the one the access-control panel (OSDP, Wiegand) is told of.
+    pub primary: bool,
+    /// Shared by every camera's loop: the cameras take turns at the
+    /// engine, one frame at a time, in the order they asked (the
+    /// semaphore is fair), so a busy camera cannot starve another.
+    pub engine_turns: Arc<tokio::sync::Semaphore>,
     /// How long a grant waits for the panel's verdict.
     pub panel_wait: Duration,
     /// Whether the relay opens on the panel's grant (else the panel's lock
@@ -86,13 +95,16 @@ impl EdgeLoop {
     {
         let stop = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(Latest::default());
-        core.counters
-            .door_policy(settings.max_stranger_rate, &settings.stream_id);
+        let station = core.counters.add_station(
+            &settings.stream_id,
+            settings.direction,
+            settings.max_stranger_rate,
+        );
         // Registered before the API serves, so an early request finds the door.
-        let open_requests = core.door.register();
+        let open_requests = settings.primary.then(|| core.door.register());
         let capture = {
-            let (stop, latest, counters) = (stop.clone(), latest.clone(), core.counters.clone());
-            std::thread::spawn(move || capture::run(camera, &latest, &counters.camera, &stop))
+            let (stop, latest, station) = (stop.clone(), latest.clone(), station.clone());
+            std::thread::spawn(move || capture::run(camera, &latest, &station.camera, &stop))
         };
         let worker = {
             let (stop, latest) = (stop.clone(), latest.clone());
@@ -104,7 +116,7 @@ impl EdgeLoop {
                 runtime.block_on(async move {
                     let settings = Arc::new(settings);
                     let (door, door_task) =
-                        Door::start(relay, settings.pulse, core.counters.relay.clone());
+                        Door::start(relay, settings.pulse, station.relay.clone());
                     let inputs = settings
                         .door_inputs
                         .lock()
@@ -128,17 +140,22 @@ impl EdgeLoop {
                             settings.clone(),
                         ))
                     });
-                    let on_request = tokio::spawn(open_on_request(
-                        core.clone(),
-                        door.clone(),
-                        open_requests,
-                        settings.clone(),
-                        supervisor.clone(),
-                    ));
-                    process_frames(core, latest, stop, door, settings, supervisor).await;
+                    let on_request = open_requests.map(|requests| {
+                        tokio::spawn(open_on_request(
+                            core.clone(),
+                            door.clone(),
+                            requests,
+                            settings.clone(),
+                            supervisor.clone(),
+                            station.clone(),
+                        ))
+                    });
+                    process_frames(core, latest, stop, door, settings, supervisor, station).await;
                     // Its door handle goes with it; requests are refused.
-                    on_request.abort();
-                    let _ = on_request.await;
+                    if let Some(on_request) = on_request {
+                        on_request.abort();
+                        let _ = on_request.await;
+                    }
                     if let Some(supervising) = supervising {
                         supervising.abort();
                         let _ = supervising.await;
@@ -171,6 +188,7 @@ async fn process_frames(
     door: Door,
     settings: Arc<EdgeSettings>,
     supervisor: Arc<std::sync::Mutex<Supervisor>>,
+    station: Arc<Station>,
 ) {
     let mut state = DecisionState::default();
     let mut tracker = Tracker::default();
@@ -186,8 +204,11 @@ async fn process_frames(
             break;
         }
         let (core_for_work, settings_for_work) = (core.clone(), settings.clone());
-        let work =
-            tokio::task::spawn_blocking(move || observe(&core_for_work, frame, &settings_for_work));
+        let turn = settings.engine_turns.clone().acquire_owned().await;
+        let work = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            observe(&core_for_work, frame, &settings_for_work)
+        });
         let observed = match work.await {
             Ok(observed) => observed,
             Err(failure) => {
@@ -197,9 +218,7 @@ async fn process_frames(
                 continue;
             }
         };
-        core.counters
-            .frames_processed
-            .fetch_add(1, Ordering::Relaxed);
+        core.counters.processed(&station);
         tracker.next_frame(Instant::now());
         // Read once per frame: a site may change them at any time.
         let schedules = core.door_watch.schedules();
@@ -221,7 +240,7 @@ async fn process_frames(
             };
             let mut opened_anew = false;
             let mut panel_verdict = PanelVerdict::None;
-            if reason == Reason::Granted && core.panel.is_configured() {
+            if reason == Reason::Granted && settings.primary && core.panel.is_configured() {
                 let member = candidate.map_or("", |m| m.member_id.as_str());
                 let asked = ask_panel(&core, &door, member, &settings).await;
                 (reason, panel_verdict, opened_anew) = asked;
@@ -255,10 +274,7 @@ async fn process_frames(
             if !(sighting.news || opened_anew) {
                 continue;
             }
-            match reason {
-                Reason::Granted => core.counters.opens.fetch_add(1, Ordering::Relaxed),
-                _ => core.counters.denials.fetch_add(1, Ordering::Relaxed),
-            };
+            core.counters.decided(&station, reason == Reason::Granted);
             let member = candidate.map_or("", |m| m.member_id.as_str());
             let until = state.blocked_until(&settings.rules, member, reason);
             let decided = Decided {
@@ -319,6 +335,7 @@ async fn open_on_request(
     mut requests: UnboundedReceiver<OpenRequest>,
     settings: Arc<EdgeSettings>,
     supervisor: Arc<std::sync::Mutex<Supervisor>>,
+    station: Arc<Station>,
 ) {
     while let Some(request) = requests.recv().await {
         if request.expired() {
@@ -328,7 +345,7 @@ async fn open_on_request(
         let opened = door.open().await;
         let reason = match opened {
             Ok(_) => {
-                core.counters.opens.fetch_add(1, Ordering::Relaxed);
+                core.counters.decided(&station, true);
                 lock(&supervisor).released(Instant::now() + settings.pulse);
                 Reason::OpenedFromConsole
             }
@@ -371,6 +388,8 @@ async fn log_door_event(
         tracklet_id: None,
         watchlist_id: None,
         panel_verdict: PanelVerdict::None,
+        stream_id: settings.stream_id.clone(),
+        direction: settings.direction,
     };
     let (core, settings) = (core.clone(), settings.clone());
     // Storing waits for the disk: not on the door's runtime.
@@ -381,7 +400,6 @@ async fn log_door_event(
             stored,
             outcome: reason.outcome(None),
             member: None,
-            stream_id: settings.stream_id.clone(),
             detected_at: SystemTime::now(),
             eyes: [0.0; 4],
             face_image: Vec::new(),
@@ -689,6 +707,8 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         tracklet_id: None,
         watchlist_id: member.as_ref().map(|m| m.watchlist_id.clone()),
         panel_verdict,
+        stream_id: settings.stream_id.clone(),
+        direction: settings.direction,
     };
     let (event, stored) = store_event(core, event, Some((record, image)), settings);
     let detected_at = SystemTime::now() - face.captured_at.elapsed();
@@ -697,7 +717,6 @@ fn record(core: &Core, decided: Decided, settings: &EdgeSettings) {
         event,
         stored,
         outcome,
-        stream_id: settings.stream_id.clone(),
         detected_at,
         eyes,
         face_image,
@@ -735,10 +754,11 @@ fn store_event(
         }
     };
     log::info!(
-        "door: {} ({}, score {:?})",
+        "door: {} ({}, score {:?}, camera {})",
         if event.opened { "OPEN" } else { "closed" },
         event.reason,
-        event.score
+        event.score,
+        event.stream_id
     );
     (event, stored)
 }

@@ -1,9 +1,10 @@
-//! Turning the `[edge]` config into a camera, a relay and rules.
+//! Turning the `[edge]` config and a camera's table into a camera, a
+//! relay and rules.
 
 use super::supervision::Wiring;
 use super::{DoorInputs, EdgeSettings, LoggingRelay, Rules};
 use crate::config::{
-    Config, DoorConfig, EdgeConfig, PixelFormatName, RelayWithPanel, RtspTransportName,
+    Config, DoorCamera, DoorConfig, EdgeConfig, PixelFormatName, RelayWithPanel, RtspTransportName,
 };
 use crate::core::site::hide_credentials;
 use crate::store::Retention;
@@ -12,15 +13,17 @@ use facegate_hal::{
     ReplayCamera, RtspCamera, RtspTransport, SerialRelay, V4lCamera,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The configured camera as an opener, called again after each failure:
 /// `v4l:DEVICE`, `rtsp://...` or `replay:DIR[@FPS]`. A spec that can never work is an
 /// error now; a device that cannot be opened yet is the loop's to retry.
 pub fn camera(
+    door: &DoorCamera,
     config: &EdgeConfig,
 ) -> Result<impl FnMut() -> Result<Box<dyn Camera>, CameraError> + Send + 'static, CameraError> {
-    let spec = config.camera.clone();
+    let spec = door.source.clone();
     if let Some(device) = spec.strip_prefix("v4l:") {
         let device = PathBuf::from(device);
         let format = match config.pixel_format {
@@ -48,7 +51,7 @@ pub fn camera(
         }));
     }
     if spec.starts_with("rtsp://") {
-        let transport = match config.rtsp_transport {
+        let transport = match door.rtsp_transport {
             RtspTransportName::Tcp => RtspTransport::Tcp,
             RtspTransportName::Udp => RtspTransport::Udp,
         };
@@ -92,9 +95,9 @@ impl DoorRelay for Relay {
 /// failure: `serial:PATH[@BAUD]`, `fake`, or "" for none. A spec that can never work is
 /// an error now.
 pub fn relay(
-    config: &EdgeConfig,
+    door: &DoorCamera,
 ) -> Result<impl FnMut() -> Result<Relay, RelayError> + Send + 'static, RelayError> {
-    let spec = config.relay.as_str();
+    let spec = door.relay.as_str();
     if spec.is_empty() {
         return Ok(
             Box::new(|| Ok(Relay::Absent)) as Box<dyn FnMut() -> Result<Relay, RelayError> + Send>
@@ -118,18 +121,33 @@ pub fn relay(
         None => (port.to_string(), 9600),
     };
     let (open, close) = (
-        parse_hex_bytes(&config.relay_open)?,
-        parse_hex_bytes(&config.relay_close)?,
+        parse_hex_bytes(&door.relay_open)?,
+        parse_hex_bytes(&door.relay_close)?,
     );
     Ok(Box::new(move || {
         SerialRelay::open_port(&path, baud, open.clone(), close.clone()).map(Relay::Serial)
     }))
 }
 
-pub fn settings(full: &Config, stream_id: String) -> Result<EdgeSettings, String> {
+/// The loop's settings for `door`, seen as `stream_id`. The first camera
+/// (`primary`) gets the door inputs; `engine_turns` is every camera's.
+pub fn settings(
+    full: &Config,
+    door: &DoorCamera,
+    stream_id: String,
+    primary: bool,
+    engine_turns: Arc<tokio::sync::Semaphore>,
+) -> Result<EdgeSettings, String> {
     let config = &full.edge;
+    let door_inputs = match primary {
+        true => door_inputs(&full.door)?,
+        false => None,
+    };
     Ok(EdgeSettings {
         stream_id,
+        direction: door.direction,
+        primary,
+        engine_turns,
         rules: Rules {
             liveness_required: config.liveness_required,
             liveness_threshold: config.liveness_threshold,
@@ -143,11 +161,11 @@ pub fn settings(full: &Config, stream_id: String) -> Result<EdgeSettings, String
             cooldown: Duration::from_secs_f64(config.cooldown_seconds),
             evidence_frames: config.evidence_frames as usize,
         },
-        watchlists: searched_watchlists(config),
+        watchlists: searched_watchlists(&door.watchlists, &config.deny_watchlists),
         panel_wait: Duration::from_millis(full.osdp.verdict_timeout_ms),
-        relay_follows_panel: !config.relay.is_empty()
+        relay_follows_panel: !door.relay.is_empty()
             && config.relay_with_panel == RelayWithPanel::Follow,
-        door_inputs: std::sync::Mutex::new(door_inputs(&full.door)?),
+        door_inputs: std::sync::Mutex::new(door_inputs),
         pulse: Duration::from_millis(config.pulse_ms),
         max_stranger_rate: config.max_stranger_rate,
         retention: Retention {
@@ -189,10 +207,10 @@ fn door_inputs(config: &DoorConfig) -> Result<Option<DoorInputs>, String> {
 /// The watchlists the door searches: `edge.watchlists` with the deny lists
 /// added, so that a member of both a searched list and a deny list is seen
 /// on the deny list and kept out. Empty (all of them) stays empty.
-fn searched_watchlists(config: &EdgeConfig) -> Vec<String> {
-    let mut searched = config.watchlists.clone();
+fn searched_watchlists(watchlists: &[String], deny_watchlists: &[String]) -> Vec<String> {
+    let mut searched = watchlists.to_vec();
     if !searched.is_empty() {
-        for deny in &config.deny_watchlists {
+        for deny in deny_watchlists {
             if !searched.contains(deny) {
                 searched.push(deny.clone());
             }

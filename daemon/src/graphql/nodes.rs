@@ -645,7 +645,11 @@ fn match_result_field(
         "id" => Cell::Uuid(door.match_result_id(e.sequence)),
         "type" => Cell::Enum("MATCH"),
         "watchlistMemberId" => text(&e.member_id),
-        "streamId" => Cell::Uuid(door.stream_id),
+        // An event from before events named their camera was the door's.
+        "streamId" => match e.stream_id.is_empty() {
+            true => Cell::Uuid(door.stream_id),
+            false => Cell::Uuid(uuid_of(&e.stream_id)),
+        },
         "score" => Cell::Int(i64::from(e.score.unwrap_or(0))),
         "createdAt" | "processedAt" => Cell::Time(e.at.0),
         "updatedAt" => Cell::Null,
@@ -707,7 +711,7 @@ fn notice_field(n: &Notice, name: &str) -> Option<Cell> {
             Some(_) => Cell::Enum("MATCH"),
             None => Cell::Enum("NO_MATCH"),
         },
-        "streamId" => Cell::Uuid(uuid_of(&event.stream_id)),
+        "streamId" => Cell::Uuid(uuid_of(&event.event.stream_id)),
         "createdAt" | "processedAt" => Cell::Time(event.event.at.0),
         "updatedAt" => Cell::Null,
         "trackletId" => uuid(event.event.tracklet_id.as_deref()),

@@ -367,6 +367,8 @@ mod tests {
             tracklet_id: Some(uuid::Uuid::new_v4().to_string()),
             watchlist_id: Some("staff".into()),
             panel_verdict: Default::default(),
+            stream_id: uuid::Uuid::new_v4().to_string(),
+            direction: Default::default(),
         }
     }
 
@@ -378,7 +380,6 @@ mod tests {
             stored: true,
             outcome: Outcome::Granted,
             member: Some(NamedMember::default()),
-            stream_id: uuid::Uuid::new_v4().to_string(),
             detected_at: std::time::SystemTime::now(),
             eyes: [0.0; 4],
             face_image: Vec::new(),

@@ -5,6 +5,7 @@ use super::paging::{window, Page, PageRequest};
 use super::records::{decode, encode, Face, StoredImage, Timestamp};
 use super::schema::{CAMERA_FACES, EVENTS, FACES, META};
 use super::{get_record, Store, StoreError};
+use crate::core::event::Direction;
 use crate::core::panel::PanelVerdict;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ pub struct Event {
     pub watchlist_id: Option<String>,
     /// What the access-control panel made of the member's credential.
     pub panel_verdict: PanelVerdict,
+    /// The camera that saw it (its stream id; empty for an event from
+    /// before schema 12) and the way it faces.
+    pub stream_id: String,
+    pub direction: Direction,
 }
 
 /// How much of the door's history is kept: the newest `events` events,
@@ -193,6 +198,8 @@ mod tests {
             face_id: None,
             tracklet_id: None,
             watchlist_id: None,
+            stream_id: String::new(),
+            direction: Default::default(),
             panel_verdict: Default::default(),
         }
     }

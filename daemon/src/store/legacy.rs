@@ -3,6 +3,7 @@
 
 use super::events::Event;
 use super::records::{Face, Timestamp};
+use crate::core::event::Direction;
 use crate::core::panel::PanelVerdict;
 use facegate_models::{template_model, Precision};
 use serde::{Deserialize, Serialize};
@@ -206,9 +207,9 @@ pub struct EventV9 {
     watchlist_id: Option<String>,
 }
 
-impl From<EventV9> for Event {
-    fn from(old: EventV9) -> Event {
-        Event {
+impl From<EventV9> for EventV10 {
+    fn from(old: EventV9) -> EventV10 {
+        EventV10 {
             sequence: old.sequence,
             at: old.at,
             member_id: old.member_id,
@@ -221,6 +222,45 @@ impl From<EventV9> for Event {
             tracklet_id: old.tracklet_id,
             watchlist_id: old.watchlist_id,
             panel_verdict: PanelVerdict::None,
+        }
+    }
+}
+
+/// `Event` in schemas 10 and 11, before it named its camera.
+#[derive(Deserialize, serde::Serialize)]
+pub struct EventV10 {
+    sequence: u64,
+    at: Timestamp,
+    member_id: Option<String>,
+    score: Option<i32>,
+    liveness: Option<f32>,
+    opened: bool,
+    reason: String,
+    crop: Vec<u8>,
+    face_id: Option<String>,
+    tracklet_id: Option<String>,
+    watchlist_id: Option<String>,
+    panel_verdict: PanelVerdict,
+}
+
+impl From<EventV10> for Event {
+    fn from(old: EventV10) -> Event {
+        Event {
+            sequence: old.sequence,
+            at: old.at,
+            member_id: old.member_id,
+            score: old.score,
+            liveness: old.liveness,
+            opened: old.opened,
+            reason: old.reason,
+            crop: old.crop,
+            face_id: old.face_id,
+            tracklet_id: old.tracklet_id,
+            watchlist_id: old.watchlist_id,
+            panel_verdict: old.panel_verdict,
+            // Which camera is not known: there was one.
+            stream_id: String::new(),
+            direction: Direction::Entry,
         }
     }
 }
@@ -285,7 +325,9 @@ mod tests {
         assert_eq!(migrated[0].template, vec![0.25; 4]);
         assert_eq!(
             store.event(3).unwrap(),
-            Some(Event::from(EventV9::from(EventV8::from(event))))
+            Some(Event::from(EventV10::from(EventV9::from(EventV8::from(
+                event
+            )))))
         );
     }
 
@@ -321,11 +363,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_version_9_event_is_kept_with_no_panel_verdict() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let event = EventV9 {
+    /// An event of schema 9, before the panel's verdict and the camera.
+    fn version_9_event() -> EventV9 {
+        EventV9 {
             sequence: 4,
             at: Timestamp(6),
             member_id: Some("ann".into()),
@@ -337,18 +377,41 @@ mod tests {
             face_id: None,
             tracklet_id: None,
             watchlist_id: Some("staff".into()),
-        };
+        }
+    }
+
+    /// `old`, stored as event 4 of a database at schema `version`, as the
+    /// store opened again reads it.
+    fn migrated_event(old: &impl serde::Serialize, version: u64) -> Event {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
         store
             .write(|txn| -> Result<(), StoreError> {
-                txn.open_table(EVENTS)?
-                    .insert(4, encode(&event)?.as_slice())?;
-                txn.open_table(META)?.insert("schema_version", 9)?;
+                txn.open_table(EVENTS)?.insert(4, encode(old)?.as_slice())?;
+                txn.open_table(META)?.insert("schema_version", version)?;
                 Ok(())
             })
             .unwrap();
         drop(store);
-        let migrated = Store::open(dir.path()).unwrap().event(4).unwrap().unwrap();
+        Store::open(dir.path()).unwrap().event(4).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_version_9_event_is_kept_with_no_panel_verdict() {
+        let migrated = migrated_event(&version_9_event(), 9);
         assert_eq!(migrated.watchlist_id.as_deref(), Some("staff"));
         assert_eq!(migrated.panel_verdict, PanelVerdict::None);
+    }
+
+    #[test]
+    fn a_version_11_event_is_kept_with_no_camera_named() {
+        let event = EventV10 {
+            panel_verdict: PanelVerdict::Granted,
+            ..EventV10::from(version_9_event())
+        };
+        let migrated = migrated_event(&event, 11);
+        assert_eq!(migrated.panel_verdict, PanelVerdict::Granted);
+        assert_eq!(migrated.stream_id, "");
+        assert_eq!(migrated.direction, Direction::Entry);
     }
 }

@@ -11,7 +11,7 @@ use redb::{
 
 /// The layout this build reads and writes. Bump it with every change to the
 /// tables below or to a record in `records.rs`, and add a migration.
-pub const SCHEMA_VERSION: u64 = 11;
+pub const SCHEMA_VERSION: u64 = 12;
 
 /// A step from one schema version to the next, run inside the opening write
 /// transaction, so a failed one changes nothing.
@@ -29,7 +29,13 @@ const MIGRATIONS: &[Migration] = &[
     add_event_watchlists,
     add_event_panel_verdicts,
     add_site_settings,
+    add_event_cameras,
 ];
+
+/// 11 -> 12: an event names the camera that saw it and its direction.
+fn add_event_cameras(txn: &WriteTransaction) -> Result<(), StoreError> {
+    reencode_events::<super::legacy::EventV10, Event>(txn)
+}
 
 /// 10 -> 11: settings a site shares with every door (its schedules).
 fn add_site_settings(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -39,7 +45,7 @@ fn add_site_settings(txn: &WriteTransaction) -> Result<(), StoreError> {
 
 /// 9 -> 10: an event keeps the access-control panel's verdict.
 fn add_event_panel_verdicts(txn: &WriteTransaction) -> Result<(), StoreError> {
-    reencode_events::<super::legacy::EventV9, Event>(txn)
+    reencode_events::<super::legacy::EventV9, super::legacy::EventV10>(txn)
 }
 
 /// 8 -> 9: an event keeps the watchlist that admitted or blocked its
