@@ -95,6 +95,19 @@ impl Browser {
         }
     }
 
+    /// The Door page's status as "term: value" lines, once `ready` (a
+    /// condition on `facts`, the lines) holds.
+    async fn door_facts(&self, what: &str, ready: &str) -> Vec<String> {
+        let script = format!(
+            "const facts = [...document.querySelectorAll('#status dt')] \
+               .map(dt => dt.textContent + ': ' + dt.nextElementSibling.textContent); \
+             return ({ready}) && facts"
+        );
+        let facts = self.until(what, &script).await;
+        let lines = facts.as_array().unwrap().iter().filter_map(Value::as_str);
+        lines.map(String::from).collect()
+    }
+
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client.find(Locator::Css(css)).await.unwrap()
     }
@@ -193,23 +206,15 @@ async fn the_door_page_shows_a_stranger_live_and_enrolling_them_there_opens_the_
     browser.open(&daemon.base, "door").await;
     // The door's contact (none is wired) and its schedule are shown.
     let facts = browser
-        .until(
+        .door_facts(
             "the door's contact and schedule",
-            "const facts = [...document.querySelectorAll('#status dt')] \
-               .map(dt => dt.textContent + ': ' + dt.nextElementSibling.textContent); \
-             return facts.some(f => f.startsWith('Schedule of')) && facts",
+            "facts.some(f => f.startsWith('Schedule of'))",
         )
         .await;
-    let facts: Vec<&str> = facts
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(facts.contains(&"Door contact: not wired"), "{facts:?}");
+    let shown = |fact: &str| facts.iter().any(|f| f == fact);
+    assert!(shown("Door contact: not wired"), "{facts:?}");
     assert!(
-        facts
-            .contains(&"Schedule of night-shift: closed (Europe/Bratislava): outside schedule now"),
+        shown("Schedule of night-shift: closed (Europe/Bratislava): outside schedule now"),
         "{facts:?}"
     );
     browser
@@ -418,4 +423,58 @@ async fn behind_an_api_key_a_member_enrolled_with_a_photo_shows_a_thumbnail_and_
     browser.screenshot("about.png").await;
     // The refused key's 401 is the browser's network log, not the page's.
     browser.finish(&["401 (Unauthorized)"]).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_door_page_shows_each_camera_and_which_camera_saw_a_decision() {
+    let data = tempfile::tempdir().unwrap();
+    Daemon::start_in(data.path(), None).enrol("obama", "obama.jpg", "staff");
+    let entrance = scene(&[("obama2.jpg", 4)]);
+    let exit_id = "0b7f0e8a-0000-4000-8000-00000000e002";
+    // The exit's camera is unplugged.
+    let config = format!(
+        "[edge]\npulse_ms = 100\n\
+         [[camera]]\nsource = \"replay:{}@4\"\nrelay = \"fake\"\n\n\
+         [[camera]]\nsource = \"v4l:/dev/video-facegate-absent\"\nstream_id = \"{exit_id}\"\n\
+         relay = \"fake\"\ndirection = \"exit\"\n",
+        entrance.path().display()
+    );
+    let daemon = Daemon::start_in_with_args(data.path(), Some(&config), &[]);
+    let browser = Browser::start().await;
+    browser.open(&daemon.base, "door").await;
+    let facts = browser
+        .door_facts(
+            "both cameras",
+            "facts.some(f => f.startsWith('Camera exit'))",
+        )
+        .await;
+    let status = daemon.get("/api/facegate/v1/Status").json();
+    let entrance_id = status["cameras"][0]["streamId"].as_str().unwrap();
+    let fact_of = |term: &str| facts.iter().find(|f| f.starts_with(term));
+    assert!(
+        fact_of(&format!("Camera exit {exit_id}: reopening (")).is_some(),
+        "{facts:?}"
+    );
+    assert!(
+        fact_of(&format!("Camera entry {entrance_id}: ")).is_some(),
+        "{facts:?}"
+    );
+    assert!(
+        fact_of(&format!("Relay exit {exit_id}: connected")).is_some(),
+        "{facts:?}"
+    );
+    let seen = browser
+        .until(
+            "the entrance's grant",
+            "const row = document.querySelector('li.event[data-reason=\"granted\"]'); \
+             return row && [row.dataset.streamId, row.querySelector('.numbers').textContent]",
+        )
+        .await;
+    assert_eq!(seen[0], entrance_id);
+    let numbers = seen[1].as_str().unwrap();
+    assert!(
+        numbers.ends_with(&format!(" · entry camera {}", &entrance_id[..8])),
+        "{numbers}"
+    );
+    browser.finish(&[]).await;
 }
