@@ -579,8 +579,10 @@ impl Config {
                 .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
             let user = parse_table(&text, &path.display().to_string())?;
             refuse_replaced_device(&user)?;
+            refuse_one_camera_beside_tables(&user, &user, "edge.camera and edge.relay")?;
             merge(&mut merged, user);
         }
+        refuse_one_camera_beside_tables(&flags, &merged, "--camera and --relay")?;
         merge(&mut merged, flags);
         let mut config: Config = toml::Value::Table(merged.clone())
             .try_into()
@@ -994,6 +996,24 @@ fn parse_table(text: &str, origin: &str) -> Result<toml::Table, String> {
         .map_err(|e| format!("cannot parse {origin}: {e}"))
 }
 
+/// `[[camera]]` tables replace `[edge]`'s one camera: a camera or relay
+/// set in `single` (by `what`) beside tables in `tables` would be unused.
+fn refuse_one_camera_beside_tables(
+    single: &toml::Table,
+    tables: &toml::Table,
+    what: &str,
+) -> Result<(), String> {
+    let edge = single.get("edge").and_then(toml::Value::as_table);
+    let names_one = edge.is_some_and(|e| e.contains_key("camera") || e.contains_key("relay"));
+    match names_one && tables.contains_key("camera") {
+        true => Err(format!(
+            "invalid config: {what} name one camera, and the [[camera]] tables name the \
+             cameras: use one or the other"
+        )),
+        false => Ok(()),
+    }
+}
+
 /// The settings that are secrets: shown as set or not, never as values.
 const SECRETS: &[(&str, &str)] = &[
     ("server", "api_key"),
@@ -1237,6 +1257,12 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let config = Config::load(Some(&path)).unwrap();
         assert!(config.runs_edge(), "tables turn the loop on");
+        let flags = "[edge]\ncamera = \"v4l:/dev/video1\"\n".parse().unwrap();
+        let err = Config::load_with_flags(Some(&path), flags).unwrap_err();
+        assert!(
+            err.contains("--camera and --relay name one camera"),
+            "{err}"
+        );
         let cameras = config.cameras();
         assert_eq!(cameras.len(), 2);
         assert_eq!(cameras[0].watchlists, ["staff"], "[edge]'s");
@@ -1268,6 +1294,10 @@ mod tests {
                 "at most 8",
             ),
             ("[[camera]]\nsource = \"v4l:a\"\n".to_string(), "relay"),
+            (
+                format!("[edge]\nrelay = \"fake\"\n{}", camera("v4l:a", "", "fake")),
+                "edge.camera and edge.relay name one camera",
+            ),
         ] {
             std::fs::write(&path, &text).unwrap();
             let err = Config::load(Some(&path)).unwrap_err();

@@ -379,9 +379,6 @@ fn start_edge(
     if !config.runs_edge() {
         return Ok(Vec::new());
     }
-    if !config.camera.is_empty() {
-        log::info!("[[camera]] tables name the cameras: edge.camera and edge.relay are unused");
-    }
     // One at a time: each frame has all of the engine's threads.
     let engine_turns = Arc::new(tokio::sync::Semaphore::new(1));
     let mut loops = Vec::new();
