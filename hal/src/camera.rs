@@ -1,14 +1,14 @@
 //! Cameras: anything that yields frames. Drivers (the recognition loop)
 //! are generic over `Camera`; `ReplayCamera` and `V4lCamera` implement it.
 
-use image::RgbImage;
+use crate::picture::Picture;
 use std::fmt;
 use std::time::Instant;
 
 /// One captured frame.
 #[derive(Debug)]
 pub struct Frame {
-    pub image: RgbImage,
+    pub image: Picture,
     pub captured_at: Instant,
     /// Counts from 0 for each camera.
     pub sequence: u64,
@@ -16,9 +16,9 @@ pub struct Frame {
 
 impl Frame {
     /// A frame captured now.
-    pub fn now(image: RgbImage, sequence: u64) -> Frame {
+    pub fn now(image: impl Into<Picture>, sequence: u64) -> Frame {
         Frame {
-            image,
+            image: image.into(),
             captured_at: Instant::now(),
             sequence,
         }

@@ -5,6 +5,7 @@
 mod camera;
 mod gpio;
 mod inference;
+mod picture;
 mod relay;
 mod replay;
 mod rtsp_camera;
@@ -17,6 +18,7 @@ pub use inference::{
     choose, usable, Accelerator, AllRefused, Chosen, ExecutionProvider, InferenceBackend, NoGpu,
     NoneUsable, ResourceId, UnknownProvider, UnknownResourceId, Usable,
 };
+pub use picture::{Picture, PicturePool, PICTURES};
 pub use relay::{parse_hex_bytes, DoorRelay, RelayError, SerialRelay};
 pub use replay::ReplayCamera;
 pub use rtsp_camera::{DecodeCounts, RtspCamera, RtspTransport};

@@ -14,8 +14,8 @@
 //! logs name the URL without them.
 
 use crate::camera::{Camera, CameraError, Frame};
+use crate::picture::{Picture, PICTURES};
 use futures_util::StreamExt;
-use image::RgbImage;
 use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
@@ -80,7 +80,7 @@ struct DecodeCounters {
 
 #[derive(Default)]
 struct Slot {
-    frame: Option<(RgbImage, Instant)>,
+    frame: Option<(Picture, Instant)>,
     /// Why the stream ended; the camera is then opened again.
     failed: Option<String>,
 }
@@ -321,7 +321,7 @@ impl Decoding {
         &mut self,
         frame: &VideoFrame,
         counts: &DecodeCounters,
-    ) -> Result<Option<RgbImage>, String> {
+    ) -> Result<Option<Picture>, String> {
         let stream_time = frame.timestamp().elapsed_secs();
         let (first_at, first_time) = *self.first.get_or_insert((Instant::now(), stream_time));
         let decoded_to = first_at + Duration::from_secs_f64((stream_time - first_time).max(0.0));
@@ -356,7 +356,7 @@ impl Decoding {
         if width as u64 * height as u64 > MAX_PIXELS {
             return Err(format!("a picture of {width}x{height} is larger than 4K"));
         }
-        let mut image = RgbImage::new(width as u32, height as u32);
+        let mut image = PICTURES.picture(width as u32, height as u32);
         picture.write_rgb8(&mut image);
         counts.decoded.fetch_add(1, Ordering::Relaxed);
         Ok(Some(image))

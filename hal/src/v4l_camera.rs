@@ -2,7 +2,7 @@
 //! MJPEG or YUYV frames, converted to RGB.
 
 use crate::camera::{Camera, CameraError, Frame};
-use image::RgbImage;
+use crate::picture::{Picture, PICTURES};
 use std::path::Path;
 use v4l::buffer::Type;
 use v4l::io::mmap::Stream;
@@ -75,12 +75,18 @@ impl V4lCamera {
 }
 
 /// YUYV 4:2:2 to RGB (BT.601, studio range).
-fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
+fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<Picture> {
     let pixels = (width * height) as usize;
     if data.len() < pixels * 2 {
         return None;
     }
-    let mut rgb = Vec::with_capacity(pixels * 3);
+    let mut picture = PICTURES.picture(width, height);
+    let mut rgb = picture.iter_mut();
+    let mut put = |value: f32| {
+        if let Some(byte) = rgb.next() {
+            *byte = value.clamp(0.0, 255.0) as u8;
+        }
+    };
     for chunk in data[..pixels * 2].chunks_exact(4) {
         let (y0, u, y1, v) = (
             chunk[0] as f32,
@@ -90,12 +96,12 @@ fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
         );
         for y in [y0, y1] {
             let c = 1.164 * (y - 16.0);
-            rgb.push((c + 1.596 * v).clamp(0.0, 255.0) as u8);
-            rgb.push((c - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) as u8);
-            rgb.push((c + 2.017 * u).clamp(0.0, 255.0) as u8);
+            put(c + 1.596 * v);
+            put(c - 0.392 * u - 0.813 * v);
+            put(c + 2.017 * u);
         }
     }
-    RgbImage::from_raw(width, height, rgb)
+    Some(picture)
 }
 
 impl Camera for V4lCamera {
@@ -105,11 +111,12 @@ impl Camera for V4lCamera {
             .next()
             .map_err(|e| CameraError::device(format!("camera capture failed: {e}")))?;
         let image = match self.format {
-            PixelFormat::Mjpeg => {
+            // The JPEG decoder makes its own picture; it joins the pool.
+            PixelFormat::Mjpeg => Picture::from(
                 image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
                     .map_err(|e| CameraError::bad_frame(format!("bad MJPEG frame: {e}")))?
-                    .into_rgb8()
-            }
+                    .into_rgb8(),
+            ),
             PixelFormat::Yuyv => yuyv_to_rgb(data, self.width, self.height)
                 .ok_or_else(|| CameraError::bad_frame("short YUYV frame"))?,
         };

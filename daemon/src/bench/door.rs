@@ -105,7 +105,7 @@ impl Camera for Scene {
             imageops::overlay(&mut image, &scaled, x, y);
         }
         let frame = Frame {
-            image,
+            image: image.into(),
             captured_at: Instant::now(),
             sequence: sequence as u64,
         };

@@ -27,7 +27,7 @@ use capture::Latest;
 pub use decision::Rules;
 use decision::{DecisionState, Match, Observation, Reason};
 use door::Door;
-use facegate_hal::{Camera, CameraError, DoorRelay, Frame, RelayError};
+use facegate_hal::{Camera, CameraError, DoorRelay, Frame, Picture, RelayError};
 use facegate_models::image::{imageops, ImageFormat};
 use facegate_models::{AnalysisRequest, AttributeSet, DetectorConfig, FaceAnalysis, RgbImage};
 use std::io::Cursor;
@@ -472,7 +472,8 @@ struct SeenFace {
 
 /// A processed frame and the faces in it.
 struct Observed {
-    image: RgbImage,
+    /// The frame's picture: its buffer goes back to the pool with it.
+    image: Picture,
     /// SmartFace's `frameId` of the faces found in it.
     frame_id: String,
     faces: Vec<SeenFace>,
