@@ -125,9 +125,8 @@ impl RtspCamera {
             }
         }
     }
-}
 
-impl RtspCamera {
+    /// What became of the stream's frames since the camera opened.
     pub fn counts(&self) -> DecodeCounts {
         let counts = &self.shared.counts;
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);

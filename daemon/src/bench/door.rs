@@ -26,7 +26,6 @@ use facegate_models::image::{imageops, Rgb};
 use facegate_models::{AnalysisRequest, AttributeSet, RgbImage};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -156,12 +155,7 @@ fn pass(
     let (shown, total) = (scene.shown.clone(), scene.shots.len());
     let (clock, since) = (SystemTime::now(), Instant::now());
     let counters = core.counters.clone();
-    let frames = || {
-        (
-            counters.frames_processed.load(Ordering::Relaxed),
-            counters.frames_dropped(),
-        )
-    };
+    let frames = || counters.frames_processed_and_dropped();
     let before = frames();
     let mut camera = Some(scene);
     let door = EdgeLoop::start(

@@ -17,11 +17,8 @@ pub struct Counters {
     /// Each camera's loop, in the order they started: the first is the
     /// door the console opens and the panel serves.
     stations: Mutex<Vec<Arc<Station>>>,
-    pub frames_processed: AtomicU64,
     /// Frames whose processing panicked: logged, not processed.
     pub frames_failed: AtomicU64,
-    pub opens: AtomicU64,
-    pub denials: AtomicU64,
     /// Events the store refused (a full disk, say): the door still acted.
     pub events_not_stored: AtomicU64,
     /// Time in the engine (detection to liveness) and in the 1:N search.
@@ -60,6 +57,20 @@ pub struct StationDto {
 }
 
 impl Station {
+    /// A frame this camera's loop processed.
+    pub fn processed(&self) {
+        self.frames_processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A decision of this camera's door: an open or a denial.
+    pub fn decided(&self, opened: bool) {
+        let count = match opened {
+            true => &self.opens,
+            false => &self.denials,
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn snapshot(&self) -> StationDto {
         let camera = &self.camera;
         StationDto {
@@ -153,32 +164,28 @@ impl Counters {
         self.stations.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A frame `station`'s loop processed.
-    pub fn processed(&self, station: &Station) {
-        self.frames_processed.fetch_add(1, Ordering::Relaxed);
-        station.frames_processed.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A decision of `station`'s door: an open or a denial.
-    pub fn decided(&self, station: &Station, opened: bool) {
-        let (total, own) = match opened {
-            true => (&self.opens, &station.opens),
-            false => (&self.denials, &station.denials),
-        };
-        total.fetch_add(1, Ordering::Relaxed);
-        own.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Frames the cameras delivered while their loops were busy.
-    pub fn frames_dropped(&self) -> u64 {
+    /// Frames the cameras' loops processed, and the frames the cameras
+    /// delivered while their loops were busy, over every camera.
+    pub fn frames_processed_and_dropped(&self) -> (u64, u64) {
         let stations = self.stations();
-        let dropped = stations.iter().map(|s| &s.camera.frames_dropped);
-        dropped.map(|n| n.load(Ordering::Relaxed)).sum()
+        let sum = |count: fn(&Station) -> &AtomicU64| -> u64 {
+            stations
+                .iter()
+                .map(|s| count(s).load(Ordering::Relaxed))
+                .sum()
+        };
+        (
+            sum(|s| &s.frames_processed),
+            sum(|s| &s.camera.frames_dropped),
+        )
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
     pub fn snapshot(&self, gallery_faces: usize, scale: &Scale) -> CountersDto {
-        let processed = self.frames_processed.load(Ordering::Relaxed);
+        let stations = self.stations().clone();
+        let cameras: Vec<StationDto> = stations.iter().map(|s| s.snapshot()).collect();
+        let sum = |count: fn(&StationDto) -> u64| -> u64 { cameras.iter().map(count).sum() };
+        let processed = sum(|c| c.frames_processed);
         let mean = |micros: &AtomicU64| {
             micros.load(Ordering::Relaxed) as f64 / processed.max(1) as f64 / 1e3
         };
@@ -195,9 +202,6 @@ impl Counters {
                 .get(((recent.len().max(1) - 1) as f64 * q).round() as usize)
                 .map_or(0.0, |micros| *micros as f64 / 1e3)
         };
-        let stations = self.stations().clone();
-        let cameras: Vec<StationDto> = stations.iter().map(|s| s.snapshot()).collect();
-        let sum = |count: fn(&StationDto) -> u64| cameras.iter().map(count).sum();
         let door = stations.first().map(|first| {
             let (max_stranger_rate, stream_id) = (first.max_stranger_rate, &first.stream_id);
             let threshold = threshold_for_stranger_rate(max_stranger_rate, gallery_faces);
@@ -224,16 +228,17 @@ impl Counters {
             frames_processed: processed,
             frames_dropped: sum(|c| c.frames_dropped),
             frames_bad: sum(|c| c.frames_bad),
-            cameras,
             frames_failed: self.frames_failed.load(Ordering::Relaxed),
-            opens: self.opens.load(Ordering::Relaxed),
-            denials: self.denials.load(Ordering::Relaxed),
+            opens: sum(|c| c.opens),
+            denials: sum(|c| c.denials),
             events_not_stored: self.events_not_stored.load(Ordering::Relaxed),
             analyse_ms: mean(&self.analyse_micros),
             search_ms: mean(&self.search_micros),
             frame_to_decision_ms: mean(&self.frame_to_decision_micros),
             frame_to_decision_p50_ms: percentile(0.5),
             frame_to_decision_p99_ms: percentile(0.99),
+            // Last: the sums above read it.
+            cameras,
         }
     }
 

@@ -218,7 +218,7 @@ async fn process_frames(
                 continue;
             }
         };
-        core.counters.processed(&station);
+        station.processed();
         tracker.next_frame(Instant::now());
         // Read once per frame: a site may change them at any time.
         let schedules = core.door_watch.schedules();
@@ -274,7 +274,7 @@ async fn process_frames(
             if !(sighting.news || opened_anew) {
                 continue;
             }
-            core.counters.decided(&station, reason == Reason::Granted);
+            station.decided(reason == Reason::Granted);
             let member = candidate.map_or("", |m| m.member_id.as_str());
             let until = state.blocked_until(&settings.rules, member, reason);
             let decided = Decided {
@@ -345,7 +345,7 @@ async fn open_on_request(
         let opened = door.open().await;
         let reason = match opened {
             Ok(_) => {
-                core.counters.decided(&station, true);
+                station.decided(true);
                 lock(&supervisor).released(Instant::now() + settings.pulse);
                 Reason::OpenedFromConsole
             }
