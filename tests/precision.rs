@@ -35,6 +35,21 @@ fn migration_lines(daemon: &Daemon) -> Vec<&String> {
         .collect()
 }
 
+/// Obama's and Biden's templates were re-computed at this start, and each
+/// is found again by another photo.
+fn assert_both_recomputed_and_found(daemon: &Daemon) {
+    let log = migration_lines(daemon);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("2 templates re-computed, 0 could not be")),
+        "{log:?}"
+    );
+    let found = search(daemon, "obama2.jpg");
+    assert_eq!(found["watchlistMemberId"], "obama", "{found}");
+    assert!(found["score"].as_i64().unwrap() >= 40, "{found}");
+    assert_eq!(search(daemon, "biden.jpg")["watchlistMemberId"], "biden");
+}
+
 #[test]
 fn members_enrolled_under_fp32_are_found_after_a_restart_under_int8_and_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,15 +73,7 @@ fn members_enrolled_under_fp32_are_found_after_a_restart_under_int8_and_back() {
         log.iter().any(|l| l.contains("re-computing 2 templates")),
         "{log:?}"
     );
-    assert!(
-        log.iter()
-            .any(|l| l.contains("2 templates re-computed, 0 could not be")),
-        "{log:?}"
-    );
-    let found = search(&daemon, "obama2.jpg");
-    assert_eq!(found["watchlistMemberId"], "obama", "{found}");
-    assert!(found["score"].as_i64().unwrap() >= 40, "{found}");
-    assert_eq!(search(&daemon, "biden.jpg")["watchlistMemberId"], "biden");
+    assert_both_recomputed_and_found(&daemon);
     drop(daemon);
 
     // Nothing left to do under the same model; back to fp32, all again.
@@ -79,6 +86,27 @@ fn members_enrolled_under_fp32_are_found_after_a_restart_under_int8_and_back() {
         .iter()
         .any(|l| l.contains("2 templates re-computed")));
     assert_eq!(search(&daemon, "obama3.jpg")["watchlistMemberId"], "obama");
+}
+
+#[test]
+fn members_enrolled_under_landmark_alignment_are_found_after_a_restart_under_mtcnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_in_with_engine(dir.path(), "alignment = \"landmarks\"");
+    let landmarks = status(&daemon);
+    let networks = landmarks["networks"].as_array().unwrap();
+    assert!(networks.iter().all(|n| n["name"] != "mtcnn_onet"));
+    daemon.enrol("obama", "obama.jpg", "staff");
+    daemon.enrol("biden", "biden.jpg", "staff");
+    drop(daemon);
+
+    // The default aligns by MTCNN's points: another template model.
+    let daemon = Daemon::start_in(dir.path(), None);
+    let mtcnn = status(&daemon);
+    assert_eq!(precision(&mtcnn, "mtcnn_onet"), "fp32");
+    let model = mtcnn["templateModel"].as_str().unwrap();
+    assert!(model.contains("+mtcnn-"), "{model}");
+    assert_ne!(mtcnn["templateModel"], landmarks["templateModel"]);
+    assert_both_recomputed_and_found(&daemon);
 }
 
 #[test]

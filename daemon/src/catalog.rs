@@ -262,7 +262,11 @@ mod tests {
 
     fn catalog() -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
-        let model = facegate_models::template_model(facegate_models::Precision::Fp32, false);
+        let model = facegate_models::template_model(
+            facegate_models::Precision::Fp32,
+            false,
+            facegate_models::Alignment::Landmarks,
+        );
         let catalog = Catalog::load(Store::open(dir.path()).unwrap(), &model).unwrap();
         (dir, catalog)
     }

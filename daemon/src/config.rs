@@ -7,7 +7,7 @@ use crate::core::schedule::{ScheduleConfig, ScheduleSet, WatchlistSchedules};
 use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
-    CudaOptions, DecodeLimits, EngineConfig, OpenVinoOptions, Precision, Precisions,
+    Alignment, CudaOptions, DecodeLimits, EngineConfig, OpenVinoOptions, Precision, Precisions,
     ProviderOptions, QnnOptions, TensorRtOptions, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
@@ -338,6 +338,7 @@ pub struct EngineSettings {
     #[serde(deserialize_with = "provider_names")]
     pub execution_providers: Vec<ExecutionProvider>,
     pub flip_templates: bool,
+    pub alignment: Alignment,
     #[serde(deserialize_with = "precision_setting")]
     pub precision: Precisions,
     pub max_image_pixels: u64,
@@ -552,6 +553,7 @@ impl EngineSettings {
                 qnn: self.qnn.clone(),
             },
             flip_templates: self.flip_templates,
+            alignment: self.alignment,
             precision: self.precision.clone(),
             record_inputs: None,
         }

@@ -20,7 +20,7 @@ mod site;
 mod store;
 mod wiegand;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use config::Config;
 use facegate_models::{Precision, Precisions};
 use std::net::SocketAddr;
@@ -85,6 +85,22 @@ enum Command {
     },
 }
 
+/// A half of the people of `bench identify`'s split.
+#[derive(Clone, Copy, ValueEnum)]
+enum SplitPart {
+    Tuning,
+    Report,
+}
+
+impl SplitPart {
+    fn part(self) -> bench::open_set::Part {
+        match self {
+            SplitPart::Tuning => bench::open_set::Part::Tuning,
+            SplitPart::Report => bench::open_set::Part::Report,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchKind {
     /// Verification accuracy with the standard protocol over the folds of a
@@ -107,6 +123,10 @@ enum BenchKind {
         /// Also write the FAR/TAR curves as an SVG plot.
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
+        /// Only the people of one part of `identify`'s split: tune on
+        /// `tuning`, report on `report`.
+        #[arg(long, value_enum)]
+        part: Option<SplitPart>,
     },
     /// Open-set 1:N identification: members found and strangers matched,
     /// with thresholds tuned on one half of the people and reported on the
@@ -316,9 +336,13 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             let pairs = bench::protocol::parse_pairs(&text)?;
             bench::lfw::run(&engine(flip)?, &images, &pairs, limits)?.to_string()
         }
-        BenchKind::Calibrate { images, plot } => {
-            bench::calibrate::run(&engine(false)?, &images, limits, plot.as_deref())?
-        }
+        BenchKind::Calibrate { images, plot, part } => bench::calibrate::run(
+            &engine(false)?,
+            &images,
+            limits,
+            part.map(SplitPart::part),
+            plot.as_deref(),
+        )?,
         BenchKind::Identify { .. } if settings.precision.of("fr_feature") != Precision::Fp32 => {
             return Err(
                 "bench identify scores fp32 templates only; run it with --precision fp32".into(),

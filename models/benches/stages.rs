@@ -8,8 +8,8 @@
 
 use facegate_hal::ExecutionProvider;
 use facegate_models::{
-    decode_image, AttributeSet, DecodeLimits, DetectorConfig, EngineConfig, FaceEngine, Precision,
-    Precisions, RgbImage,
+    decode_image, Alignment, AttributeSet, DecodeLimits, DetectorConfig, EngineConfig, FaceEngine,
+    Precision, Precisions, RgbImage,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -82,6 +82,7 @@ fn main() {
             execution_providers: vec![ExecutionProvider::Cpu],
             provider_options: Default::default(),
             flip_templates: false,
+            alignment: Alignment::Mtcnn,
             precision: Precisions::all(precision),
             record_inputs: None,
         })

@@ -9,6 +9,16 @@ use image::RgbImage;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FivePoints(pub [[f32; 2]; 5]);
 
+impl FivePoints {
+    /// Each point halfway to `other`'s.
+    pub fn midway(&self, other: &FivePoints) -> FivePoints {
+        FivePoints(std::array::from_fn(|i| {
+            let (a, b) = (self.0[i], other.0[i]);
+            [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]
+        }))
+    }
+}
+
 /// Where ArcFace-style networks expect the five points in a 112x112 crop.
 const REFERENCE: [[f32; 2]; 5] = [
     [38.2946, 51.6963],

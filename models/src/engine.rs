@@ -1,6 +1,6 @@
 //! The face engine: every network loaded once, the stages in order.
 
-use crate::align::align;
+use crate::align::{align, FivePoints};
 use crate::attributes::{AttributeNetworks, AttributeSet, Attributes};
 use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::EngineError;
@@ -9,9 +9,11 @@ use crate::liveness::{Liveness, LivenessNetwork};
 use crate::manifest::MANIFEST;
 use crate::precision::{Precision, Precisions};
 use crate::providers::{OrtBackend, ProviderOptions};
+use crate::refine::PointNetwork;
 use crate::runtime::{load_runtime, Network, SessionSettings};
 use crate::sampling::Patch;
 use crate::template::{Template, TemplateNetwork};
+use crate::timing::{timed, StageTimes};
 use facegate_hal::{usable, Accelerator, ExecutionProvider};
 use image::RgbImage;
 use std::path::PathBuf;
@@ -30,6 +32,22 @@ pub const NETWORKS: [&str; 7] = [
 /// The network that makes templates.
 const TEMPLATE_NETWORK: &str = "fr_feature";
 
+/// The network that places the five alignment points with
+/// `Alignment::Mtcnn`.
+pub const POINT_NETWORK: &str = "mtcnn_onet";
+
+/// Where the five points that align a face for its template come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Alignment {
+    /// Reduced from the 68 landmarks (`fr_landmark`).
+    Landmarks,
+    /// Placed by MTCNN's output network (`mtcnn_onet`) in the face box,
+    /// each averaged with the landmarks' (two independent estimates: the
+    /// mean aligned best on the tuning part, docs/BENCHMARKS.md).
+    Mtcnn,
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The directory holding the `fr_*.onnx` files.
@@ -44,6 +62,7 @@ pub struct EngineConfig {
     pub provider_options: ProviderOptions,
     /// Add the mirrored face's output to each template.
     pub flip_templates: bool,
+    pub alignment: Alignment,
     /// Which networks run their int8 file.
     pub precision: Precisions,
     /// Record every network input in this directory (int8 calibration).
@@ -56,6 +75,8 @@ pub struct FaceEngine {
     templates: TemplateNetwork,
     liveness: LivenessNetwork,
     attributes: AttributeNetworks,
+    /// With `Alignment::Mtcnn`.
+    points: Option<PointNetwork>,
     /// Each network's manifest name and execution provider.
     providers: Vec<(String, ExecutionProvider)>,
     /// Each network's manifest name and precision.
@@ -94,13 +115,18 @@ pub struct FaceAnalysis {
 pub struct LocatedFace {
     pub detection: Detection,
     pub landmarks: Landmarks,
+    /// The five points the face is aligned by (see `Alignment`).
+    pub points: FivePoints,
 }
 
 impl FaceEngine {
     pub fn load(config: &EngineConfig) -> Result<FaceEngine, EngineError> {
         let specs = NETWORKS.map(|name| MANIFEST.network(name, config.precision.of(name)));
+        let point_spec =
+            (config.alignment == Alignment::Mtcnn).then(|| MANIFEST.model(POINT_NETWORK));
         let missing: Vec<_> = specs
             .iter()
+            .chain(point_spec)
             .filter(|spec| !config.model_dir.join(&spec.file).is_file())
             .collect();
         if let Some(first) = missing.first() {
@@ -112,7 +138,7 @@ impl FaceEngine {
                 first.fix()
             )));
         }
-        let environment = load_runtime(&config.runtime_library)?;
+        let environment = load_runtime(&config.runtime_library, config.threads)?;
         let library = config.runtime_library.display();
         let wanted = &config.execution_providers;
         let runnable = usable(wanted, &OrtBackend).map_err(|e| {
@@ -128,7 +154,7 @@ impl FaceEngine {
                 list(&runnable.present)
             );
         }
-        let load = |spec: &crate::ModelSpec| {
+        let load = |spec: &crate::ModelSpec, precision: Precision| {
             // Networks on 64x64 inputs or smaller finish before a second
             // thread pays for itself (measured: SSR-Net age and gender ran
             // slower on 2 threads than on 1).
@@ -138,28 +164,35 @@ impl FaceEngine {
                 candidates: &runnable.present,
                 options: &config.provider_options,
                 threads: if small { 1 } else { config.threads },
+                single_threaded: small,
                 record_inputs: config.record_inputs.as_deref(),
             };
-            Network::load(
-                spec,
-                config.precision.of(&spec.name),
-                &config.model_dir,
-                &settings,
-            )
+            Network::load(spec, precision, &config.model_dir, &settings)
         };
-        let networks = specs.each_ref().map(load);
+        let networks = specs
+            .each_ref()
+            .map(|spec| load(spec, config.precision.of(&spec.name)));
+        // Only float32: the network is small and has no int8 file.
+        let points = point_spec
+            .map(|spec| load(spec, Precision::Fp32))
+            .transpose()?;
         let providers = networks
             .iter()
             .flatten()
+            .chain(&points)
             .map(|network| (network.name().to_string(), network.provider()))
             .collect();
         let precisions = networks
             .iter()
             .flatten()
+            .chain(&points)
             .map(|network| (network.name().to_string(), network.precision()))
             .collect();
-        let template_model =
-            template_model(config.precision.of(TEMPLATE_NETWORK), config.flip_templates);
+        let template_model = template_model(
+            config.precision.of(TEMPLATE_NETWORK),
+            config.flip_templates,
+            config.alignment,
+        );
         let [detect, landmark, feature, liveness, pose, age, gender] = networks;
         Ok(FaceEngine {
             detector: Detector::new(detect?),
@@ -171,6 +204,7 @@ impl FaceEngine {
                 gender: gender?,
                 pose: pose?,
             },
+            points: points.map(PointNetwork::new),
             providers,
             precisions,
             template_model,
@@ -227,14 +261,22 @@ impl FaceEngine {
         self.detector.detect(image, config)
     }
 
-    /// The landmarks of a detected face.
+    /// The landmarks of a detected face, and its alignment points.
     pub fn landmarks(
         &self,
         image: &RgbImage,
         detection: Detection,
     ) -> Result<LocatedFace, EngineError> {
+        let landmarks = self.landmarks.locate(image, &detection.bbox)?;
+        let points = match &self.points {
+            Some(network) => network
+                .locate(image, &detection.bbox)?
+                .midway(&landmarks.five_points()),
+            None => landmarks.five_points(),
+        };
         Ok(LocatedFace {
-            landmarks: self.landmarks.locate(image, &detection.bbox)?,
+            landmarks,
+            points,
             detection,
         })
     }
@@ -259,34 +301,45 @@ impl FaceEngine {
         image: &RgbImage,
         request: &AnalysisRequest,
     ) -> Result<Vec<FaceAnalysis>, EngineError> {
-        let located = self.locate(image, &request.detector)?;
-        let faces_in_image = located.len();
-        located
-            .into_iter()
-            .enumerate()
-            .map(|(i, face)| {
-                let aligned = self.align(image, &face);
-                let template = self.template(&aligned)?;
-                let attributes = self.attributes(image, &face, &aligned, request.attributes)?;
-                let liveness = match request.liveness {
-                    true => Some(self.liveness(image, &face)?),
-                    false => None,
-                };
-                Ok(FaceAnalysis {
-                    located: face,
-                    template,
-                    attributes,
-                    liveness,
-                    rank: i + 1,
-                    faces_in_image,
-                })
-            })
-            .collect()
+        Ok(self.analyse_timed(image, request)?.0)
+    }
+
+    /// `analyse`, with the time each stage took.
+    pub fn analyse_timed(
+        &self,
+        image: &RgbImage,
+        request: &AnalysisRequest,
+    ) -> Result<(Vec<FaceAnalysis>, StageTimes), EngineError> {
+        let mut times = StageTimes::default();
+        let detected = timed(&mut times.detect, || self.detect(image, &request.detector))?;
+        let faces_in_image = detected.len();
+        let mut faces = Vec::with_capacity(faces_in_image);
+        for (i, detection) in detected.into_iter().enumerate() {
+            let face = timed(&mut times.landmarks, || self.landmarks(image, detection))?;
+            let aligned = timed(&mut times.align, || self.align(image, &face));
+            let template = timed(&mut times.template, || self.template(&aligned))?;
+            let attributes = timed(&mut times.attributes, || {
+                self.attributes(image, &face, &aligned, request.attributes)
+            })?;
+            let liveness = match request.liveness {
+                true => Some(timed(&mut times.liveness, || self.liveness(image, &face))?),
+                false => None,
+            };
+            faces.push(FaceAnalysis {
+                located: face,
+                template,
+                attributes,
+                liveness,
+                rank: i + 1,
+                faces_in_image,
+            });
+        }
+        Ok((faces, times))
     }
 
     /// The face cut out and aligned for the template and quality measures.
     pub fn align(&self, image: &RgbImage, face: &LocatedFace) -> AlignedFace {
-        AlignedFace(align(image, &face.landmarks.five_points()))
+        AlignedFace(align(image, &face.points))
     }
 
     pub fn template(&self, face: &AlignedFace) -> Result<Template, EngineError> {
@@ -310,12 +363,20 @@ impl FaceEngine {
     }
 }
 
-/// What makes templates in `precision`, with or without the mirrored face
-/// (see `FaceEngine::template_model`), e.g. `fr_feature-int8-0a1b2c3d+flip`.
-pub fn template_model(precision: Precision, flip: bool) -> String {
+/// What makes templates in `precision`, with or without the mirrored face,
+/// on faces aligned by `alignment` (see `FaceEngine::template_model`), e.g.
+/// `fr_feature-int8-0a1b2c3d+flip+mtcnn`.
+pub fn template_model(precision: Precision, flip: bool, alignment: Alignment) -> String {
     let spec = MANIFEST.network(TEMPLATE_NETWORK, precision);
+    let points = match alignment {
+        Alignment::Landmarks => String::new(),
+        Alignment::Mtcnn => {
+            let points = MANIFEST.model(POINT_NETWORK);
+            format!("+mtcnn-{}", &points.sha256[..8])
+        }
+    };
     format!(
-        "{}-{precision}-{}{}",
+        "{}-{precision}-{}{}{points}",
         spec.name,
         &spec.sha256[..8],
         if flip { "+flip" } else { "" }

@@ -18,9 +18,11 @@ mod liveness;
 mod manifest;
 mod precision;
 mod providers;
+mod refine;
 mod runtime;
 mod sampling;
 mod template;
+mod timing;
 
 pub use align::FivePoints;
 pub use attributes::{AttributeSet, Attributes, HeadPose};
@@ -28,7 +30,8 @@ pub use decode::{decode_image, read_header, DecodeLimits, DecodedImage, ImageHea
 pub use detector::{iou, BoundingBox, Detection, DetectorConfig};
 pub use engine::template_model;
 pub use engine::{
-    AlignedFace, AnalysisRequest, EngineConfig, FaceAnalysis, FaceEngine, LocatedFace, NETWORKS,
+    AlignedFace, Alignment, AnalysisRequest, EngineConfig, FaceAnalysis, FaceEngine, LocatedFace,
+    NETWORKS,
 };
 pub use error::EngineError;
 pub use landmarks::Landmarks;
@@ -37,5 +40,6 @@ pub use manifest::{ModelSpec, MANIFEST};
 pub use precision::{Precision, Precisions};
 pub use providers::{CudaOptions, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions};
 pub use template::{Template, TEMPLATE_DIMENSION};
+pub use timing::StageTimes;
 
 pub use image::{self, RgbImage};

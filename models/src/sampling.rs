@@ -115,6 +115,62 @@ pub fn resize_crop(image: &RgbImage, rect: Rect, width: usize, height: usize) ->
     Patch { width, height, rgb }
 }
 
+/// Each output index's source pixels and weights along one axis of a
+/// resize from `length` pixels starting at `start` to `side`: the
+/// covered share of each pixel when shrinking (OpenCV's INTER_AREA),
+/// the two nearest pixel centres when growing (as INTER_AREA does).
+fn area_taps(start: f32, length: f32, side: usize) -> Vec<Vec<(i64, f32)>> {
+    let scale = length / side as f32;
+    (0..side)
+        .map(|d| {
+            if scale <= 1.0 {
+                let f = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, length - 1.0);
+                let i = f.floor();
+                let w = f - i;
+                let i = start as i64 + i as i64;
+                return vec![(i, 1.0 - w), (i + 1, w)];
+            }
+            let (from, to) = (start + d as f32 * scale, start + (d + 1) as f32 * scale);
+            (from.floor() as i64..to.ceil() as i64)
+                .map(|i| {
+                    let covered = (to.min(i as f32 + 1.0) - from.max(i as f32)).max(0.0);
+                    (i, covered / scale)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// OpenCV `resize(padded[rect], (side, side), INTER_AREA)` of the
+/// rectangle `[x, y, w, h]` in pixels, black where it leaves the image (as
+/// MTCNN pads its crops).
+pub fn area_resize(image: &RgbImage, rect: [f32; 4], side: usize) -> Patch {
+    let [x, y, w, h] = rect;
+    let (columns, rows) = (area_taps(x, w, side), area_taps(y, h, side));
+    let (iw, ih) = (image.width() as i64, image.height() as i64);
+    let mut rgb = Vec::with_capacity(side * side * 3);
+    for row in &rows {
+        for column in &columns {
+            let mut sum = [0f32; 3];
+            for &(sy, wy) in row {
+                for &(sx, wx) in column {
+                    if wx * wy == 0.0 || sx < 0 || sy < 0 || sx >= iw || sy >= ih {
+                        continue;
+                    }
+                    let p = pixel(image, sx, sy);
+                    sum.iter_mut().zip(p).for_each(|(s, v)| *s += v * wx * wy);
+                }
+            }
+            rgb.extend_from_slice(&sum);
+        }
+    }
+    Patch {
+        width: side,
+        height: side,
+        rgb,
+    }
+}
+
 /// OpenCV `warpAffine(image, m, (size, size))` with INTER_LINEAR and a black
 /// border: `m` maps source to destination pixel coordinates.
 pub fn warp_affine(image: &RgbImage, m: [f32; 6], size: usize) -> Patch {
@@ -270,6 +326,21 @@ mod tests {
         }
         .flipped();
         assert_eq!(flipped.rgb, vec![2.0, 2.0, 2.0, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn area_resizing_averages_the_pixels_each_output_covers_and_pads_black() {
+        let image = gradient(4, 4);
+        let half = area_resize(&image, [0.0, 0.0, 4.0, 4.0], 2);
+        // Red is 10x: the first output pixel covers x 0 and 1 (0 and 10).
+        assert_eq!(half.rgb[0], 5.0);
+        assert_eq!(half.rgb[3], 25.0);
+        // Half of the window lies left of the image: black there.
+        let outside = area_resize(&image, [-4.0, 0.0, 8.0, 4.0], 2);
+        assert_eq!(&outside.rgb[..3], &[0.0, 0.0, 0.0]);
+        assert_eq!(outside.rgb[5], 100.0);
+        let same = area_resize(&image, [0.0, 0.0, 4.0, 4.0], 4);
+        assert_eq!(same.rgb[3 * 5], 10.0); // pixel (1,1)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use facegate_hal::{Accelerator, ExecutionProvider};
 use facegate_models::{
-    decode_image, AttributeSet, DecodeLimits, DetectorConfig, EngineConfig, EngineError,
+    decode_image, Alignment, AttributeSet, DecodeLimits, DetectorConfig, EngineConfig, EngineError,
     FaceEngine, LocatedFace, RgbImage, Template,
 };
 use image::imageops::{self, FilterType};
@@ -29,6 +29,7 @@ fn config() -> EngineConfig {
         execution_providers: vec![ExecutionProvider::Cpu],
         provider_options: Default::default(),
         flip_templates: false,
+        alignment: Alignment::Mtcnn,
         precision: Default::default(),
         record_inputs: None,
     }
@@ -139,6 +140,27 @@ fn the_crop_and_eyes_land_where_they_should() {
         );
         assert!(nose[1] > left_eye[1] && nose[1] < left_mouth[1], "{name}");
         assert_eq!(face.landmarks.points.len(), 68);
+    }
+}
+
+#[test]
+fn mtcnn_alignment_points_lie_near_the_landmarks_and_differ_from_them() {
+    for name in PHOTOS {
+        let face = only_face(&photo(name));
+        let (refined, reduced) = (face.points.0, face.landmarks.five_points().0);
+        let eye_distance = reduced[1][0] - reduced[0][0];
+        let offsets: Vec<f32> = refined
+            .iter()
+            .zip(&reduced)
+            .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+            .collect();
+        // Halfway between two estimates of the same five points: close to
+        // each, yet not the landmarks' alone (the network ran).
+        assert!(
+            offsets.iter().all(|d| *d < 0.2 * eye_distance),
+            "{name}: {offsets:?} of {eye_distance}"
+        );
+        assert!(offsets.iter().any(|d| *d > 0.2), "{name}: {offsets:?}");
     }
 }
 

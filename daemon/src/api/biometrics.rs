@@ -11,15 +11,82 @@ use base64::Engine as _;
 use facegate_hal::{Accelerator, ResourceId};
 use facegate_models::{
     decode_image, read_header, AnalysisRequest, AttributeSet, DecodeLimits, DetectorConfig,
-    EngineError, FaceAnalysis, RgbImage,
+    EngineError, FaceAnalysis, RgbImage, StageTimes,
 };
 use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Where a biometric request's time went, part by part, logged at debug
+/// level (target `facegate::timing`) when it is answered: what to look at
+/// first when a Verify or a Search is slow.
+pub struct Breakdown {
+    started: Instant,
+    lap: Instant,
+    parts: Vec<(String, Duration)>,
+}
+
+impl Breakdown {
+    pub fn start() -> Breakdown {
+        Breakdown {
+            started: Instant::now(),
+            lap: Instant::now(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Adds the time since the start or the last lap to the part `name`.
+    pub fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        self.add(name, now - self.lap);
+        self.lap = now;
+    }
+
+    /// Adds `took` to the part `name`; a part named again adds up.
+    pub fn add(&mut self, name: &str, took: Duration) {
+        match self.parts.iter_mut().find(|(part, _)| part == name) {
+            Some((_, total)) => *total += took,
+            None => self.parts.push((name.to_string(), took)),
+        }
+    }
+
+    /// Adds each engine stage, its name after `prefix`.
+    pub fn add_stages(&mut self, prefix: &str, stages: &StageTimes) {
+        for (name, took) in stages.stages() {
+            self.add(&format!("{prefix}{name}"), took);
+        }
+    }
+
+    /// Adds every part of `other`, each name after `prefix`.
+    pub fn merge(&mut self, prefix: &str, other: &Breakdown) {
+        for (name, took) in &other.parts {
+            self.add(&format!("{prefix}{name}"), *took);
+        }
+    }
+
+    /// Logs the parts and the whole, in milliseconds.
+    pub fn log(&self, operation: &str) {
+        let ms = |took: &Duration| took.as_secs_f64() * 1e3;
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|(name, took)| format!("{name} {:.1}", ms(took)))
+            .collect();
+        log::debug!(
+            target: "facegate::timing",
+            "{operation} ms: {}, total {:.1}",
+            parts.join(", "),
+            ms(&self.started.elapsed())
+        );
+    }
+}
 
 /// An image from a request: its pixels, what to store, and its pixels'
 /// share of the decode memory budget.
 pub struct RequestImage<'a> {
     pub pixels: RgbImage,
     pub stored: StoredImage,
+    /// Reading its base64 and decoding it took this long.
+    pub decoding: Duration,
     _memory: Reservation<'a>,
 }
 
@@ -38,12 +105,15 @@ pub struct Upload {
     bytes: Vec<u8>,
     limits: DecodeLimits,
     pub decode_memory: u64,
+    /// Its base64 and header took this long to read.
+    reading: Duration,
 }
 
 impl Upload {
     /// The base64 image at `path` (e.g. `images[0].data`), refused from its
     /// header when it is over the pixel or decode memory limits.
     pub fn read(api: &Api, path: &str, value: Option<String>) -> Result<Upload, Problem> {
+        let started = Instant::now();
         let text =
             value.ok_or_else(|| Problem::invalid_field(path, format!("{path} is required")))?;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -64,6 +134,7 @@ impl Upload {
             bytes,
             limits,
             decode_memory: header.decode_memory,
+            reading: started.elapsed(),
         })
     }
 
@@ -83,12 +154,14 @@ impl Upload {
     /// Decodes it within `memory` (its `decode_memory`, reserved), keeping
     /// of it what the pixels take.
     pub fn decode(self, mut memory: Reservation<'_>) -> Result<RequestImage<'_>, Problem> {
+        let started = Instant::now();
         let decoded =
             decode_image(&self.bytes, &self.limits).map_err(|e| engine_problem(&self.path, e))?;
         memory.shrink_to(decoded.pixels.len() as u64);
         Ok(RequestImage {
             pixels: decoded.pixels,
             stored: StoredImage::new(self.bytes, decoded.format.to_mime_type()),
+            decoding: self.reading + started.elapsed(),
             _memory: memory,
         })
     }
@@ -165,23 +238,27 @@ pub fn check_device(api: &Api, field: &str, accelerator: Accelerator) -> Result<
 }
 
 /// Detects the faces of `image` and analyses each: landmarks, template and
-/// the attributes in `wanted`.
+/// the attributes in `wanted`, adding the stages' times to `times`.
 pub fn analyse(
     api: &Api,
     image: &RgbImage,
     config: &DetectorConfig,
     wanted: AttributeSet,
     field: &str,
+    times: &mut Breakdown,
 ) -> Result<Vec<FaceAnalysis>, Problem> {
     let request = AnalysisRequest {
         detector: *config,
         attributes: wanted,
         liveness: false,
     };
-    api.core
+    let (faces, stages) = api
+        .core
         .engine
-        .analyse(image, &request)
-        .map_err(|e| engine_problem(field, e))
+        .analyse_timed(image, &request)
+        .map_err(|e| engine_problem(field, e))?;
+    times.add_stages("", &stages);
+    Ok(faces)
 }
 
 /// The largest face of the image at `field`, or 400 naming the field.
@@ -191,12 +268,13 @@ pub fn largest_face(
     config: &DetectorConfig,
     wanted: AttributeSet,
     field: &str,
+    times: &mut Breakdown,
 ) -> Result<FaceAnalysis, Problem> {
     let single = DetectorConfig {
         max_faces: 1,
         ..*config
     };
-    analyse(api, image, &single, wanted, field)?
+    analyse(api, image, &single, wanted, field, times)?
         .into_iter()
         .next()
         .ok_or_else(|| {

@@ -3,8 +3,8 @@
 
 use super::admission::{Reservation, Ticket};
 use super::biometrics::{
-    check_device, detector_config, image_field, largest_face, resource_id, FaceAttributesDto,
-    Upload, REPORTED,
+    check_device, detector_config, image_field, largest_face, resource_id, Breakdown,
+    FaceAttributesDto, Upload, REPORTED,
 };
 use super::body::{read_json, JsonObject};
 use super::problem::Problem;
@@ -15,6 +15,7 @@ use facegate_hal::ResourceId;
 use facegate_models::{AttributeSet, DetectorConfig, FaceAnalysis};
 use rouille::{Request, Response};
 use serde::Serialize;
+use std::time::Instant;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,22 +47,35 @@ impl Probe {
         })
     }
 
-    /// The largest face of its image, decoded within `memory`.
-    fn largest_face(self, api: &Api, memory: Reservation<'_>) -> Result<FaceAnalysis, Problem> {
-        let image = self.upload.decode(memory)?;
-        largest_face(
-            api,
-            &image.pixels,
-            &self.detector,
-            REPORTED,
-            &self.image_path,
-        )
+    /// The largest face of its image, decoded within `memory`, and where
+    /// the time went.
+    fn largest_face(
+        self,
+        api: &Api,
+        memory: Reservation<'_>,
+    ) -> (Result<FaceAnalysis, Problem>, Breakdown) {
+        let mut times = Breakdown::start();
+        let face = self.upload.decode(memory).and_then(|image| {
+            times.add("decode", image.decoding);
+            largest_face(
+                api,
+                &image.pixels,
+                &self.detector,
+                REPORTED,
+                &self.image_path,
+                &mut times,
+            )
+        });
+        (face, times)
     }
 }
 
 pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
+    let mut times = Breakdown::start();
     let body = read_json(request, api.max_body_bytes)?;
+    times.lap("read");
     let _turn = ticket.turn()?;
+    times.lap("wait");
     // A probe's error is reported first.
     let probe = Probe::read(api, &body, "probeImage")?;
     let reference = Probe::read(api, &body, "referenceImage")?;
@@ -74,7 +88,7 @@ pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let reference_memory = memory.split_off(reference.upload.decode_memory);
     // The two photos are independent work: analysed side by side, on the
     // one admission turn.
-    let (probe, reference) = std::thread::scope(|scope| {
+    let ((probe, probe_times), (reference, reference_times)) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| reference.largest_face(api, reference_memory));
         let probe = probe.largest_face(api, memory);
         let reference = reference
@@ -82,6 +96,10 @@ pub fn verify(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (probe, reference)
     });
+    times.lap("analyses");
+    times.merge("probe ", &probe_times);
+    times.merge("reference ", &reference_times);
+    times.log("Verify");
     let (probe, reference) = (probe?, reference?);
     let cosine = probe.template.similarity(&reference.template);
     let details = |face: &FaceAnalysis| {
@@ -274,8 +292,11 @@ pub fn spoof_check_endpoint(
     request: &Request,
     ticket: Ticket,
 ) -> Result<Response, Problem> {
+    let mut times = Breakdown::start();
     let body = read_json(request, api.max_body_bytes)?;
+    times.lap("read");
     let _turn = ticket.turn()?;
+    times.lap("wait");
     let accurate = resource_id(api, &body, "faceDetectorResourceId")?.accurate;
     let detector = detector_config(&body, "faceDetectorConfig", accurate)?;
     let settings = SpoofSettings::parse(
@@ -285,12 +306,19 @@ pub fn spoof_check_endpoint(
         &["liveness_distant_cpu_remote"],
     )?;
     let image = image_field(api, &body, "image")?;
+    times.add("decode", image.decoding);
     // A photo without a face is the client's error, as in Verify and Search.
-    let face = largest_face(api, &image.pixels, &detector, AttributeSet::NONE, "image")?;
-    Ok(Response::json(&spoof_check(
+    let face = largest_face(
         api,
         &image.pixels,
-        &face,
-        &settings,
-    )?))
+        &detector,
+        AttributeSet::NONE,
+        "image",
+        &mut times,
+    )?;
+    let checking = Instant::now();
+    let answer = spoof_check(api, &image.pixels, &face, &settings)?;
+    times.add("liveness", checking.elapsed());
+    times.log("SpoofCheck");
+    Ok(Response::json(&answer))
 }

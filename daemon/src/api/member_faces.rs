@@ -3,7 +3,7 @@
 
 use super::admission::Ticket;
 use super::biometrics::{
-    detector_config, largest_face, request_image, resource_id, FaceDto, REPORTED,
+    detector_config, largest_face, request_image, resource_id, Breakdown, FaceDto, REPORTED,
 };
 use super::body::{read_json, JsonObject};
 use super::paging::{page_request, paged_response};
@@ -15,6 +15,7 @@ use crate::store::{Face, FaceError, StoredImage};
 use facegate_models::DetectorConfig;
 use rouille::{Request, Response};
 use serde::Serialize;
+use std::time::Instant;
 
 /// Registration images per request; each is decoded and analysed.
 const MAX_IMAGES: usize = 32;
@@ -71,10 +72,12 @@ fn enrol(
     detector: &DetectorConfig,
     image: &JsonObject,
     member_id: &str,
+    times: &mut Breakdown,
 ) -> Result<(Face, StoredImage), Problem> {
     let path = image.path_of("data");
     let decoded = request_image(api, &path, image.optional_string("data", usize::MAX)?)?;
-    let face = largest_face(api, &decoded.pixels, detector, REPORTED, &path)?;
+    times.add("decode", decoded.decoding);
+    let face = largest_face(api, &decoded.pixels, detector, REPORTED, &path, times)?;
     let record = Face::from_analysis(
         &face,
         api.core.engine.template_model(),
@@ -86,8 +89,11 @@ fn enrol(
 }
 
 pub fn register(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
+    let mut times = Breakdown::start();
     let body = read_json(request, api.max_body_bytes)?;
+    times.lap("read");
     let _turn = ticket.turn()?;
+    times.lap("wait");
     let id = required_id(&body)?;
     let watchlists = body
         .optional_strings("watchlistIds", ID_MAX_CHARS)?
@@ -116,13 +122,16 @@ pub fn register(api: &Api, request: &Request, ticket: Ticket) -> Result<Response
         .collect::<Result<Vec<_>, Problem>>()?;
     let faces = images
         .iter()
-        .map(|image| enrol(api, &detector, image, &id))
+        .map(|image| enrol(api, &detector, image, &id, &mut times))
         .collect::<Result<Vec<_>, Problem>>()?;
+    let storing = Instant::now();
     let registered = api
         .core
         .catalog
         .register(&id, fields, &watchlists, faces)
         .map_err(|e| face_problem(e, &id, ""))?;
+    times.add("store", storing.elapsed());
+    times.log("Register");
     let reply = MemberWithRelatedData {
         watchlists: registered
             .watchlists
@@ -141,19 +150,25 @@ pub fn add_new_face(
     member_id: &str,
     ticket: Ticket,
 ) -> Result<Response, Problem> {
+    let mut times = Breakdown::start();
     let body = read_json(request, api.max_body_bytes)?;
+    times.lap("read");
     let _turn = ticket.turn()?;
+    times.lap("wait");
     let detector = enrolment_detector(api, &body)?;
     let image = body
         .optional_object("imageData")?
         .ok_or_else(|| Problem::invalid_field("imageData", "imageData is required"))
         .and_then(checked_registration_image)?;
-    let (face, stored) = enrol(api, &detector, &image, member_id)?;
+    let (face, stored) = enrol(api, &detector, &image, member_id, &mut times)?;
+    let storing = Instant::now();
     let face = api
         .core
         .catalog
         .add_face(member_id, face, stored)
         .map_err(|e| face_problem(e, member_id, ""))?;
+    times.add("store", storing.elapsed());
+    times.log("AddNewFace");
     Ok(Response::json(&FaceDto::from(&face)).with_status_code(201))
 }
 

@@ -2,7 +2,9 @@
 //! enrolled faces of the requested watchlists.
 
 use super::admission::Ticket;
-use super::biometrics::{analyse, detector_config, image_field, resource_id, FaceAttributesDto};
+use super::biometrics::{
+    analyse, detector_config, image_field, resource_id, Breakdown, FaceAttributesDto,
+};
 use super::body::{read_json, JsonObject};
 use super::faces::{spoof_check, SpoofCheckResponse, SpoofSettings};
 use super::problem::Problem;
@@ -14,6 +16,7 @@ use crate::store::Face;
 use facegate_models::AttributeSet;
 use rouille::{Request, Response};
 use serde::Serialize;
+use std::time::Instant;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,8 +73,11 @@ fn wanted_features(body: &JsonObject) -> Result<AttributeSet, Problem> {
 }
 
 pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, Problem> {
+    let mut times = Breakdown::start();
     let body = read_json(request, api.max_body_bytes)?;
+    times.lap("read");
     let _turn = ticket.turn()?;
+    times.lap("wait");
     let watchlist_ids = body
         .optional_strings("watchlistIds", ID_MAX_CHARS)?
         .unwrap_or_default();
@@ -101,7 +107,8 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
         false => Scope::Watchlists(&watchlist_ids),
     };
     let image = image_field(api, &body, "image")?;
-    let faces = analyse(api, &image.pixels, &detector, wanted, "image")?;
+    times.add("decode", image.decoding);
+    let faces = analyse(api, &image.pixels, &detector, wanted, "image", &mut times)?;
     if faces.is_empty() {
         return Err(Problem::invalid_field(
             "image",
@@ -112,10 +119,12 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
     let min_cosine = scale.cosine_for_score(threshold);
     let mut responses = Vec::with_capacity(faces.len());
     for face in &faces {
+        let searching = Instant::now();
         let candidates =
             api.core
                 .catalog
                 .search(&face.template.vector, scope, min_cosine, max_results);
+        times.add("search", searching.elapsed());
         let mut results = Vec::new();
         // Each candidate names its watchlists within the scope, from the
         // index, so the cap below counts only results the client asked for.
@@ -166,5 +175,6 @@ pub fn search(api: &Api, request: &Request, ticket: Ticket) -> Result<Response, 
             )),
         });
     }
+    times.log("Search");
     Ok(Response::json(&responses))
 }

@@ -3,6 +3,7 @@
 //! the true-accept rate on all same-identity pairs, to calibrate the
 //! SmartFace score scale (score = 10 x -log10 FAR) and to check it.
 
+use super::open_set::{part_of, Part};
 use super::progress::Progress;
 use super::svg::Canvas;
 use super::{largest_template, people, read_image};
@@ -11,13 +12,21 @@ use facegate_models::{FaceEngine, Template};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Every image's template, with the index of its person.
+/// Every image's template, with the index of its person; only the people
+/// of `part` when one is given.
 fn templates(
     engine: &FaceEngine,
     images: &Path,
+    part: Option<Part>,
     limits: facegate_models::DecodeLimits,
 ) -> Result<Vec<(usize, Template)>, String> {
-    let people = people(images)?;
+    let in_part = |photos: &Vec<std::path::PathBuf>| {
+        let name = photos
+            .first()
+            .and_then(|p| p.parent()?.file_name()?.to_str());
+        part.is_none_or(|part| name.is_some_and(|name| part_of(name) == part))
+    };
+    let people: Vec<_> = people(images)?.into_iter().filter(in_part).collect();
     let progress = Progress::new("templates", people.iter().map(Vec::len).sum());
     let mut out = Vec::new();
     let mut done = 0;
@@ -121,15 +130,16 @@ pub fn run(
     engine: &FaceEngine,
     images: &Path,
     limits: facegate_models::DecodeLimits,
+    part: Option<Part>,
     plot_path: Option<&Path>,
 ) -> Result<String, String> {
     let scale = Scale::of_engine(engine);
-    let templates = templates(engine, images, limits)?;
+    let templates = templates(engine, images, part, limits)?;
     let (impostor, genuine) = all_pairs(&templates);
     let mut report = format!(
         "{} templates: {} impostor pairs, {} genuine pairs\n\n\
-         | score | target FAR | cosine now | measured FAR | TAR | cosine at target FAR |\n\
-         |---|---|---|---|---|---|\n",
+         | score | target FAR | cosine now | measured FAR | TAR | cosine at target FAR | TAR there |\n\
+         |---|---|---|---|---|---|---|\n",
         templates.len(),
         impostor.len(),
         genuine.len()
@@ -142,8 +152,12 @@ pub fn run(
         // The empirical cosine whose FAR is the target, where measurable.
         let index = (target * impostor.len() as f64).floor() as usize;
         let empirical = match index {
-            0 => "unmeasurable".to_string(),
-            i => format!("{:.4}", impostor[i - 1]),
+            0 => "unmeasurable | -".to_string(),
+            i => format!(
+                "{:.4} | {:.4}",
+                impostor[i - 1],
+                rate_at(&genuine, impostor[i - 1].next_up())
+            ),
         };
         let _ = writeln!(
             report,

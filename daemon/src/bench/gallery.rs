@@ -245,7 +245,11 @@ fn cold_start_report(n: usize) -> Result<String, String> {
     drop(store);
     let started = Instant::now();
     let store = Store::open(&dir).map_err(|e| e.to_string())?;
-    let model = facegate_models::template_model(facegate_models::Precision::Fp32, false);
+    let model = facegate_models::template_model(
+        facegate_models::Precision::Fp32,
+        false,
+        facegate_models::Alignment::Landmarks,
+    );
     let gallery = Gallery::load(&store, &model).map_err(|e| e.to_string())?;
     let cold = started.elapsed().as_secs_f64();
     let size = std::fs::metadata(dir.join(crate::store::DATABASE_FILE)).map_or(0, |m| m.len());

@@ -5,7 +5,7 @@ use super::events::Event;
 use super::records::{Face, Timestamp};
 use crate::core::event::Direction;
 use crate::core::panel::PanelVerdict;
-use facegate_models::{template_model, Precision};
+use facegate_models::{template_model, Alignment, Precision};
 use serde::{Deserialize, Serialize};
 
 /// `Face` up to schema 4.
@@ -92,7 +92,7 @@ impl From<FaceV5> for Face {
             tracklet_id: old.tracklet_id,
             frame_id: old.frame_id,
             liveness: old.liveness,
-            template_model: template_model(Precision::Fp32, false),
+            template_model: template_model(Precision::Fp32, false, Alignment::Landmarks),
         }
     }
 }
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(migrated, [face]);
         assert_eq!(
             migrated[0].template_model,
-            template_model(Precision::Fp32, false)
+            template_model(Precision::Fp32, false, Alignment::Landmarks)
         );
     }
 

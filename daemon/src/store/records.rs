@@ -3,7 +3,7 @@
 //! postcard is not self-describing: a change to any of these structs is a
 //! schema change and needs a migration in `schema.rs`.
 
-use facegate_models::{template_model, FaceAnalysis, Precision};
+use facegate_models::{template_model, Alignment, FaceAnalysis, Precision};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -131,7 +131,7 @@ impl Face {
             tracklet_id: None,
             frame_id: None,
             liveness: None,
-            template_model: template_model(Precision::Fp32, false),
+            template_model: template_model(Precision::Fp32, false, Alignment::Landmarks),
         }
     }
 
@@ -145,7 +145,7 @@ impl Face {
         image_id: &str,
     ) -> Face {
         let detection = &analysis.located.detection;
-        let points = analysis.located.landmarks.five_points().0;
+        let points = analysis.located.points.0;
         let pose = analysis.attributes.pose;
         Face {
             id,
