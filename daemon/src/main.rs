@@ -22,7 +22,7 @@ mod wiegand;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use config::Config;
-use facegate_models::{Precision, Precisions};
+use facegate_models::{Precision, Precisions, TemplateModel};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,6 +127,11 @@ enum BenchKind {
         /// `tuning`, report on `report`.
         #[arg(long, value_enum)]
         part: Option<SplitPart>,
+        /// Calibrate the template model of this manifest instead (the
+        /// config's template model otherwise) and write its
+        /// `[calibration]` into it (docs/ENGINE.md).
+        #[arg(long, value_name = "MANIFEST")]
+        into: Option<PathBuf>,
     },
     /// Open-set 1:N identification: members found and strangers matched,
     /// with thresholds tuned on one half of the people and reported on the
@@ -321,7 +326,7 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
     let settings = &config.engine;
     let limits = settings.decode_limits();
     let engine = |flip: bool| {
-        let mut config = settings.engine_config();
+        let mut config = settings.engine_config()?;
         config.flip_templates |= flip;
         facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())
     };
@@ -336,13 +341,31 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             let pairs = bench::protocol::parse_pairs(&text)?;
             bench::lfw::run(&engine(flip)?, &images, &pairs, limits)?.to_string()
         }
-        BenchKind::Calibrate { images, plot, part } => bench::calibrate::run(
-            &engine(false)?,
-            &images,
-            limits,
-            part.map(SplitPart::part),
-            plot.as_deref(),
-        )?,
+        BenchKind::Calibrate {
+            images,
+            plot,
+            part,
+            into,
+        } => {
+            let engine = match &into {
+                Some(manifest) => {
+                    let mut model = TemplateModel::load(manifest).map_err(|e| e.to_string())?;
+                    model.calibration = Some(bench::calibrate::provisional());
+                    let mut config = settings.engine_config()?;
+                    config.template_model = Some(model);
+                    facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())?
+                }
+                None => engine(false)?,
+            };
+            bench::calibrate::run(
+                &engine,
+                &images,
+                limits,
+                part.map(SplitPart::part),
+                plot.as_deref(),
+                into.as_deref(),
+            )?
+        }
         BenchKind::Identify { .. } if settings.precision.of("fr_feature") != Precision::Fp32 => {
             return Err(
                 "bench identify scores fp32 templates only; run it with --precision fp32".into(),
@@ -361,7 +384,7 @@ fn run_bench(config: &Config, what: BenchKind) -> Result<(), String> {
             photos,
         } => {
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-            let mut config = settings.engine_config();
+            let mut config = settings.engine_config()?;
             config.record_inputs = Some(out);
             let engine = facegate_models::FaceEngine::load(&config).map_err(|e| e.to_string())?;
             bench::calibration_inputs::run(&engine, &images, photos, limits)?

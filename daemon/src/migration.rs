@@ -110,7 +110,7 @@ pub fn recompute_from(
         .template(&engine.align(&pixels, &located))
         .map_err(|e| e.to_string())?;
     Ok(Face {
-        template_quality: template.quality(),
+        template_quality: template.quality,
         template: template.vector,
         template_model: engine.template_model().to_string(),
         ..face.clone()

@@ -6,16 +6,18 @@
 //! development split (`facegate bench calibrate`, docs/BENCHMARKS.md) fell
 //! to each target; between knots the score is linear in the cosine, beyond
 //! the last it continues along the last segment's slope. Each template
-//! network precision has its own cosines, so its own scale.
+//! network precision has its own cosines, so its own scale; a template
+//! model of the user's own carries its scale in its manifest.
 
-use facegate_models::{FaceEngine, Precision};
+use facegate_models::{Calibration, FaceEngine, Precision};
 
 /// The score scale of one template model.
-pub struct Scale {
+#[derive(Debug, Clone, Copy)]
+pub struct Scale<'a> {
     /// (score, cosine), ascending.
-    knots: &'static [(f32, f32)],
+    knots: &'a [(f32, f32)],
     /// (score, TAR), ascending.
-    genuine: &'static [(f64, f64)],
+    genuine: &'a [(f64, f64)],
 }
 
 /// (score, cosine) knots, ascending: the empirical cosine at FAR
@@ -110,27 +112,39 @@ const INT8_GENUINE: [(f64, f64); 21] = [
     (100.0, 0.0318),
 ];
 
-impl Scale {
-    pub const FP32: Scale = Scale {
+impl<'a> Scale<'a> {
+    pub const FP32: Scale<'static> = Scale {
         knots: &FP32_KNOTS,
         genuine: &FP32_GENUINE,
     };
-    pub const INT8: Scale = Scale {
+    pub const INT8: Scale<'static> = Scale {
         knots: &INT8_KNOTS,
         genuine: &INT8_GENUINE,
     };
 
     /// The scale of templates made in `precision`.
-    pub fn of(precision: Precision) -> &'static Scale {
+    pub fn of(precision: Precision) -> Scale<'static> {
         match precision {
-            Precision::Fp32 => &Scale::FP32,
-            Precision::Int8 => &Scale::INT8,
+            Precision::Fp32 => Scale::FP32,
+            Precision::Int8 => Scale::INT8,
         }
     }
 
-    /// The scale of the engine's templates.
-    pub fn of_engine(engine: &FaceEngine) -> &'static Scale {
-        Scale::of(engine.template_precision())
+    /// The scale of the engine's templates: its own model's calibration,
+    /// else faceplugin's in the template network's precision.
+    pub fn of_engine(engine: &'a FaceEngine) -> Scale<'a> {
+        match engine.template_calibration() {
+            Some(calibration) => Scale::of_calibration(calibration),
+            None => Scale::of(engine.template_precision()),
+        }
+    }
+
+    /// The scale a template model's manifest calibrates.
+    pub fn of_calibration(calibration: &'a Calibration) -> Scale<'a> {
+        Scale {
+            knots: &calibration.cosines,
+            genuine: &calibration.genuine,
+        }
     }
 
     /// The expected share of members refused at `threshold`, from one
@@ -204,7 +218,7 @@ mod tests {
 
     #[test]
     fn scores_rise_with_cosine_within_0_to_100() {
-        for scale in [&Scale::FP32, &Scale::INT8] {
+        for scale in [Scale::FP32, Scale::INT8] {
             let mut last = 0;
             for i in -100..=100 {
                 let score = scale.score_of(i as f32 / 100.0);
@@ -232,10 +246,10 @@ mod tests {
 
     #[test]
     fn the_refusal_rate_follows_the_genuine_pairs() {
-        let fp32 = &Scale::FP32;
+        let fp32 = Scale::FP32;
         assert!((fp32.expected_refusal_rate(40) - (1.0 - 0.9657)).abs() < 1e-9);
         assert!((fp32.expected_refusal_rate(42) - (1.0 - 0.9593)).abs() < 1e-9);
-        for scale in [fp32, &Scale::INT8] {
+        for scale in [fp32, Scale::INT8] {
             assert!(scale.expected_refusal_rate(0) == 0.0);
             let rates: Vec<f64> = (0..=100).map(|t| scale.expected_refusal_rate(t)).collect();
             assert!(rates.windows(2).all(|w| w[0] <= w[1]));
@@ -244,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_threshold_accepts_exactly_the_cosines_from_its_inverse() {
-        for scale in [&Scale::FP32, &Scale::INT8] {
+        for scale in [Scale::FP32, Scale::INT8] {
             for threshold in [0, 10, 35, 40, 41, 64, 80, 100] {
                 let cosine = scale.cosine_for_score(threshold);
                 assert!(scale.score_of(cosine + 1e-4) >= threshold, "{threshold}");

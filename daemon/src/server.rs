@@ -60,7 +60,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         crate::store::SCHEMA_VERSION
     );
     let started = std::time::Instant::now();
-    let engine = FaceEngine::load(&config.engine.engine_config()).map_err(|e| e.to_string())?;
+    let engine = FaceEngine::load(&config.engine.engine_config()?).map_err(|e| e.to_string())?;
     log::info!(
         "face engine loaded in {:.2} s",
         started.elapsed().as_secs_f64()

@@ -85,6 +85,7 @@ fn main() {
             alignment: Alignment::Mtcnn,
             precision: Precisions::all(precision),
             record_inputs: None,
+            template_model: None,
         })
         .expect("engine loads (run scripts/setup.sh)");
         let faces: Vec<_> = images

@@ -20,7 +20,7 @@ impl FivePoints {
 }
 
 /// Where ArcFace-style networks expect the five points in a 112x112 crop.
-const REFERENCE: [[f32; 2]; 5] = [
+pub const REFERENCE: [[f32; 2]; 5] = [
     [38.2946, 51.6963],
     [73.5318, 51.5014],
     [56.0252, 71.7366],
@@ -54,9 +54,20 @@ fn similarity(from: &[[f32; 2]; 5], to: &[[f32; 2]; 5]) -> [f32; 6] {
     [a, -b, tx - (a * fx - b * fy), b, a, ty - (b * fx + a * fy)]
 }
 
-/// The face as the template network expects it: 112x112, eyes level.
+/// The face as ArcFace-style networks expect it: 112x112, eyes level.
 pub fn align(image: &RgbImage, points: &FivePoints) -> Patch {
-    warp_affine(image, similarity(&points.0, &REFERENCE), ALIGNED_SIZE)
+    align_to(image, points, &REFERENCE, ALIGNED_SIZE)
+}
+
+/// The face with its five points moved onto `reference` in a `size`-pixel
+/// square (a template model's own alignment template).
+pub fn align_to(
+    image: &RgbImage,
+    points: &FivePoints,
+    reference: &[[f32; 2]; 5],
+    size: usize,
+) -> Patch {
+    warp_affine(image, similarity(&points.0, reference), size)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The face engine: every network loaded once, the stages in order.
 
-use crate::align::{align, FivePoints};
+use crate::align::{align, align_to, FivePoints, ALIGNED_SIZE, REFERENCE};
 use crate::attributes::{AttributeNetworks, AttributeSet, Attributes};
 use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::EngineError;
@@ -12,7 +12,8 @@ use crate::providers::{OrtBackend, ProviderOptions};
 use crate::refine::PointNetwork;
 use crate::runtime::{load_runtime, Network, SessionSettings};
 use crate::sampling::Patch;
-use crate::template::{Template, TemplateNetwork};
+use crate::template::{Preprocessing, Template, TemplateNetwork};
+use crate::template_model::{Calibration, ChannelOrder, TemplateModel};
 use crate::timing::{timed, StageTimes};
 use facegate_hal::{usable, Accelerator, ExecutionProvider};
 use image::RgbImage;
@@ -29,7 +30,8 @@ pub const NETWORKS: [&str; 7] = [
     "fr_gender",
 ];
 
-/// The network that makes templates.
+/// The network that makes templates, unless `EngineConfig::template_model`
+/// names another.
 const TEMPLATE_NETWORK: &str = "fr_feature";
 
 /// The network that places the five alignment points with
@@ -67,6 +69,8 @@ pub struct EngineConfig {
     pub precision: Precisions,
     /// Record every network input in this directory (int8 calibration).
     pub record_inputs: Option<PathBuf>,
+    /// A template model of the user's own in place of `fr_feature`.
+    pub template_model: Option<TemplateModel>,
 }
 
 pub struct FaceEngine {
@@ -85,10 +89,20 @@ pub struct FaceEngine {
     template_model: String,
     runtime_library: PathBuf,
     flip_templates: bool,
+    /// A template model's own alignment template and size, where it is not
+    /// ArcFace's 112x112.
+    template_alignment: Option<([[f32; 2]; 5], usize)>,
+    /// A template model's own calibration (faceplugin's is the daemon's).
+    calibration: Option<Calibration>,
 }
 
-/// A face aligned to 112x112 (eyes level, ArcFace reference points).
-pub struct AlignedFace(Patch);
+/// A face aligned to 112x112 (eyes level, ArcFace reference points), which
+/// the quality measures read, and where a template model aligns its own
+/// way, the face as it expects it.
+pub struct AlignedFace {
+    standard: Patch,
+    for_template: Option<Patch>,
+}
 
 /// What an analysis computes for each face it finds.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +135,18 @@ pub struct LocatedFace {
 
 impl FaceEngine {
     pub fn load(config: &EngineConfig) -> Result<FaceEngine, EngineError> {
-        let specs = NETWORKS.map(|name| MANIFEST.network(name, config.precision.of(name)));
+        let own = config.template_model.as_ref();
+        if let Some(model) = own {
+            model.calibrated()?;
+        }
+        let precision_of = |name: &str| match own {
+            Some(model) if name == TEMPLATE_NETWORK => model.precision,
+            _ => config.precision.of(name),
+        };
+        let specs = NETWORKS.map(|name| match own {
+            Some(model) if name == TEMPLATE_NETWORK => model.spec(),
+            _ => MANIFEST.network(name, precision_of(name)),
+        });
         let point_spec =
             (config.alignment == Alignment::Mtcnn).then(|| MANIFEST.model(POINT_NETWORK));
         let missing: Vec<_> = specs
@@ -169,9 +194,8 @@ impl FaceEngine {
             };
             Network::load(spec, precision, &config.model_dir, &settings)
         };
-        let networks = specs
-            .each_ref()
-            .map(|spec| load(spec, config.precision.of(&spec.name)));
+        let networks: [_; NETWORKS.len()] =
+            std::array::from_fn(|i| load(&specs[i], precision_of(NETWORKS[i])));
         // Only float32: the network is small and has no int8 file.
         let points = point_spec
             .map(|spec| load(spec, Precision::Fp32))
@@ -188,16 +212,40 @@ impl FaceEngine {
             .chain(&points)
             .map(|network| (network.name().to_string(), network.precision()))
             .collect();
-        let template_model = template_model(
-            config.precision.of(TEMPLATE_NETWORK),
-            config.flip_templates,
-            config.alignment,
-        );
+        let template_model = match own {
+            Some(model) => model_id(
+                &model.name,
+                model.precision,
+                &model.sha256,
+                config.flip_templates,
+                config.alignment,
+            ),
+            None => template_model(
+                config.precision.of(TEMPLATE_NETWORK),
+                config.flip_templates,
+                config.alignment,
+            ),
+        };
+        let preprocessing = match own {
+            Some(model) => Preprocessing {
+                bgr: model.channels == ChannelOrder::Bgr,
+                mean: model.mean,
+                scale: model.scale,
+                output: model.output.clone(),
+                dimension: model.dimension,
+                normalise: model.normalise,
+                magnitudes: model.calibrated()?.magnitudes,
+            },
+            None => Preprocessing::faceplugin(),
+        };
+        let template_alignment = own
+            .filter(|model| model.points != REFERENCE || model.size != ALIGNED_SIZE)
+            .map(|model| (model.points, model.size));
         let [detect, landmark, feature, liveness, pose, age, gender] = networks;
         Ok(FaceEngine {
             detector: Detector::new(detect?),
             landmarks: LandmarkNetwork::new(landmark?),
-            templates: TemplateNetwork::new(feature?),
+            templates: TemplateNetwork::new(feature?, preprocessing),
             liveness: LivenessNetwork::new(liveness?),
             attributes: AttributeNetworks {
                 age: age?,
@@ -210,6 +258,8 @@ impl FaceEngine {
             template_model,
             runtime_library: config.runtime_library.clone(),
             flip_templates: config.flip_templates,
+            template_alignment,
+            calibration: own.and_then(|model| model.calibration.clone()),
         })
     }
 
@@ -233,6 +283,12 @@ impl FaceEngine {
     /// The precision of the template network.
     pub fn template_precision(&self) -> Precision {
         self.templates.precision()
+    }
+
+    /// The score calibration of a template model of the user's own; `None`
+    /// for faceplugin's, whose scales are built in.
+    pub fn template_calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     /// The ONNX Runtime library the networks run on.
@@ -339,11 +395,17 @@ impl FaceEngine {
 
     /// The face cut out and aligned for the template and quality measures.
     pub fn align(&self, image: &RgbImage, face: &LocatedFace) -> AlignedFace {
-        AlignedFace(align(image, &face.points))
+        AlignedFace {
+            standard: align(image, &face.points),
+            for_template: self
+                .template_alignment
+                .map(|(reference, size)| align_to(image, &face.points, &reference, size)),
+        }
     }
 
     pub fn template(&self, face: &AlignedFace) -> Result<Template, EngineError> {
-        self.templates.extract(&face.0, self.flip_templates)
+        let patch = face.for_template.as_ref().unwrap_or(&face.standard);
+        self.templates.extract(patch, self.flip_templates)
     }
 
     pub fn liveness(&self, image: &RgbImage, face: &LocatedFace) -> Result<Liveness, EngineError> {
@@ -358,8 +420,13 @@ impl FaceEngine {
         wanted: AttributeSet,
     ) -> Result<Attributes, EngineError> {
         let points = face.landmarks.five_points();
-        self.attributes
-            .estimate(image, &face.detection.bbox, &points, &aligned.0, wanted)
+        self.attributes.estimate(
+            image,
+            &face.detection.bbox,
+            &points,
+            &aligned.standard,
+            wanted,
+        )
     }
 }
 
@@ -368,6 +435,17 @@ impl FaceEngine {
 /// `fr_feature-int8-0a1b2c3d+flip+mtcnn`.
 pub fn template_model(precision: Precision, flip: bool, alignment: Alignment) -> String {
     let spec = MANIFEST.network(TEMPLATE_NETWORK, precision);
+    model_id(&spec.name, precision, &spec.sha256, flip, alignment)
+}
+
+/// `NAME-PRECISION-SHA8[+flip][+mtcnn-SHA8]`.
+fn model_id(
+    name: &str,
+    precision: Precision,
+    sha256: &str,
+    flip: bool,
+    alignment: Alignment,
+) -> String {
     let points = match alignment {
         Alignment::Landmarks => String::new(),
         Alignment::Mtcnn => {
@@ -376,9 +454,8 @@ pub fn template_model(precision: Precision, flip: bool, alignment: Alignment) ->
         }
     };
     format!(
-        "{}-{precision}-{}{}{points}",
-        spec.name,
-        &spec.sha256[..8],
+        "{name}-{precision}-{}{}{points}",
+        &sha256[..8],
         if flip { "+flip" } else { "" }
     )
 }

@@ -22,6 +22,7 @@ mod refine;
 mod runtime;
 mod sampling;
 mod template;
+mod template_model;
 mod timing;
 
 pub use align::FivePoints;
@@ -39,7 +40,10 @@ pub use liveness::Liveness;
 pub use manifest::{ModelSpec, MANIFEST};
 pub use precision::{Precision, Precisions};
 pub use providers::{CudaOptions, OpenVinoOptions, ProviderOptions, QnnOptions, TensorRtOptions};
-pub use template::{Template, TEMPLATE_DIMENSION};
+pub use template::{quality_of, Template, FACEPLUGIN_MAGNITUDES, TEMPLATE_DIMENSION};
+pub use template_model::{
+    with_calibration, Calibration, TemplateModel, BUILT_IN, CALIBRATE_COMMAND,
+};
 pub use timing::StageTimes;
 
 pub use image::{self, RgbImage};

@@ -230,11 +230,17 @@ impl Patch {
     /// `normalise(plane, value)`. The faceplugin networks were trained on
     /// OpenCV's BGR, whatever the package's own code says.
     pub fn bgr_tensor(&self, normalise: impl Fn(usize, f32) -> f32) -> Array4<f32> {
+        self.planar_tensor(true, normalise)
+    }
+
+    /// A 1x3xHxW tensor with the planes in BGR order when `bgr`, else RGB,
+    /// each value mapped by `normalise(plane, value)`.
+    pub fn planar_tensor(&self, bgr: bool, normalise: impl Fn(usize, f32) -> f32) -> Array4<f32> {
         let plane = self.width * self.height;
         let mut data = vec![0f32; 3 * plane];
         for (i, pixel) in self.rgb.chunks(3).enumerate() {
             for (channel, value) in pixel.iter().enumerate() {
-                let target = 2 - channel;
+                let target = if bgr { 2 - channel } else { channel };
                 data[target * plane + i] = normalise(target, *value);
             }
         }

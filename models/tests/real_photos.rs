@@ -32,6 +32,7 @@ fn config() -> EngineConfig {
         alignment: Alignment::Mtcnn,
         precision: Default::default(),
         record_inputs: None,
+        template_model: None,
     }
 }
 

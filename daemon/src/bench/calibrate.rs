@@ -8,9 +8,62 @@ use super::progress::Progress;
 use super::svg::Canvas;
 use super::{largest_template, people, read_image};
 use crate::score::Scale;
-use facegate_models::{FaceEngine, Template};
+use facegate_models::{with_calibration, Calibration, FaceEngine, Template};
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The fewest impostor pairs above a knot's cosine for its FAR to count as
+/// measured: beyond it the scale continues along its last segment.
+const MIN_IMPOSTORS_PER_KNOT: usize = 5;
+
+/// The scale a template model's manifest carries before it is calibrated:
+/// only so that `calibrate --into` can run it once to measure its own.
+pub fn provisional() -> Calibration {
+    Calibration {
+        cosines: vec![(0.0, -1.0), (100.0, 1.0)],
+        genuine: vec![(0.0, 1.0), (100.0, 0.0)],
+        magnitudes: [0.0, f32::MAX],
+    }
+}
+
+/// A template model's calibration from its impostor and genuine cosines
+/// (sorted descending) and its templates' magnitudes: a knot every 5
+/// points at the cosine where the impostors fall to FAR 10^(-score/10)
+/// while at least `MIN_IMPOSTORS_PER_KNOT` pairs lie above it, the genuine
+/// pairs' TAR at every 5 points of that scale, and quality 0 and 100 at the
+/// 1st and 99th percentile magnitude.
+fn calibration(impostor: &[f32], genuine: &[f32], templates: &[(usize, Template)]) -> Calibration {
+    let mut cosines: Vec<(f32, f32)> = Vec::new();
+    for score in (0..=100).step_by(5) {
+        let target = 10f64.powf(-f64::from(score) / 10.0);
+        let above = (target * impostor.len() as f64).floor() as usize;
+        if above < MIN_IMPOSTORS_PER_KNOT {
+            break;
+        }
+        let cosine = impostor[above - 1];
+        if cosines.last().is_none_or(|(_, last)| cosine > *last) {
+            cosines.push((score as f32, cosine));
+        }
+    }
+    let mut magnitudes: Vec<f32> = templates.iter().map(|(_, t)| t.magnitude).collect();
+    magnitudes.sort_by(f32::total_cmp);
+    let percentile = |p: f64| magnitudes[((magnitudes.len() - 1) as f64 * p).round() as usize];
+    let mut calibration = Calibration {
+        cosines,
+        genuine: Vec::new(),
+        magnitudes: [percentile(0.01), percentile(0.99)],
+    };
+    let scale = Scale::of_calibration(&calibration);
+    let tar: Vec<(f64, f64)> = (0..=100)
+        .step_by(5)
+        .map(|score| {
+            let at = scale.cosine_for_score(score);
+            (f64::from(score), rate_at(genuine, at))
+        })
+        .collect();
+    calibration.genuine = tar;
+    calibration
+}
 
 /// Every image's template, with the index of its person; only the people
 /// of `part` when one is given.
@@ -132,10 +185,34 @@ pub fn run(
     limits: facegate_models::DecodeLimits,
     part: Option<Part>,
     plot_path: Option<&Path>,
+    manifest: Option<&Path>,
 ) -> Result<String, String> {
     let scale = Scale::of_engine(engine);
     let templates = templates(engine, images, part, limits)?;
+    if templates.len() < 2 {
+        return Err(format!("{}: fewer than two faces found", images.display()));
+    }
     let (impostor, genuine) = all_pairs(&templates);
+    if let Some(path) = manifest {
+        let measured = calibration(&impostor, &genuine, &templates);
+        if measured.cosines.len() < 2 {
+            return Err(format!(
+                "{} impostor pairs are too few to calibrate: more people are needed",
+                impostor.len()
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, with_calibration(&text, &measured))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(format!(
+            "{} templates: {} impostor pairs, {} genuine pairs; wrote {}:\n\n{}",
+            templates.len(),
+            impostor.len(),
+            genuine.len(),
+            path.display(),
+            measured.to_toml()
+        ));
+    }
     let mut report = format!(
         "{} templates: {} impostor pairs, {} genuine pairs\n\n\
          | score | target FAR | cosine now | measured FAR | TAR | cosine at target FAR | TAR there |\n\
@@ -182,4 +259,46 @@ pub fn run(
         std::fs::write(path, plot(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(magnitude: f32) -> (usize, Template) {
+        let vector = vec![1.0];
+        let quality = 0;
+        (
+            0,
+            Template {
+                vector,
+                magnitude,
+                quality,
+            },
+        )
+    }
+
+    #[test]
+    fn a_measured_scale_puts_each_knot_at_its_false_accept_rate_and_stops_where_pairs_run_out() {
+        // 10 000 impostor cosines evenly from 0.9999 down to 0: FAR 1e-2
+        // (score 20) is the 100th highest.
+        let impostor: Vec<f32> = (0..10_000)
+            .map(|i| 1.0 - (i + 1) as f32 / 10_000.0)
+            .collect();
+        let genuine: Vec<f32> = (0..100).map(|i| 1.0 - i as f32 / 100.0).collect();
+        let templates: Vec<_> = (1..=100).map(|m| template(m as f32)).collect();
+        let measured = calibration(&impostor, &genuine, &templates);
+        let knot = |score: f32| measured.cosines.iter().find(|k| k.0 == score).unwrap().1;
+        assert!((knot(20.0) - impostor[99]).abs() < 1e-6);
+        assert_eq!(knot(0.0), impostor[9_999]);
+        // FAR 10^-3.5 leaves three pairs above it: too few, so score 30
+        // (ten pairs) is the last knot.
+        assert_eq!(measured.cosines.last().unwrap().0, 30.0);
+        let scale = Scale::of_calibration(&measured);
+        assert!((scale.cosine_for_score(20) - impostor[99]).abs() < 1e-6);
+        let tars: Vec<f64> = measured.genuine.iter().map(|g| g.1).collect();
+        assert_eq!(tars.len(), 21);
+        assert!(tars.windows(2).all(|w| w[0] >= w[1]), "{tars:?}");
+        assert_eq!(measured.magnitudes, [2.0, 99.0]);
+    }
 }

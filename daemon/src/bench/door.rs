@@ -390,7 +390,7 @@ pub fn run(config: &Config, images: &Path, settings: &Settings) -> Result<String
     let data = std::env::temp_dir().join(format!("facegate-bench-door-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let store = Store::open(&data).map_err(|e| e.to_string())?;
-    let engine = facegate_models::FaceEngine::load(&config.engine.engine_config())
+    let engine = facegate_models::FaceEngine::load(&config.engine.engine_config()?)
         .map_err(|e| e.to_string())?;
     let catalog = Catalog::load(store, engine.template_model()).map_err(|e| e.to_string())?;
     let core = Arc::new(Core {

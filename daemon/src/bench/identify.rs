@@ -170,10 +170,13 @@ fn references(templates: &[&Template], fusion: Fusion) -> Vec<Template> {
                     .for_each(|(s, v)| *s += v);
             }
             let length = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            let count = templates.len() as f32;
             let magnitude = templates.iter().map(|t| t.magnitude).sum::<f32>();
+            let quality = templates.iter().map(|t| t.quality as f32).sum::<f32>();
             vec![Template {
                 vector: sum.iter().map(|v| v / length).collect(),
-                magnitude: magnitude / templates.len() as f32,
+                magnitude: magnitude / count,
+                quality: (quality / count).round() as i32,
             }]
         }
     }
@@ -283,7 +286,7 @@ impl Gate {
             && face.brightness >= self.min_brightness
             && face.yaw.abs() <= self.max_yaw
             && face.pitch.abs() <= self.max_pitch
-            && face.plain.quality() >= self.min_quality
+            && face.plain.quality >= self.min_quality
     }
 }
 
@@ -545,7 +548,7 @@ fn gates(tuning: &Split, faces: &[Option<Face>]) -> Vec<(String, Gate)> {
         ..Gate::OPEN
     };
     let quality = Gate {
-        min_quality: low(|f| f.plain.quality() as f32) as i32,
+        min_quality: low(|f| f.plain.quality as f32) as i32,
         ..Gate::OPEN
     };
     let all = Gate {
@@ -922,6 +925,7 @@ mod tests {
         Template {
             vector: values.iter().map(|v| v / length).collect(),
             magnitude: 3.0,
+            quality: 50,
         }
     }
 

@@ -181,7 +181,7 @@ impl Counters {
     }
 
     /// The counters, with the door's policy for `gallery_faces` enrolled.
-    pub fn snapshot(&self, gallery_faces: usize, scale: &Scale) -> CountersDto {
+    pub fn snapshot(&self, gallery_faces: usize, scale: Scale) -> CountersDto {
         let stations = self.stations().clone();
         let cameras: Vec<StationDto> = stations.iter().map(|s| s.snapshot()).collect();
         let sum = |count: fn(&StationDto) -> u64| -> u64 { cameras.iter().map(count).sum() };

@@ -546,7 +546,7 @@ fn observe(core: &Core, frame: Frame, settings: &EdgeSettings) -> Observed {
                     face_size: analysis.located.detection.size(),
                     yaw: pose.map_or(0.0, |p| p.yaw),
                     pitch: pose.map_or(0.0, |p| p.pitch),
-                    template_quality: analysis.template.quality(),
+                    template_quality: analysis.template.quality,
                     seen_at: SystemTime::now() - frame.captured_at.elapsed(),
                 },
                 analysis,

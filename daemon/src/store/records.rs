@@ -152,7 +152,7 @@ impl Face {
             member_id,
             image_id: image_id.to_string(),
             template: analysis.template.vector.clone(),
-            template_quality: analysis.template.quality(),
+            template_quality: analysis.template.quality,
             quality: detection.confidence().round() as i32,
             bbox: detection.bbox,
             left_eye: points[0],
